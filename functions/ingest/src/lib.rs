@@ -1,0 +1,109 @@
+//! The HTTP adapter of `POST /api/v1/analytics/events`: it turns the API
+//! Gateway request into a call of [`analytics_shared::ingest`] and the
+//! result into the contract's response. The rules live in the shared crate.
+
+use analytics_shared::error::json_response;
+use analytics_shared::store::events::EventStore;
+use analytics_shared::{ApiError, Caller, Config, auth, ingest as pipeline};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+
+/// The route this function serves (behind any stage prefix).
+pub const ROUTE: &str = "/api/v1/analytics/events";
+
+/// Everything an invocation needs, built once.
+pub struct App {
+    pub cfg: Config,
+    pub store: EventStore,
+}
+
+impl App {
+    pub fn new(cfg: Config, client: analytics_shared::store::DynamoDbClient) -> Self {
+        let store = EventStore::new(client, cfg.store.clone());
+        Self { cfg, store }
+    }
+
+    /// Serves one request; never fails: every error is a response.
+    #[tracing::instrument(skip_all, fields(request_id))]
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let request_id = req
+            .lambda_context_ref()
+            .map(|c| c.request_id.clone())
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        tracing::Span::current().record("request_id", request_id.as_str());
+        let resp = match self.serve(&req).await {
+            Ok((caller, outcome)) => {
+                tracing::info!(
+                    tenant = %caller.tenant,
+                    accepted = outcome.accepted,
+                    duplicates = outcome.duplicates,
+                    rejected = outcome.rejected.len(),
+                    "batch ingested"
+                );
+                json_response(http::StatusCode::ACCEPTED, &outcome, &request_id)
+            }
+            Err(e) => {
+                tracing::info!(code = e.code.as_str(), message = %e.message, "request refused");
+                e.into_response(&request_id)
+            }
+        };
+        resp.map(Body::from)
+    }
+
+    async fn serve(&self, req: &Request) -> Result<(Caller, pipeline::IngestOutcome), ApiError> {
+        let received_at = chrono::Utc::now();
+        if !req.uri().path().trim_end_matches('/').ends_with(ROUTE) {
+            return Err(ApiError::not_found(format!("no route {}; events are posted to {ROUTE}", req.uri().path())));
+        }
+        if req.method() != http::Method::POST {
+            return Err(ApiError::method_not_allowed("POST"));
+        }
+        let caller = self.caller(req)?;
+        caller.may_ingest()?;
+        let dry_run = dry_run(req)?;
+        if let Some(ct) = req.headers().get(http::header::CONTENT_TYPE)
+            && !ct.to_str().unwrap_or("").to_ascii_lowercase().starts_with("application/json")
+        {
+            return Err(ApiError::bad_request("the Content-Type must be application/json"));
+        }
+        let body: &[u8] = match req.body() {
+            Body::Empty => b"",
+            Body::Text(t) => t.as_bytes(),
+            Body::Binary(b) => b,
+            _ => b"",
+        };
+        let outcome = pipeline::ingest(&self.store, &caller.tenant, body, dry_run, received_at, &self.cfg.retention).await?;
+        Ok((caller, outcome))
+    }
+
+    fn caller(&self, req: &Request) -> Result<Caller, ApiError> {
+        let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let claims = match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|j| &j.claims),
+            _ => None,
+        };
+        auth::authenticate(&self.cfg.auth, authorization, claims)
+    }
+}
+
+/// `?dry_run=true`: the only query parameter of this route.
+fn dry_run(req: &Request) -> Result<bool, ApiError> {
+    let params = req.query_string_parameters_ref();
+    let mut dry_run = false;
+    if let Some(params) = params {
+        for (name, _) in params.iter() {
+            if name != "dry_run" {
+                return Err(ApiError::bad_request(format!("unknown query parameter `{name}`; this route accepts only dry_run")));
+            }
+        }
+        if let Some(v) = params.first("dry_run") {
+            dry_run = match v {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                other => return Err(ApiError::bad_request(format!("dry_run must be true or false, not `{other}`"))),
+            };
+        }
+    }
+    Ok(dry_run)
+}

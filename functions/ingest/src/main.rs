@@ -1,0 +1,14 @@
+//! The ingest Lambda: configuration and clients are built once per
+//! execution environment and borrowed by every invocation.
+
+use analytics_shared::{Config, store};
+use lambda_http::{Error, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    analytics_shared::telemetry::init();
+    let cfg = Config::from_env()?;
+    let client = store::dynamodb_client(&cfg.store).await;
+    let app = ingest::App::new(cfg, client);
+    run(service_fn(|req| async { Ok::<_, Error>(app.handle(req).await) })).await
+}

@@ -1,0 +1,235 @@
+//! Every environment variable the functions read, parsed once at start-up.
+//!
+//! A value that does not parse stops the function at start-up with a message
+//! naming the variable, instead of surfacing later as a confusing runtime error.
+
+use std::time::Duration;
+
+/// How long each kind of item is kept (the TTL written on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// `ANALYTICS_RETENTION_DAYS`: activity, auth and external_call events.
+    pub events_days: u32,
+    /// `ANALYTICS_API_LOG_RETENTION_DAYS`: api_request events.
+    pub api_log_days: u32,
+    /// `ANALYTICS_METRICS_RETENTION_DAYS`: health snapshots.
+    pub metrics_days: u32,
+    /// `ANALYTICS_ROLLUP_RETENTION_DAYS`: rollups and reports.
+    pub rollup_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self { events_days: 90, api_log_days: 30, metrics_days: 30, rollup_days: 800 }
+    }
+}
+
+/// Identity settings: where roles and tenants come from, and the local verifier.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// `ANALYTICS_LOCAL_JWT_SECRET`: when set, the function verifies HS256
+    /// bearer tokens itself (local development only; never set in AWS).
+    pub local_jwt_secret: Option<String>,
+    /// `ANALYTICS_LOCAL_JWT_ISSUER` (default `analytics-local`).
+    pub local_jwt_issuer: String,
+    /// `ANALYTICS_ROLES_CLAIM` (default `cognito:groups`).
+    pub roles_claim: String,
+    /// `ANALYTICS_TENANT_CLAIM` (default `custom:tenant`).
+    pub tenant_claim: String,
+    /// `ANALYTICS_DEFAULT_TENANT` (default `default`).
+    pub default_tenant: String,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("local_jwt_secret", &self.local_jwt_secret.as_ref().map(|_| "[set]"))
+            .field("local_jwt_issuer", &self.local_jwt_issuer)
+            .field("roles_claim", &self.roles_claim)
+            .field("tenant_claim", &self.tenant_claim)
+            .field("default_tenant", &self.default_tenant)
+            .finish()
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            local_jwt_secret: None,
+            local_jwt_issuer: "analytics-local".into(),
+            roles_claim: "cognito:groups".into(),
+            tenant_claim: "custom:tenant".into(),
+            default_tenant: "default".into(),
+        }
+    }
+}
+
+/// How the DynamoDB adapter writes: table, spreading and retry bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// `ANALYTICS_TABLE` (default `analytics`).
+    pub table: String,
+    /// `ANALYTICS_SHARDS` (default 8): partitions an hour of events is spread over.
+    pub shards: u16,
+    /// `ANALYTICS_WRITE_CONCURRENCY` (default 32): writes in flight per batch.
+    pub write_concurrency: usize,
+    /// `ANALYTICS_DDB_MAX_ATTEMPTS` (default 5): attempts per request, first included.
+    pub max_attempts: u32,
+    /// `ANALYTICS_DDB_DEADLINE_MS` (default 20000): the whole batch's budget,
+    /// well inside API Gateway's 30 s integration timeout.
+    pub deadline: Duration,
+    /// `ANALYTICS_DDB_ATTEMPT_TIMEOUT_MS` (default 3000): one request attempt.
+    pub attempt_timeout: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            table: "analytics".into(),
+            shards: 8,
+            write_concurrency: 32,
+            max_attempts: 5,
+            deadline: Duration::from_millis(20_000),
+            attempt_timeout: Duration::from_millis(3_000),
+        }
+    }
+}
+
+/// The whole configuration of a function.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    pub retention: Retention,
+    pub auth: AuthConfig,
+    pub store: StoreConfig,
+}
+
+/// A variable that is set but does not parse.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{var}={value:?} is invalid: expected {expected}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads from any lookup (a map in tests); an empty value counts as unset.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let d = Config::default();
+        let days = |var: &'static str, default: u32| parse_num(var, get(var), default, 1, 36_500, "a whole number of days from 1 to 36500");
+        let retention = Retention {
+            events_days: days("ANALYTICS_RETENTION_DAYS", d.retention.events_days)?,
+            api_log_days: days("ANALYTICS_API_LOG_RETENTION_DAYS", d.retention.api_log_days)?,
+            metrics_days: days("ANALYTICS_METRICS_RETENTION_DAYS", d.retention.metrics_days)?,
+            rollup_days: days("ANALYTICS_ROLLUP_RETENTION_DAYS", d.retention.rollup_days)?,
+        };
+        let auth = AuthConfig {
+            local_jwt_secret: get("ANALYTICS_LOCAL_JWT_SECRET"),
+            local_jwt_issuer: get("ANALYTICS_LOCAL_JWT_ISSUER").unwrap_or(d.auth.local_jwt_issuer),
+            roles_claim: get("ANALYTICS_ROLES_CLAIM").unwrap_or(d.auth.roles_claim),
+            tenant_claim: get("ANALYTICS_TENANT_CLAIM").unwrap_or(d.auth.tenant_claim),
+            default_tenant: match get("ANALYTICS_DEFAULT_TENANT") {
+                Some(t) if crate::auth::valid_tenant(&t) => t,
+                Some(t) => {
+                    return Err(ConfigError {
+                        var: "ANALYTICS_DEFAULT_TENANT",
+                        value: t,
+                        expected: "1 to 64 characters of A-Z a-z 0-9 . _ -",
+                    });
+                }
+                None => d.auth.default_tenant,
+            },
+        };
+        let ms = |var: &'static str, default: Duration| {
+            parse_num(var, get(var), default.as_millis() as u64, 1, 600_000, "milliseconds from 1 to 600000").map(Duration::from_millis)
+        };
+        let store = StoreConfig {
+            table: get("ANALYTICS_TABLE").unwrap_or(d.store.table),
+            shards: parse_num("ANALYTICS_SHARDS", get("ANALYTICS_SHARDS"), d.store.shards, 1, 1000, "a number from 1 to 1000")?,
+            write_concurrency: parse_num(
+                "ANALYTICS_WRITE_CONCURRENCY",
+                get("ANALYTICS_WRITE_CONCURRENCY"),
+                d.store.write_concurrency,
+                1,
+                500,
+                "a number from 1 to 500",
+            )?,
+            max_attempts: parse_num(
+                "ANALYTICS_DDB_MAX_ATTEMPTS",
+                get("ANALYTICS_DDB_MAX_ATTEMPTS"),
+                d.store.max_attempts,
+                1,
+                20,
+                "a number from 1 to 20",
+            )?,
+            deadline: ms("ANALYTICS_DDB_DEADLINE_MS", d.store.deadline)?,
+            attempt_timeout: ms("ANALYTICS_DDB_ATTEMPT_TIMEOUT_MS", d.store.attempt_timeout)?,
+        };
+        Ok(Config { retention, auth, store })
+    }
+}
+
+fn parse_num<T>(var: &'static str, raw: Option<String>, default: T, min: T, max: T, expected: &'static str) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + Copy,
+{
+    match raw {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<T>() {
+            Ok(n) if n >= min && n <= max => Ok(n),
+            _ => Err(ConfigError { var, value: v, expected }),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.retention, Retention { events_days: 90, api_log_days: 30, metrics_days: 30, rollup_days: 800 });
+        assert_eq!(c.auth.local_jwt_issuer, "analytics-local");
+        assert_eq!(c.auth.roles_claim, "cognito:groups");
+        assert_eq!(c.auth.tenant_claim, "custom:tenant");
+        assert_eq!(c.auth.default_tenant, "default");
+        assert!(c.auth.local_jwt_secret.is_none());
+        assert_eq!(c.store.shards, 8);
+    }
+
+    #[test]
+    fn values_are_read_and_empty_means_unset() {
+        let c = cfg(&[("ANALYTICS_RETENTION_DAYS", "120"), ("ANALYTICS_API_LOG_RETENTION_DAYS", " 7 "), ("ANALYTICS_TABLE", "")]).unwrap();
+        assert_eq!(c.retention.events_days, 120);
+        assert_eq!(c.retention.api_log_days, 7);
+        assert_eq!(c.store.table, "analytics");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let e = cfg(&[("ANALYTICS_RETENTION_DAYS", "ninety")]).unwrap_err();
+        assert_eq!(e.var, "ANALYTICS_RETENTION_DAYS");
+        assert!(e.to_string().contains("ANALYTICS_RETENTION_DAYS=\"ninety\""));
+        assert_eq!(cfg(&[("ANALYTICS_SHARDS", "0")]).unwrap_err().var, "ANALYTICS_SHARDS");
+        assert_eq!(cfg(&[("ANALYTICS_DEFAULT_TENANT", "a#b")]).unwrap_err().var, "ANALYTICS_DEFAULT_TENANT");
+    }
+
+    #[test]
+    fn the_secret_never_shows_in_debug_output() {
+        let c = cfg(&[("ANALYTICS_LOCAL_JWT_SECRET", "hunter2")]).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

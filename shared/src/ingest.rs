@@ -1,0 +1,201 @@
+//! The ingest pipeline: a request body in, verdicts out. The HTTP function,
+//! the demo seeder and the benchmarks all go through [`prepare`] and
+//! [`ingest`], so there is one implementation of the contract's rules.
+
+use std::collections::{BTreeSet, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::config::Retention;
+use crate::error::ApiError;
+use crate::store::events::{EventStore, EventWrite, ItemKey, PutOutcome, event_write};
+use crate::validate::{self, Context, Problem, limits};
+
+/// The request body as sent; events stay raw until each is validated alone.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename = "batch object")]
+struct WireBatch<'a> {
+    sent_at: Option<String>,
+    #[serde(borrow)]
+    events: Option<Vec<&'a RawValue>>,
+}
+
+/// An event that could not be stored, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    pub code: &'static str,
+    pub message: String,
+    /// Each problem with its JSON path in the request.
+    pub problems: Vec<ProblemAt>,
+}
+
+/// A problem with its path in the whole request (`events[3].status_code`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProblemAt {
+    pub path: String,
+    pub message: String,
+}
+
+/// The answer to a batch with at least one valid event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IngestOutcome {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: Vec<Rejection>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A validated batch: what can be written, what was rejected.
+#[derive(Debug)]
+pub struct PreparedBatch {
+    /// (index in the request, write).
+    pub writes: Vec<(usize, EventWrite)>,
+    pub rejected: Vec<Rejection>,
+    /// Events repeated inside this very batch (same key as an earlier one).
+    pub repeated: usize,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Parses, validates, sanitizes and maps a body into writes. Pure: no I/O.
+pub fn prepare(
+    body: &[u8],
+    tenant: &str,
+    received_at: DateTime<Utc>,
+    retention: &Retention,
+    shards: u16,
+) -> Result<PreparedBatch, ApiError> {
+    if body.len() > limits::MAX_BODY_BYTES {
+        return Err(ApiError::payload_too_large(format!(
+            "the body is {} bytes; at most {} bytes (1 MiB) are accepted: split the batch",
+            body.len(),
+            limits::MAX_BODY_BYTES
+        )));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(r#"the body is empty; send {"events": [...]}"#));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
+    let batch: WireBatch<'_> =
+        serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("the body is not a valid batch: {e}")))?;
+
+    let sent_at = match batch.sent_at.as_deref() {
+        None => None,
+        Some(s) => Some(validate::parse_timestamp(s).ok_or_else(|| {
+            ApiError::validation(
+                "sent_at is not a timestamp",
+                vec![serde_json::json!({"path": "sent_at", "message": "must be an RFC 3339 timestamp such as 2026-11-21T10:00:05Z"})],
+            )
+        })?),
+    };
+    let events = batch.events.ok_or_else(|| {
+        ApiError::validation(
+            "the batch has no events",
+            vec![serde_json::json!({"path": "events", "message": "is required: an array of 1 to 500 events"})],
+        )
+    })?;
+    if events.is_empty() {
+        return Err(ApiError::validation(
+            "the batch has no events",
+            vec![serde_json::json!({"path": "events", "message": "must hold 1 to 500 events"})],
+        ));
+    }
+    if events.len() > limits::MAX_EVENTS {
+        return Err(ApiError::payload_too_large(format!(
+            "the batch has {} events; at most {} are accepted per request: split the batch",
+            events.len(),
+            limits::MAX_EVENTS
+        )));
+    }
+
+    let ctx = Context { received_at, sent_at, retention: *retention };
+    let mut writes = Vec::with_capacity(events.len());
+    let mut rejected = Vec::new();
+    let mut seen: HashSet<ItemKey> = HashSet::with_capacity(events.len());
+    let mut repeated = 0;
+    for (index, raw) in events.iter().enumerate() {
+        match validate::validate_event(raw.get(), &ctx) {
+            Ok(event) => {
+                let w = event_write(tenant, &event, shards, retention).map_err(|e| {
+                    tracing::error!(error = %e, "event could not be mapped to an item");
+                    ApiError::unavailable("an event could not be stored; resend the batch later")
+                })?;
+                if seen.insert(w.key.clone()) {
+                    writes.push((index, w));
+                } else {
+                    repeated += 1;
+                }
+            }
+            Err(problems) => rejected.push(rejection(index, raw.get(), problems)),
+        }
+    }
+    Ok(PreparedBatch { writes, rejected, repeated, received_at })
+}
+
+fn rejection(index: usize, raw: &str, problems: Vec<Problem>) -> Rejection {
+    #[derive(Deserialize)]
+    struct IdOnly {
+        event_id: Option<serde_json::Value>,
+    }
+    let event_id = serde_json::from_str::<IdOnly>(raw).ok().and_then(|i| i.event_id).and_then(|v| v.as_str().map(str::to_owned));
+    let message = problems.iter().map(Problem::to_string).collect::<Vec<_>>().join("; ");
+    let problems = problems
+        .into_iter()
+        .map(|p| ProblemAt {
+            path: if p.path.is_empty() { format!("events[{index}]") } else { format!("events[{index}].{}", p.path) },
+            message: p.message,
+        })
+        .collect();
+    Rejection { index, event_id, code: "validation_failed", message, problems }
+}
+
+/// Runs a whole batch: validates, marks the touched hours dirty, writes each
+/// event once, and reports. A `dry_run` reads which events exist already
+/// but writes nothing. Every event counted `accepted` is durably written.
+pub async fn ingest(
+    store: &EventStore,
+    tenant: &str,
+    body: &[u8],
+    dry_run: bool,
+    received_at: DateTime<Utc>,
+    retention: &Retention,
+) -> Result<IngestOutcome, ApiError> {
+    let batch = prepare(body, tenant, received_at, retention, store.config().shards)?;
+    if batch.writes.is_empty() && batch.repeated == 0 {
+        let details = batch
+            .rejected
+            .iter()
+            .flat_map(|r| {
+                r.problems
+                    .iter()
+                    .map(move |p| serde_json::json!({"index": r.index, "event_id": r.event_id, "path": p.path, "message": p.message}))
+            })
+            .collect();
+        return Err(ApiError::validation(
+            format!("none of the {} events is valid; fix the problems listed in details and resend", batch.rejected.len()),
+            details,
+        ));
+    }
+
+    let (stored, duplicates) = if dry_run {
+        let keys: Vec<ItemKey> = batch.writes.iter().map(|(_, w)| w.key.clone()).collect();
+        let existing = store.existing(&keys).await?;
+        (keys.len() - existing.len(), existing.len())
+    } else {
+        let hours: BTreeSet<String> = batch.writes.iter().map(|(_, w)| w.hour.clone()).collect();
+        store.mark_dirty(tenant, &hours).await?;
+        let outcomes = store.put_new(batch.writes.into_iter().map(|(_, w)| w.item).collect()).await?;
+        let stored = outcomes.iter().filter(|o| **o == PutOutcome::Stored).count();
+        (stored, outcomes.len() - stored)
+    };
+    Ok(IngestOutcome {
+        accepted: stored,
+        duplicates: duplicates + batch.repeated,
+        rejected: batch.rejected,
+        received_at: batch.received_at,
+    })
+}

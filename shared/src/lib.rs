@@ -1,0 +1,17 @@
+//! Everything the analytics functions share: the event model, the rules that
+//! validate and sanitize what callers send, identity, the error contract, the
+//! configuration, and the DynamoDB adapter. Handlers stay thin: they parse a
+//! request, call into this crate and shape the response.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod model;
+pub mod store;
+pub mod telemetry;
+pub mod validate;
+
+pub use auth::Caller;
+pub use config::Config;
+pub use error::ApiError;

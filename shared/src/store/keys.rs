@@ -1,0 +1,77 @@
+//! Key layout of the single table. Every key starts with `T#{tenant}#`, so
+//! no query built from these functions can cross a tenant boundary.
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+/// FNV-1a: a stable, dependency-free hash, so a resent event always lands
+/// on the same shard whatever the build or platform.
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The shard an event is written to.
+pub fn shard_of(event_id: &str, shards: u16) -> u16 {
+    (fnv1a(event_id) % u64::from(shards.max(1))) as u16
+}
+
+/// `yyyy-mm-ddThh`: the hour an event belongs to.
+pub fn hour_label(t: DateTime<Utc>) -> String {
+    format!("{:04}-{:02}-{:02}T{:02}", t.year(), t.month(), t.day(), t.hour())
+}
+
+/// Raw events of one hour and shard: `T#{tenant}#E#{yyyy-mm-ddThh}#{shard}`.
+pub fn event_pk(tenant: &str, hour: &str, shard: u16) -> String {
+    format!("T#{tenant}#E#{hour}#{shard}")
+}
+
+/// `{13-digit epoch ms}#{event_id}`: sorts by time within a partition and
+/// is the sort key of both indexes too.
+pub fn event_sk(t: DateTime<Utc>, event_id: &str) -> String {
+    format!("{:013}#{event_id}", t.timestamp_millis().max(0))
+}
+
+/// gsi1, a user's events: `T#{tenant}#U#{user_id}`.
+pub fn user_pk(tenant: &str, user_id: &str) -> String {
+    format!("T#{tenant}#U#{user_id}")
+}
+
+/// gsi2, events by name within a kind and month: `T#{tenant}#A#{kind}:{name}#{yyyy-mm}`.
+pub fn name_pk(tenant: &str, kind: &str, name: &str, t: DateTime<Utc>) -> String {
+    format!("T#{tenant}#A#{kind}:{name}#{:04}-{:02}", t.year(), t.month())
+}
+
+/// The tenant's set of hours written since the last rollup.
+pub fn dirty_pk(tenant: &str) -> String {
+    format!("T#{tenant}#DIRTY")
+}
+
+/// Sort key of single-item partitions.
+pub const SINGLE_SK: &str = "-";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_have_the_documented_shape() {
+        let t = DateTime::parse_from_rfc3339("2026-11-21T10:04:05.123Z").unwrap().to_utc();
+        assert_eq!(hour_label(t), "2026-11-21T10");
+        assert_eq!(event_pk("acme", &hour_label(t), 3), "T#acme#E#2026-11-21T10#3");
+        assert_eq!(event_sk(t, "e1"), "1795255445123#e1");
+        assert_eq!(user_pk("acme", "u-1"), "T#acme#U#u-1");
+        assert_eq!(name_pk("acme", "activity", "login", t), "T#acme#A#activity:login#2026-11");
+        assert_eq!(dirty_pk("acme"), "T#acme#DIRTY");
+    }
+
+    #[test]
+    fn shards_are_stable_and_spread() {
+        assert_eq!(shard_of("abc", 8), shard_of("abc", 8));
+        assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c, "FNV-1a reference value");
+        let mut seen = [0u32; 8];
+        for i in 0..8000 {
+            seen[shard_of(&format!("event-{i}"), 8) as usize] += 1;
+        }
+        assert!(seen.iter().all(|&n| (800..1200).contains(&n)), "{seen:?}");
+        assert_eq!(shard_of("x", 1), 0);
+    }
+}

