@@ -15,7 +15,7 @@ use crate::validate::{self, Context, Problem, limits};
 
 /// The request body as sent; events stay raw until each is validated alone.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename = "batch object")]
+#[serde(deny_unknown_fields)]
 struct WireBatch<'a> {
     sent_at: Option<String>,
     #[serde(borrow)]

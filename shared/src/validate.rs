@@ -153,7 +153,7 @@ fn http_method(s: &str) -> Option<&'static str> {
 
 /// The event as sent: loose types, every kind's fields, nothing unknown.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename = "event object")]
+#[serde(deny_unknown_fields)]
 struct WireEvent {
     event_id: Option<String>,
     kind: Option<String>,
@@ -187,7 +187,7 @@ struct WireEvent {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename = "report object")]
+#[serde(deny_unknown_fields)]
 struct WireReport {
     status: Option<String>,
     processing_time_ms: Option<i64>,
@@ -197,7 +197,7 @@ struct WireReport {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename = "impact object")]
+#[serde(deny_unknown_fields)]
 struct WireImpact {
     high: Option<i64>,
     medium: Option<i64>,
@@ -343,6 +343,9 @@ pub fn validate_event(raw: &str, ctx: &Context) -> Result<Event, Vec<Problem>> {
     if raw.len() > MAX_EVENT_BYTES {
         return Err(vec![Problem::new("", format!("the event is {} bytes; at most {MAX_EVENT_BYTES} bytes are allowed", raw.len()))]);
     }
+    if !raw.trim_start().starts_with('{') {
+        return Err(vec![Problem::new("", "each event must be a JSON object")]);
+    }
     let de = &mut serde_json::Deserializer::from_str(raw);
     let w: WireEvent = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -460,10 +463,11 @@ fn validate_wire(w: WireEvent, ctx: &Context) -> Result<Event, Vec<Problem>> {
             if user_id.is_none() {
                 c.fail("user_id", "is required for kind activity");
             }
-            let action = c.required("action", w.action, "activity").unwrap_or_default();
-            if !action.is_empty() && !valid_name(&action) {
+            let action = c.required("action", w.action, "activity");
+            if action.as_deref().is_some_and(|a| !valid_name(a)) {
                 c.fail("action", "must match ^[a-z][a-z0-9_]{0,63}$ (e.g. generate_report)");
             }
+            let action = action.unwrap_or_default();
             let report = match w.report {
                 Some(_) if action != "generate_report" => {
                     c.fail("report", "is only allowed with action generate_report");

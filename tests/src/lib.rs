@@ -1,1 +1,187 @@
-//! Harness for the integration tests.
+//! Harness for the integration tests: it makes sure the local stack is up
+//! (starting it with `tests/stack/start.sh` when it is not), gives every
+//! test its own table, and builds API Gateway requests the way the Lambda
+//! runtime would deliver them.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use analytics_shared::auth::{LocalToken, mint_local_token};
+use analytics_shared::config::{AuthConfig, Config, StoreConfig};
+use analytics_shared::store::{self, table};
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use serde_json::{Value, json};
+
+/// The secret the tests' local verifier uses.
+pub const SECRET: &str = "integration-test-secret";
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// DynamoDB Local's endpoint (`AWS_ENDPOINT_URL_DYNAMODB`, default port 8000).
+pub fn dynamodb_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| {
+        let port = std::env::var("ANALYTICS_DDB_PORT").unwrap_or_else(|_| "8000".into());
+        format!("http://127.0.0.1:{port}")
+    })
+}
+
+fn reachable(endpoint: &str) -> bool {
+    let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    addr.parse().ok().is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_millis(300)).is_ok())
+}
+
+/// Starts the local stack once per test process if nothing answers.
+pub fn ensure_stack() {
+    static UP: OnceLock<()> = OnceLock::new();
+    UP.get_or_init(|| {
+        let endpoint = dynamodb_endpoint();
+        if reachable(&endpoint) {
+            return;
+        }
+        let script = root().join("tests/stack/start.sh");
+        let status = Command::new("bash").arg(&script).status().expect("bash runs tests/stack/start.sh");
+        assert!(status.success(), "tests/stack/start.sh failed; run it by hand to see why");
+        assert!(reachable(&endpoint), "DynamoDB Local is not answering on {endpoint} after start.sh");
+    });
+}
+
+/// Shared SDK settings pointing at an endpoint, with dummy credentials.
+pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::v2026_01_12())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(Credentials::new(
+            "local", "local", None, None, "tests",
+        )))
+        .endpoint_url(endpoint)
+        .build()
+}
+
+/// A client of DynamoDB Local.
+pub fn client(cfg: &StoreConfig) -> aws_sdk_dynamodb::Client {
+    ensure_stack();
+    aws_sdk_dynamodb::Client::from_conf(store::client_config(&sdk_config(&dynamodb_endpoint()), cfg))
+}
+
+/// A configuration with the local verifier on and a table of the test's own.
+pub fn config(table: &str) -> Config {
+    Config {
+        auth: AuthConfig { local_jwt_secret: Some(SECRET.into()), ..AuthConfig::default() },
+        store: StoreConfig { table: table.into(), ..StoreConfig::default() },
+        ..Config::default()
+    }
+}
+
+/// Creates a table with a unique name, so tests run in parallel.
+pub async fn fresh_table() -> (aws_sdk_dynamodb::Client, Config) {
+    let name = format!("t-{}", uuid::Uuid::now_v7().simple());
+    let cfg = config(&name);
+    let client = client(&cfg.store);
+    table::create_table(&client, &name).await.expect("table created on DynamoDB Local");
+    (client, cfg)
+}
+
+/// A local token.
+pub fn token(sub: &str, tenant: Option<&str>, roles: &[&str], scopes: &[&str]) -> String {
+    let cfg = AuthConfig::default();
+    mint_local_token(&LocalToken { sub, tenant, roles, scopes, ttl_seconds: 600 }, &cfg, SECRET)
+}
+
+/// A backend's ingest token for a tenant.
+pub fn ingest_token(tenant: &str) -> String {
+    token("backend-1", Some(tenant), &[], &["analytics/ingest"])
+}
+
+/// An API Gateway HTTP API (v2) event, as the runtime hands it over.
+pub struct ApiEvent {
+    pub method: &'static str,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    pub claims: Option<Value>,
+}
+
+impl ApiEvent {
+    pub fn post(path: &str, body: impl Into<String>) -> Self {
+        ApiEvent {
+            method: "POST",
+            path: path.into(),
+            query: vec![],
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Some(body.into()),
+            claims: None,
+        }
+    }
+
+    pub fn bearer(mut self, token: &str) -> Self {
+        self.headers.push(("authorization".into(), format!("Bearer {token}")));
+        self
+    }
+
+    pub fn query(mut self, k: &str, v: &str) -> Self {
+        self.query.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn method(mut self, m: &'static str) -> Self {
+        self.method = m;
+        self
+    }
+
+    /// Claims as the JWT authorizer passes them (all values strings).
+    pub fn claims(mut self, claims: Value) -> Self {
+        self.claims = Some(claims);
+        self
+    }
+
+    pub fn into_request(self) -> lambda_http::Request {
+        let raw_query = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+        let qsp: serde_json::Map<String, Value> = self.query.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let headers: serde_json::Map<String, Value> = self.headers.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let mut ctx = json!({
+            "accountId": "123456789012", "apiId": "local", "domainName": "localhost", "domainPrefix": "local",
+            "http": {"method": self.method, "path": self.path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "tests"},
+            "requestId": "req-test", "routeKey": "$default", "stage": "$default", "time": "21/Nov/2026:10:00:00 +0000", "timeEpoch": 1795255200000u64
+        });
+        if let Some(claims) = self.claims {
+            ctx["authorizer"] = json!({"jwt": {"claims": claims, "scopes": null}});
+        }
+        let event = json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": self.path, "rawQueryString": raw_query,
+            "headers": headers, "queryStringParameters": if qsp.is_empty() { Value::Null } else { Value::Object(qsp) },
+            "requestContext": ctx, "body": self.body, "isBase64Encoded": false
+        });
+        lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
+    }
+}
+
+/// A response's status, headers and JSON body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn from(resp: lambda_http::Response<lambda_http::Body>) -> Self {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = match resp.body() {
+            lambda_http::Body::Text(t) => serde_json::from_str(t).expect("JSON body"),
+            lambda_http::Body::Binary(b) => serde_json::from_slice(b).expect("JSON body"),
+            _ => Value::Null,
+        };
+        Answer { status, headers, body }
+    }
+
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}

@@ -26,11 +26,7 @@ impl App {
     /// Serves one request; never fails: every error is a response.
     #[tracing::instrument(skip_all, fields(request_id))]
     pub async fn handle(&self, req: Request) -> Response<Body> {
-        let request_id = req
-            .lambda_context_ref()
-            .map(|c| c.request_id.clone())
-            .filter(|id| !id.is_empty())
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let request_id = request_id(&req);
         tracing::Span::current().record("request_id", request_id.as_str());
         let resp = match self.serve(&req).await {
             Ok((caller, outcome)) => {
@@ -85,6 +81,17 @@ impl App {
         };
         auth::authenticate(&self.cfg.auth, authorization, claims)
     }
+}
+
+/// The Lambda request id; the API Gateway one when there is no Lambda
+/// context (a request built by hand), a fresh one as the last resort.
+fn request_id(req: &Request) -> String {
+    let lambda = req.lambda_context_ref().map(|c| c.request_id.clone());
+    let gateway = || match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    };
+    lambda.filter(|id| !id.is_empty()).or_else(gateway).unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
 /// `?dry_run=true`: the only query parameter of this route.
