@@ -1,1 +1,67 @@
-fn main() {}
+//! Events per second through validation, sanitizing and item building: the
+//! CPU work ingest does for every event before any network call.
+//!
+//! cargo bench -p analytics-shared --bench ingest_pipeline
+
+use analytics_shared::config::Retention;
+use analytics_shared::ingest::prepare;
+use analytics_shared::store::events::event_write;
+use analytics_shared::validate::{Context, parse_timestamp, validate_event};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::{Value, json};
+
+/// A realistic mixed batch of 500: reports, other activity, API request logs
+/// (the bulk), auth events and external calls.
+fn batch(now: &str) -> Value {
+    let at = parse_timestamp(now).unwrap() - chrono::Duration::minutes(3);
+    let ts = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let events: Vec<Value> = (0..500)
+        .map(|i| match i % 10 {
+            0 => json!({"event_id": format!("01JD-{i}"), "kind": "activity", "occurred_at": ts, "user_id": "u-42", "action": "generate_report",
+                "client_id": "c-7", "report_id": "r-9", "description": "Generated cost report", "ip_address": "203.0.113.7",
+                "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36", "metadata": {"source": "web", "session_token": "abc"},
+                "report": {"status": "completed", "processing_time_ms": 8421,
+                    "categories": {"cost": 12, "security": 3, "reliability": 1, "operational_excellence": 0, "performance": 4},
+                    "impact": {"high": 2, "medium": 9, "low": 9}, "estimated_monthly_savings": 1830.5}}),
+            1 => json!({"event_id": format!("01JD-{i}"), "kind": "activity", "occurred_at": ts, "user_id": "u-7", "action": "view_dashboard", "metadata": {"source": "web"}}),
+            2 => json!({"event_id": format!("01JD-{i}"), "kind": "auth", "occurred_at": ts, "user_id": "u-7", "event_type": "login", "success": true, "ip_address": "198.51.100.4"}),
+            3 => json!({"event_id": format!("01JD-{i}"), "kind": "external_call", "occurred_at": ts, "service": "gemini", "endpoint": "/v1/generate",
+                "method": "POST", "status_code": 200, "response_time_ms": 912.0, "cost_estimate": 0.0125}),
+            _ => json!({"event_id": format!("01JD-{i}"), "kind": "api_request", "occurred_at": ts, "user_id": "u-7", "endpoint": "/api/clients/{id}",
+                "method": "GET", "status_code": 200, "response_time_ms": 35.2, "response_size": 5120, "query_params": {"page": "2", "api_key": "k"},
+                "ip_address": "203.0.113.9", "user_agent": "backend/1.0"}),
+        })
+        .collect();
+    json!({"sent_at": now, "events": events})
+}
+
+fn pipeline(c: &mut Criterion) {
+    let now_s = "2026-11-21T10:00:00Z";
+    let now = parse_timestamp(now_s).unwrap();
+    let body = serde_json::to_vec(&batch(now_s)).unwrap();
+    let retention = Retention::default();
+    let mut g = c.benchmark_group("ingest");
+    g.throughput(Throughput::Elements(500));
+    g.bench_function("prepare_500_mixed (parse+validate+sanitize+item)", |b| {
+        b.iter(|| {
+            let p = prepare(std::hint::black_box(&body), "tenant-1", now, &retention, 8).unwrap();
+            assert_eq!(p.writes.len(), 500);
+            p
+        })
+    });
+    let raws: Vec<String> = batch(now_s)["events"].as_array().unwrap().iter().map(Value::to_string).collect();
+    let ctx = Context { received_at: now, sent_at: None, retention };
+    g.bench_function("validate_only_500", |b| b.iter(|| raws.iter().map(|r| validate_event(r, &ctx).unwrap()).collect::<Vec<_>>()));
+    let events: Vec<_> = raws.iter().map(|r| validate_event(r, &ctx).unwrap()).collect();
+    g.bench_function("item_build_only_500", |b| {
+        b.iter(|| events.iter().map(|e| event_write("tenant-1", e, 8, &retention).unwrap()).collect::<Vec<_>>())
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(5));
+    targets = pipeline
+}
+criterion_main!(benches);

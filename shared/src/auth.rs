@@ -160,17 +160,19 @@ pub fn verify_local_token(token: &str, secret: &str, issuer: &str) -> Result<Cla
     Ok(Claims::from_json(data.claims))
 }
 
-/// Resolves the caller of a request: the local verifier when a secret is
-/// configured, else the authorizer's claims.
+/// Resolves the caller of a request. Claims from API Gateway's JWT
+/// authorizer win: the gateway has verified the token. Without them the
+/// local verifier checks the bearer token when a secret is configured
+/// (`cargo lambda watch`); with neither, nobody is let in.
 pub fn authenticate(
     cfg: &AuthConfig,
     authorization: Option<&str>,
     authorizer_claims: Option<&HashMap<String, String>>,
 ) -> Result<Caller, ApiError> {
-    let claims = match (&cfg.local_jwt_secret, authorizer_claims) {
-        (Some(secret), _) => verify_local_token(bearer_token(authorization)?, secret, &cfg.local_jwt_issuer)?,
-        (None, Some(claims)) if !claims.is_empty() => Claims::from_authorizer(claims),
-        (None, _) => {
+    let claims = match (authorizer_claims.filter(|c| !c.is_empty()), &cfg.local_jwt_secret) {
+        (Some(claims), _) => Claims::from_authorizer(claims),
+        (None, Some(secret)) => verify_local_token(bearer_token(authorization)?, secret, &cfg.local_jwt_issuer)?,
+        (None, None) => {
             bearer_token(authorization)?;
             return Err(ApiError::unauthorized("the request carries no verified identity (no JWT authorizer claims)"));
         }
@@ -294,6 +296,13 @@ mod tests {
             assert_eq!(c.tenant, "t1");
             assert!(c.has_scope(INGEST_SCOPE));
         }
+    }
+
+    #[test]
+    fn authorizer_claims_win_over_the_local_verifier() {
+        let claims: HashMap<String, String> = [("sub".into(), "gw-user".into())].into();
+        let c = authenticate(&cfg(), Some("Bearer not-checked-here"), Some(&claims)).unwrap();
+        assert_eq!(c.user_id, "gw-user");
     }
 
     #[test]

@@ -87,6 +87,13 @@ pub fn correct_clock_skew(occurred_at: DateTime<Utc>, sent_at: Option<DateTime<U
     }
 }
 
+/// The receive time of a request, to the millisecond (what is stored and
+/// returned; finer digits only add noise).
+pub fn receive_time() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(3)
+}
+
 /// Parses an RFC 3339 timestamp with any offset into UTC.
 pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))

@@ -25,6 +25,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     die "install the above, then run this script again"
   fi
 fi
+# fmt and clippy are part of the test command.
+if command -v rustup >/dev/null 2>&1; then
+  for comp in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$comp" || rustup component add "$comp" >&2
+  done
+fi
 java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
 [ "${java_major:-0}" -ge 17 ] || die "DynamoDB Local needs Java 17 or newer; found '${java_major:-none}'"
 

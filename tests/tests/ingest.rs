@@ -368,3 +368,20 @@ async fn a_missing_table_is_a_503_not_a_500() {
     let a = post(&app, &mixed_batch("nt"), &ingest_token("acme")).await;
     assert_eq!((a.status, a.code()), (503, "unavailable"));
 }
+
+/// The payloads in `events/` (for `cargo lambda invoke --data-file`) keep
+/// working and mean what their names say.
+#[tokio::test]
+async fn the_committed_invoke_payloads_answer_as_named() {
+    let (client, cfg) = fresh_table().await;
+    let app = ingest::App::new(cfg.clone(), client.clone());
+    let cases = [("ingest-batch.json", 202), ("ingest-dry-run.json", 202), ("ingest-invalid.json", 400), ("ingest-forbidden.json", 403)];
+    for (file, status) in cases {
+        let raw = std::fs::read_to_string(root().join("events").join(file)).unwrap();
+        let req = lambda_http::request::from_str(&raw).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let a = Answer::from(app.handle(req).await);
+        assert_eq!(a.status, status, "{file}: {}", a.body);
+    }
+    // Only the real batch wrote: 4 events, under the default tenant.
+    assert_eq!(count_items(&client, &cfg.store.table).await, 4);
+}

@@ -349,3 +349,54 @@ impl EventStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::{Context, parse_timestamp, validate_event};
+
+    fn event(v: serde_json::Value) -> Event {
+        let now = parse_timestamp("2026-11-21T10:00:00Z").unwrap();
+        validate_event(&v.to_string(), &Context { received_at: now, sent_at: None, retention: Retention::default() }).unwrap()
+    }
+
+    /// The contract's example event: a report outcome, metadata, an IP and a
+    /// user agent. It must stay under 1 KB so that it costs one write unit on
+    /// the table and one on each index: 3 in all.
+    #[test]
+    fn a_typical_report_event_costs_at_most_three_write_units() {
+        let e = event(serde_json::json!({
+            "event_id": "01JDAZ3K7Q9V2M4N6P8R0S2T4V", "kind": "activity", "occurred_at": "2026-11-21T09:59:58Z",
+            "user_id": "u-42", "action": "generate_report", "client_id": "c-7", "report_id": "r-9",
+            "description": "Generated cost report", "ip_address": "203.0.113.7",
+            "user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+            "metadata": {"source": "web"},
+            "report": {"status": "completed", "processing_time_ms": 8421,
+                       "categories": {"cost": 12, "security": 3, "reliability": 1, "operational_excellence": 0, "performance": 4},
+                       "impact": {"high": 2, "medium": 9, "low": 9}, "estimated_monthly_savings": 1830.5}
+        }));
+        let w = event_write("tenant-1", &e, 8, &Retention::default()).unwrap();
+        assert!(item_size(&w.item) < 1024, "{} bytes", item_size(&w.item));
+        assert_eq!(write_units(&w.item), 3);
+    }
+
+    #[test]
+    fn api_request_logs_skip_the_name_index_and_cost_one_unit() {
+        let e = event(serde_json::json!({"kind": "api_request", "endpoint": "/api/clients/{id}", "method": "GET", "status_code": 200,
+            "response_time_ms": 12.5, "query_params": {"page": "2"}, "ip_address": "203.0.113.7"}));
+        let w = event_write("tenant-1", &e, 8, &Retention::default()).unwrap();
+        assert!(!w.item.contains_key("gsi1pk") && !w.item.contains_key("gsi2pk"));
+        assert_eq!(write_units(&w.item), 1);
+    }
+
+    #[test]
+    fn items_round_trip_through_serde_dynamo() {
+        let e = event(serde_json::json!({"kind": "external_call", "service": "gemini", "endpoint": "/v1", "response_time_ms": 900,
+            "cost_estimate": 0.0125, "user_id": "u-1", "metadata": {"n": 1, "f": 1.5, "list": ["a", 2], "none": null}}));
+        let w = event_write("t", &e, 8, &Retention::default()).unwrap();
+        let back: StoredEvent = serde_dynamo::from_item(w.item).unwrap();
+        assert_eq!(back.event, e);
+        assert_eq!(back.expires_at, (e.occurred_at + Duration::days(90)).timestamp());
+        assert_eq!(back.gsi2pk.as_deref(), Some("T#t#A#external_call:gemini#2026-11"));
+    }
+}

@@ -1,0 +1,51 @@
+# Local development and CI entry points. Every target installs what it
+# needs into .local/ first (tests/stack/install.sh), idempotently.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export PATH := $(CURDIR)/.local/venv/bin:$(PATH)
+export AWS_REGION ?= us-east-1
+export AWS_ACCESS_KEY_ID ?= local
+export AWS_SECRET_ACCESS_KEY ?= local
+export AWS_ENDPOINT_URL_DYNAMODB ?= http://127.0.0.1:$(or $(ANALYTICS_DDB_PORT),8000)
+export AWS_ENDPOINT_URL_EVENTBRIDGE ?= http://127.0.0.1:$(or $(ANALYTICS_BUS_PORT),5050)
+export ANALYTICS_TABLE ?= analytics
+export ANALYTICS_LOCAL_JWT_SECRET ?= local-dev-secret
+export ANALYTICS_LOCAL_JWT_ISSUER ?= analytics-local
+export RUST_LOG ?= info
+
+.PHONY: help dev stack seed token watch test lint check bench stop clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+dev: stack seed ## run everything locally: stack, table, demo data, API on http://localhost:9000
+	@echo "API: http://localhost:9000/api/v1/analytics/...  token: make token"
+	cargo lambda watch --invoke-address 127.0.0.1 --invoke-port 9000
+
+stack: ## install and start DynamoDB Local and moto (persistent data in .local/ddb)
+	tests/stack/start.sh --persist
+
+seed: ## create the table and load demo events (idempotent)
+	cargo run -q -p analytics-tools --bin seed
+
+token: ## print a local admin token that may also ingest (ARGS="--sub u-1 --role manager" to change)
+	@cargo run -q -p analytics-tools --bin token -- $(or $(ARGS),--sub demo-admin --role admin --scope analytics/ingest)
+
+test: lint ## run every test (starts the in-memory stack if needed)
+	tests/stack/start.sh
+	cargo test --workspace --all-targets --no-fail-fast
+
+lint: ## formatting and clippy, warnings are errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+bench: ## criterion benchmarks and the memory figure (see BENCHMARKS.md)
+	cargo bench -p analytics-shared --bench ingest_pipeline
+	cargo run -q --release -p analytics-tools --bin peak-memory
+
+stop: ## stop the local stack
+	tests/stack/stop.sh
+
+clean: stop ## stop the stack and remove local data
+	rm -rf .local/ddb .local/log .local/run
