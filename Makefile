@@ -40,9 +40,10 @@ lint: ## formatting and clippy, warnings are errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-bench: ## criterion benchmarks and the memory figure (see BENCHMARKS.md)
+bench: ## the benchmarks of BENCHMARKS.md (the last two need the stack: make stack)
 	cargo bench -p analytics-shared --bench ingest_pipeline
-	cargo run -q --release -p analytics-tools --bin peak-memory
+	cargo bench -p integration-tests --bench peak_memory
+	cargo bench -p integration-tests --bench write_strategies
 
 stop: ## stop the local stack
 	tests/stack/stop.sh

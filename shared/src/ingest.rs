@@ -2,7 +2,7 @@
 //! the demo seeder and the benchmarks all go through [`prepare`] and
 //! [`ingest`], so there is one implementation of the contract's rules.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 use crate::config::Retention;
 use crate::error::ApiError;
 use crate::store::events::{EventStore, EventWrite, ItemKey, PutOutcome, event_write};
+use crate::store::keys::{self, hour_start};
 use crate::validate::{self, Context, Problem, limits};
 
 /// The request body as sent; events stay raw until each is validated alone.
@@ -115,25 +116,35 @@ pub fn prepare(
     let ctx = Context { received_at, sent_at, retention: *retention };
     let mut writes = Vec::with_capacity(events.len());
     let mut rejected = Vec::new();
-    let mut seen: HashSet<ItemKey> = HashSet::with_capacity(events.len());
-    let mut repeated = 0;
     for (index, raw) in events.iter().enumerate() {
         match validate::validate_event(raw.get(), &ctx) {
-            Ok(event) => {
-                let w = event_write(tenant, &event, shards, retention).map_err(|e| {
-                    tracing::error!(error = %e, "event could not be mapped to an item");
-                    ApiError::unavailable("an event could not be stored; resend the batch later")
-                })?;
-                if seen.insert(w.key.clone()) {
-                    writes.push((index, w));
-                } else {
-                    repeated += 1;
-                }
-            }
+            Ok(event) => writes.push((index, event_write(tenant, event, shards, retention))),
             Err(problems) => rejected.push(rejection(index, raw.get(), problems)),
         }
     }
+    let repeated = drop_repeats(&mut writes);
     Ok(PreparedBatch { writes, rejected, repeated, received_at })
+}
+
+/// Removes events repeated inside the batch (same sort key, so the same
+/// item), keeping the first; returns how many went. Sorting indices avoids
+/// hashing or cloning every key.
+fn drop_repeats(writes: &mut Vec<(usize, EventWrite)>) -> usize {
+    let mut order: Vec<usize> = (0..writes.len()).collect();
+    order.sort_unstable_by(|&a, &b| writes[a].1.sk().cmp(writes[b].1.sk()).then(a.cmp(&b)));
+    let mut repeat = vec![false; writes.len()];
+    for pair in order.windows(2) {
+        if writes[pair[0]].1.sk() == writes[pair[1]].1.sk() {
+            repeat[pair[1]] = true;
+        }
+    }
+    let before = writes.len();
+    let mut i = 0;
+    writes.retain(|_| {
+        i += 1;
+        !repeat[i - 1]
+    });
+    before - writes.len()
 }
 
 fn rejection(index: usize, raw: &str, problems: Vec<Problem>) -> Rejection {
@@ -182,11 +193,12 @@ pub async fn ingest(
     }
 
     let (stored, duplicates) = if dry_run {
-        let keys: Vec<ItemKey> = batch.writes.iter().map(|(_, w)| w.key.clone()).collect();
+        let keys: Vec<ItemKey> = batch.writes.iter().map(|(_, w)| w.key()).collect();
         let existing = store.existing(&keys).await?;
         (keys.len() - existing.len(), existing.len())
     } else {
-        let hours: BTreeSet<String> = batch.writes.iter().map(|(_, w)| w.hour.clone()).collect();
+        let hours: BTreeSet<DateTime<Utc>> = batch.writes.iter().map(|(_, w)| hour_start(w.placed_at)).collect();
+        let hours: BTreeSet<String> = hours.into_iter().map(keys::hour_label).collect();
         store.mark_dirty(tenant, &hours).await?;
         let outcomes = store.put_new(batch.writes.into_iter().map(|(_, w)| w.item).collect()).await?;
         let stored = outcomes.iter().filter(|o| **o == PutOutcome::Stored).count();
@@ -198,4 +210,48 @@ pub async fn ingest(
         rejected: batch.rejected,
         received_at: batch.received_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        validate::parse_timestamp("2026-11-21T10:00:00Z").unwrap()
+    }
+
+    fn prep(body: serde_json::Value) -> Result<PreparedBatch, ApiError> {
+        prepare(body.to_string().as_bytes(), "t", now(), &Retention::default(), 8)
+    }
+
+    #[test]
+    fn repeats_inside_a_batch_are_written_once_keeping_the_first() {
+        let ev = |id: &str, ok: bool| json!({"event_id": id, "kind": "auth", "event_type": "login", "success": ok, "occurred_at": "2026-11-21T09:00:00Z"});
+        let p = prep(json!({"events": [ev("a", true), ev("b", true), ev("a", false), ev("a", false), ev("c", true)]})).unwrap();
+        assert_eq!(p.repeated, 2);
+        let kept: Vec<usize> = p.writes.iter().map(|(i, _)| *i).collect();
+        assert_eq!(kept, vec![0, 1, 4], "the first of each, in request order");
+    }
+
+    #[test]
+    fn batch_shape_errors() {
+        let e = prep(json!({"events": (0..501).map(|_| json!({})).collect::<Vec<_>>()})).unwrap_err();
+        assert_eq!(e.code, crate::error::ErrorCode::PayloadTooLarge);
+        let e = prep(json!({"sent_at": "soon", "events": [{}]})).unwrap_err();
+        assert_eq!(e.details[0]["path"], "sent_at");
+        let e = prepare(&vec![b' '; limits::MAX_BODY_BYTES + 1], "t", now(), &Retention::default(), 8).unwrap_err();
+        assert_eq!(e.code, crate::error::ErrorCode::PayloadTooLarge);
+        let e = prepare(&[0xff, 0xfe], "t", now(), &Retention::default(), 8).unwrap_err();
+        assert_eq!(e.code, crate::error::ErrorCode::BadRequest);
+    }
+
+    #[test]
+    fn rejections_carry_the_sent_event_id_and_paths() {
+        let p = prep(json!({"events": [{"event_id": "x-1", "kind": "auth", "success": "no"}, 7]})).unwrap();
+        assert_eq!(p.rejected[0].event_id.as_deref(), Some("x-1"));
+        assert_eq!(p.rejected[0].problems[0].path, "events[0].success");
+        assert_eq!(p.rejected[1].event_id, None);
+        assert_eq!(p.rejected[1].problems[0].path, "events[1]");
+    }
 }

@@ -353,12 +353,21 @@ pub fn validate_event(raw: &str, ctx: &Context) -> Result<Event, Vec<Problem>> {
     if !raw.trim_start().starts_with('{') {
         return Err(vec![Problem::new("", "each event must be a JSON object")]);
     }
-    let de = &mut serde_json::Deserializer::from_str(raw);
-    let w: WireEvent = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path == "." { String::new() } else { path };
-        vec![Problem::new(path, serde_message(e.inner()))]
-    })?;
+    // The fast path parses plainly; only a failure is parsed again with
+    // path tracking, which costs more than the whole parse.
+    let w: WireEvent = match serde_json::from_str(raw) {
+        Ok(w) => w,
+        Err(_) => {
+            let de = &mut serde_json::Deserializer::from_str(raw);
+            let e = match serde_path_to_error::deserialize::<_, WireEvent>(de) {
+                Ok(w) => return validate_wire(w, ctx),
+                Err(e) => e,
+            };
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            return Err(vec![Problem::new(path, serde_message(e.inner()))]);
+        }
+    };
     validate_wire(w, ctx)
 }
 

@@ -8,30 +8,16 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::keys::{self, SINGLE_SK};
 use super::retry::Backoff;
-use super::table::{GSI1, PK, SK, TTL_ATTRIBUTE};
-use super::{Item, StoreError, s};
+use super::table::{GSI1, GSI1_PK, GSI2_PK, PK, SK, TTL_ATTRIBUTE};
+use super::{Item, StoreError, n, s};
 use crate::config::{Retention, StoreConfig};
 use crate::model::Event;
 use crate::validate::retention_days;
-
-/// An event as an item: its keys, its expiry and the event itself.
-#[derive(Serialize)]
-struct EventItemRef<'a> {
-    pk: String,
-    sk: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    gsi1pk: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    gsi2pk: Option<String>,
-    expires_at: i64,
-    #[serde(flatten)]
-    event: &'a Event,
-}
 
 /// An event read back, with its storage attributes.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -66,32 +52,48 @@ pub fn expires_at(event: &Event, retention: &Retention) -> i64 {
     (event.occurred_at + Duration::days(i64::from(retention_days(event.kind(), retention)))).timestamp()
 }
 
-/// An event ready to be written: its key, the hour it marks dirty, the item.
+/// An event ready to be written: the item (keys included) and the time it
+/// is placed at, whose hour the rollup must recompute.
 #[derive(Debug, Clone)]
 pub struct EventWrite {
-    pub key: ItemKey,
-    pub hour: String,
+    pub placed_at: DateTime<Utc>,
     pub item: Item,
+}
+
+impl EventWrite {
+    fn key_part(&self, name: &str) -> &str {
+        self.item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str).expect("event items always carry their keys")
+    }
+    pub fn pk(&self) -> &str {
+        self.key_part(PK)
+    }
+    /// Unique within a tenant: it holds the time and the event id, which
+    /// also determine the partition.
+    pub fn sk(&self) -> &str {
+        self.key_part(SK)
+    }
+    pub fn key(&self) -> ItemKey {
+        ItemKey { pk: self.pk().to_owned(), sk: self.sk().to_owned() }
+    }
 }
 
 /// Maps an event to its item. The key is derived only from the tenant, the
 /// sender's `occurred_at` and the `event_id`, so a resent event lands on the
 /// same item.
-pub fn event_write(tenant: &str, event: &Event, shards: u16, retention: &Retention) -> Result<EventWrite, StoreError> {
+pub fn event_write(tenant: &str, event: Event, shards: u16, retention: &Retention) -> EventWrite {
     let at = event.placement_time();
-    let hour = keys::hour_label(at);
-    let key =
-        ItemKey { pk: keys::event_pk(tenant, &hour, keys::shard_of(&event.event_id, shards)), sk: keys::event_sk(at, &event.event_id) };
-    let row = EventItemRef {
-        pk: key.pk.clone(),
-        sk: key.sk.clone(),
-        gsi1pk: event.user_id.as_deref().map(|u| keys::user_pk(tenant, u)),
-        gsi2pk: event.body.index_name().map(|n| keys::name_pk(tenant, event.kind().as_str(), n, at)),
-        expires_at: expires_at(event, retention),
-        event,
-    };
-    let item: Item = serde_dynamo::to_item(&row)?;
-    Ok(EventWrite { key, hour, item })
+    let mut item = Item::with_capacity(24);
+    item.insert(PK.into(), s(keys::event_pk(tenant, &keys::hour_label(at), keys::shard_of(&event.event_id, shards))));
+    item.insert(SK.into(), s(keys::event_sk(at, &event.event_id)));
+    if let Some(u) = &event.user_id {
+        item.insert(GSI1_PK.into(), s(keys::user_pk(tenant, u)));
+    }
+    if let Some(n) = event.body.index_name() {
+        item.insert(GSI2_PK.into(), s(keys::name_pk(tenant, event.kind().as_str(), n, at)));
+    }
+    item.insert(TTL_ATTRIBUTE.into(), n(expires_at(&event, retention)));
+    super::item::put_event(&mut item, event);
+    EventWrite { placed_at: at, item }
 }
 
 /// Size of an item as DynamoDB bills it (names plus values, approximately
@@ -375,7 +377,7 @@ mod tests {
                        "categories": {"cost": 12, "security": 3, "reliability": 1, "operational_excellence": 0, "performance": 4},
                        "impact": {"high": 2, "medium": 9, "low": 9}, "estimated_monthly_savings": 1830.5}
         }));
-        let w = event_write("tenant-1", &e, 8, &Retention::default()).unwrap();
+        let w = event_write("tenant-1", e, 8, &Retention::default());
         assert!(item_size(&w.item) < 1024, "{} bytes", item_size(&w.item));
         assert_eq!(write_units(&w.item), 3);
     }
@@ -384,19 +386,44 @@ mod tests {
     fn api_request_logs_skip_the_name_index_and_cost_one_unit() {
         let e = event(serde_json::json!({"kind": "api_request", "endpoint": "/api/clients/{id}", "method": "GET", "status_code": 200,
             "response_time_ms": 12.5, "query_params": {"page": "2"}, "ip_address": "203.0.113.7"}));
-        let w = event_write("tenant-1", &e, 8, &Retention::default()).unwrap();
+        let w = event_write("tenant-1", e, 8, &Retention::default());
         assert!(!w.item.contains_key("gsi1pk") && !w.item.contains_key("gsi2pk"));
         assert_eq!(write_units(&w.item), 1);
     }
 
+    /// Every kind with every optional field: what `item::put_event` writes
+    /// is what serde_dynamo reads back as the same event.
     #[test]
     fn items_round_trip_through_serde_dynamo() {
-        let e = event(serde_json::json!({"kind": "external_call", "service": "gemini", "endpoint": "/v1", "response_time_ms": 900,
-            "cost_estimate": 0.0125, "user_id": "u-1", "metadata": {"n": 1, "f": 1.5, "list": ["a", 2], "none": null}}));
-        let w = event_write("t", &e, 8, &Retention::default()).unwrap();
-        let back: StoredEvent = serde_dynamo::from_item(w.item).unwrap();
-        assert_eq!(back.event, e);
-        assert_eq!(back.expires_at, (e.occurred_at + Duration::days(90)).timestamp());
+        let now = crate::validate::parse_timestamp("2026-11-21T10:00:00Z").unwrap();
+        let skewed = Context { received_at: now, sent_at: parse_timestamp("2026-11-21T10:02:00.5Z"), retention: Retention::default() };
+        let envelope = serde_json::json!({"occurred_at": "2026-11-21T10:01:59.250Z", "user_id": "u-1", "ip_address": "::1",
+            "user_agent": "u".repeat(600), "metadata": {"n": 1, "neg": -3, "f": 1.5, "list": ["a", 2, true], "none": null, "deep": {"x": {"y": "z"}}}});
+        let kinds = [
+            serde_json::json!({"kind": "activity", "action": "generate_report", "description": "d", "client_id": "c", "report_id": "r",
+                "report": {"status": "failed", "processing_time_ms": 7, "categories": {"cost": 1, "security": 0},
+                           "impact": {"high": 1, "medium": 2, "low": 3}, "estimated_monthly_savings": 0.1}}),
+            serde_json::json!({"kind": "activity", "action": "my_custom_thing"}),
+            serde_json::json!({"kind": "api_request", "endpoint": "/a", "method": "delete", "status_code": 503, "response_time_ms": 0.25,
+                "request_size": 1, "response_size": 2, "query_params": {"q": "v", "token": "t"}, "error_message": "boom", "sample_rate": 0.1}),
+            serde_json::json!({"kind": "auth", "event_type": "reset_password", "success": false, "error_message": "nope"}),
+            serde_json::json!({"kind": "external_call", "service": "gemini", "endpoint": "/v1", "method": "POST", "status_code": 429,
+                "response_time_ms": 900, "cost_estimate": 0.0125, "request_size": 10, "response_size": 20, "error_message": "slow down"}),
+        ];
+        for body in kinds {
+            let mut v = envelope.clone();
+            v.as_object_mut().unwrap().extend(body.as_object().unwrap().clone());
+            let e = validate_event(&v.to_string(), &skewed).unwrap();
+            assert!(e.client_occurred_at.is_some() && e.user_agent_truncated);
+            let w = event_write("t", e.clone(), 8, &Retention::default());
+            let back: StoredEvent = serde_dynamo::from_item(w.item.clone()).unwrap();
+            assert_eq!(back.event, e, "{}", e.kind().as_str());
+            assert_eq!((back.pk.as_str(), back.sk.as_str()), (w.pk(), w.sk()));
+            assert_eq!(back.expires_at, expires_at(&e, &Retention::default()));
+        }
+        let e = event(serde_json::json!({"kind": "external_call", "service": "gemini", "endpoint": "/v1", "response_time_ms": 1}));
+        let back: StoredEvent = serde_dynamo::from_item(event_write("t", e.clone(), 8, &Retention::default()).item).unwrap();
+        assert_eq!(back.event, e, "the minimal form too");
         assert_eq!(back.gsi2pk.as_deref(), Some("T#t#A#external_call:gemini#2026-11"));
     }
 }

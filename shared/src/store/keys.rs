@@ -19,6 +19,12 @@ pub fn hour_label(t: DateTime<Utc>) -> String {
     format!("{:04}-{:02}-{:02}T{:02}", t.year(), t.month(), t.day(), t.hour())
 }
 
+/// The start of the hour a time falls in.
+pub fn hour_start(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::DurationRound;
+    t.duration_trunc(chrono::Duration::hours(1)).unwrap_or(t)
+}
+
 /// Raw events of one hour and shard: `T#{tenant}#E#{yyyy-mm-ddThh}#{shard}`.
 pub fn event_pk(tenant: &str, hour: &str, shard: u16) -> String {
     format!("T#{tenant}#E#{hour}#{shard}")

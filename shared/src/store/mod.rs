@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod events;
+mod item;
 pub mod keys;
 pub mod retry;
 pub mod table;
@@ -82,6 +83,11 @@ impl From<StoreError> for ApiError {
             "storage is temporarily unavailable; nothing from this request was acknowledged, resend it later (resending is safe)",
         )
     }
+}
+
+/// Shorthand for a number attribute.
+pub fn n(v: impl std::fmt::Display) -> AttributeValue {
+    AttributeValue::N(v.to_string())
 }
 
 /// Shorthand for a string attribute.

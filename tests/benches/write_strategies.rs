@@ -1,0 +1,58 @@
+//! Conditional puts (one `PutItem` per event, `attribute_not_exists(pk)`)
+//! against `BatchWriteItem` (25 a call, no condition), on DynamoDB Local:
+//! the price of being able to tell a resend apart.
+//!
+//! cargo bench -p integration-tests --bench write_strategies
+
+use std::time::Instant;
+
+use analytics_shared::config::Retention;
+use analytics_shared::store::batch::batch_put;
+use analytics_shared::store::events::{EventStore, event_write};
+use analytics_shared::validate::{Context, receive_time, validate_event};
+use integration_tests::fresh_table;
+use serde_json::json;
+
+fn items(prefix: &str, n: usize) -> Vec<analytics_shared::store::Item> {
+    let now = receive_time();
+    let ctx = Context { received_at: now, sent_at: None, retention: Retention::default() };
+    (0..n)
+        .map(|i| {
+            let raw = json!({"event_id": format!("{prefix}-{i}"), "kind": "activity", "user_id": format!("u-{}", i % 40), "action": "view_dashboard",
+                             "occurred_at": (now - chrono::Duration::seconds(i as i64)).to_rfc3339()});
+            event_write("bench", validate_event(&raw.to_string(), &ctx).unwrap(), 8, &Retention::default()).item
+        })
+        .collect()
+}
+
+fn main() {
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let n = if quick { 100 } else { 2000 };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (client, cfg) = fresh_table().await;
+        let store = EventStore::new(client.clone(), cfg.store.clone());
+        for round in 0..if quick { 1 } else { 3 } {
+            let batch = items(&format!("c{round}"), n);
+            let t = Instant::now();
+            for chunk in batch.chunks(500) {
+                let out = store.put_new(chunk.to_vec()).await.unwrap();
+                assert_eq!(out.len(), chunk.len());
+            }
+            let conditional = t.elapsed();
+            let batch = items(&format!("b{round}"), n);
+            let t = Instant::now();
+            for chunk in batch.chunks(500) {
+                let deadline = tokio::time::Instant::now() + cfg.store.deadline;
+                batch_put(&client, &cfg.store.table, chunk.to_vec(), 8, cfg.store.max_attempts, deadline).await.unwrap();
+            }
+            let batched = t.elapsed();
+            println!(
+                "{n} events: conditional PutItem x{} in flight: {:>7.0} events/s | BatchWriteItem 25 x 8 in flight: {:>7.0} events/s",
+                cfg.store.write_concurrency,
+                n as f64 / conditional.as_secs_f64(),
+                n as f64 / batched.as_secs_f64()
+            );
+        }
+    });
+}
