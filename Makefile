@@ -32,13 +32,16 @@ seed: ## create the table and load demo events (idempotent)
 token: ## print a local admin token that may also ingest (ARGS="--sub u-1 --role manager" to change)
 	@cargo run -q -p analytics-tools --bin token -- $(or $(ARGS),--sub demo-admin --role admin --scope analytics/ingest)
 
-test: lint ## run every test (starts the in-memory stack if needed)
+test: ## run every test: lint, then unit and integration tests (starts the in-memory stack if needed)
 	tests/stack/start.sh
+	$(MAKE) --no-print-directory lint
 	cargo test --workspace --all-targets --no-fail-fast
 
-lint: ## formatting and clippy, warnings are errors
+lint: ## formatting, clippy (warnings are errors) and cfn-lint on the SAM template
+	tests/stack/install.sh
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cfn-lint infra/template.yaml
 
 bench: ## the benchmarks of BENCHMARKS.md (the last two need the stack: make stack)
 	cargo bench -p analytics-shared --bench ingest_pipeline

@@ -112,6 +112,26 @@ pub struct ConfigError {
     pub expected: &'static str,
 }
 
+/// Every variable [`Config::from_lookup`] reads (a test keeps this list
+/// exact); the template check uses it to catch misspelt variables.
+pub const VARIABLES: [&str; 15] = [
+    "ANALYTICS_RETENTION_DAYS",
+    "ANALYTICS_API_LOG_RETENTION_DAYS",
+    "ANALYTICS_METRICS_RETENTION_DAYS",
+    "ANALYTICS_ROLLUP_RETENTION_DAYS",
+    "ANALYTICS_LOCAL_JWT_SECRET",
+    "ANALYTICS_LOCAL_JWT_ISSUER",
+    "ANALYTICS_ROLES_CLAIM",
+    "ANALYTICS_TENANT_CLAIM",
+    "ANALYTICS_DEFAULT_TENANT",
+    "ANALYTICS_TABLE",
+    "ANALYTICS_SHARDS",
+    "ANALYTICS_WRITE_CONCURRENCY",
+    "ANALYTICS_DDB_MAX_ATTEMPTS",
+    "ANALYTICS_DDB_DEADLINE_MS",
+    "ANALYTICS_DDB_ATTEMPT_TIMEOUT_MS",
+];
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -225,6 +245,18 @@ mod tests {
         assert!(e.to_string().contains("ANALYTICS_RETENTION_DAYS=\"ninety\""));
         assert_eq!(cfg(&[("ANALYTICS_SHARDS", "0")]).unwrap_err().var, "ANALYTICS_SHARDS");
         assert_eq!(cfg(&[("ANALYTICS_DEFAULT_TENANT", "a#b")]).unwrap_err().var, "ANALYTICS_DEFAULT_TENANT");
+    }
+
+    #[test]
+    fn variables_lists_exactly_what_is_read() {
+        let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        Config::from_lookup(|k| {
+            asked.borrow_mut().insert(k.to_string());
+            None
+        })
+        .unwrap();
+        let listed: std::collections::BTreeSet<String> = VARIABLES.iter().map(|v| v.to_string()).collect();
+        assert_eq!(asked.into_inner(), listed);
     }
 
     #[test]

@@ -426,4 +426,76 @@ mod tests {
         assert_eq!(back.event, e, "the minimal form too");
         assert_eq!(back.gsi2pk.as_deref(), Some("T#t#A#external_call:gemini#2026-11"));
     }
+
+    mod retries {
+        use super::super::*;
+        use crate::store::client_config;
+        use aws_sdk_dynamodb::config::{Credentials, Region, SharedCredentialsProvider};
+        use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+        use aws_smithy_types::body::SdkBody;
+
+        const THROTTLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}"#;
+        const EXISTS: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"exists"}"#;
+
+        /// A store whose HTTP client answers with the given (status, body) in order.
+        fn store(answers: &[(u16, &str)]) -> (EventStore, StaticReplayClient) {
+            let events = answers
+                .iter()
+                .map(|(status, body)| {
+                    ReplayEvent::new(
+                        http::Request::builder().uri("http://localhost:8000/").body(SdkBody::empty()).unwrap(),
+                        http::Response::builder()
+                            .status(*status)
+                            .header("content-type", "application/x-amz-json-1.0")
+                            .body(SdkBody::from(*body))
+                            .unwrap(),
+                    )
+                })
+                .collect();
+            let http = StaticReplayClient::new(events);
+            let shared = aws_config::SdkConfig::builder()
+                .behavior_version(crate::store::behavior_version())
+                .region(Region::new("us-east-1"))
+                .credentials_provider(SharedCredentialsProvider::new(Credentials::new("a", "b", None, None, "test")))
+                .endpoint_url("http://localhost:8000")
+                .http_client(http.clone())
+                .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().unwrap())
+                .build();
+            let cfg = StoreConfig { max_attempts: 4, ..StoreConfig::default() };
+            (EventStore::new(Client::from_conf(client_config(&shared, &cfg)), cfg), http)
+        }
+
+        fn item() -> Item {
+            [("pk".to_string(), s("p")), ("sk".to_string(), s("s"))].into()
+        }
+
+        #[tokio::test]
+        async fn throttled_writes_are_retried_then_stored() {
+            let (store, http) = store(&[(400, THROTTLED), (400, THROTTLED), (200, "{}")]);
+            assert_eq!(store.put_new(vec![item()]).await.unwrap(), vec![PutOutcome::Stored]);
+            assert_eq!(http.actual_requests().count(), 3);
+        }
+
+        #[tokio::test]
+        async fn throttling_that_never_ends_is_bounded_and_reported() {
+            let (store, http) = store(&[(400, THROTTLED); 6]);
+            let e = store.put_new(vec![item()]).await.unwrap_err();
+            assert!(matches!(e, StoreError::Unavailable(_)), "{e}");
+            assert_eq!(http.actual_requests().count(), 4, "max_attempts bounds the retries");
+        }
+
+        #[tokio::test]
+        async fn an_existing_item_is_a_duplicate_and_not_retried() {
+            let (store, http) = store(&[(400, EXISTS), (200, "{}")]);
+            assert_eq!(store.put_new(vec![item()]).await.unwrap(), vec![PutOutcome::Duplicate]);
+            assert_eq!(http.actual_requests().count(), 1);
+        }
+
+        #[tokio::test]
+        async fn server_errors_are_retried_too() {
+            let (store, http) = store(&[(500, r#"{"__type":"InternalServerError"}"#), (200, "{}")]);
+            assert_eq!(store.put_new(vec![item()]).await.unwrap(), vec![PutOutcome::Stored]);
+            assert_eq!(http.actual_requests().count(), 2);
+        }
+    }
 }

@@ -1,0 +1,119 @@
+//! `infra/template.yaml` and the code agree: the table's keys, indexes and
+//! TTL are the code's table definition, the HTTP routes are the local
+//! router's, the environment only names variables the functions read, and
+//! the local JWT secret is never deployed. Offline: no AWS call.
+
+use std::collections::BTreeSet;
+
+use analytics_shared::store::table::{INDEXES, TABLE_KEY, TTL_ATTRIBUTE};
+use integration_tests::root;
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn template_text() -> String {
+    std::fs::read_to_string(root().join("infra/template.yaml")).expect("infra/template.yaml exists")
+}
+
+fn template() -> Yaml {
+    YamlLoader::load_from_str(&template_text()).expect("the template is YAML").remove(0)
+}
+
+fn s(y: &Yaml) -> &str {
+    y.as_str().unwrap_or_else(|| panic!("expected a string, found {y:?}"))
+}
+
+/// (hash, range) of a KeySchema list.
+fn key_schema(y: &Yaml) -> (String, String) {
+    let mut hash = String::new();
+    let mut range = String::new();
+    for k in y.as_vec().expect("KeySchema is a list") {
+        match s(&k["KeyType"]) {
+            "HASH" => hash = s(&k["AttributeName"]).to_owned(),
+            "RANGE" => range = s(&k["AttributeName"]).to_owned(),
+            other => panic!("unknown KeyType {other}"),
+        }
+    }
+    (hash, range)
+}
+
+#[test]
+fn the_table_is_the_code_table() {
+    let t = template();
+    let props = &t["Resources"]["Table"]["Properties"];
+    assert_eq!(key_schema(&props["KeySchema"]), (TABLE_KEY.hash.to_owned(), TABLE_KEY.range.to_owned()));
+    let gsis = props["GlobalSecondaryIndexes"].as_vec().expect("indexes");
+    assert_eq!(gsis.len(), INDEXES.len());
+    for want in INDEXES {
+        let g = gsis.iter().find(|g| s(&g["IndexName"]) == want.name).unwrap_or_else(|| panic!("index {} missing", want.name));
+        assert_eq!(key_schema(&g["KeySchema"]), (want.hash.to_owned(), want.range.to_owned()), "{}", want.name);
+        assert_eq!(s(&g["Projection"]["ProjectionType"]), "ALL", "{}", want.name);
+    }
+    let defined: BTreeSet<(&str, &str)> =
+        props["AttributeDefinitions"].as_vec().unwrap().iter().map(|a| (s(&a["AttributeName"]), s(&a["AttributeType"]))).collect();
+    let keys: BTreeSet<(&str, &str)> = std::iter::once(TABLE_KEY).chain(INDEXES).flat_map(|k| [(k.hash, "S"), (k.range, "S")]).collect();
+    assert_eq!(defined, keys, "exactly the key attributes are defined, all strings");
+    assert_eq!(s(&props["TimeToLiveSpecification"]["AttributeName"]), TTL_ATTRIBUTE);
+    assert_eq!(props["TimeToLiveSpecification"]["Enabled"].as_bool(), Some(true));
+    assert_eq!(s(&props["BillingMode"]), "PAY_PER_REQUEST");
+    assert_eq!(props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(), Some(true));
+}
+
+/// (path, method, binary) of every HttpApi event in the template.
+fn template_routes(t: &Yaml) -> BTreeSet<(String, String, String)> {
+    let mut routes = BTreeSet::new();
+    for (_, res) in t["Resources"].as_hash().unwrap() {
+        if s(&res["Type"]) != "AWS::Serverless::Function" {
+            continue;
+        }
+        let binary = s(&res["Metadata"]["BuildProperties"]["Binary"]).to_owned();
+        if let Some(events) = res["Properties"]["Events"].as_hash() {
+            for (_, e) in events {
+                if s(&e["Type"]) == "HttpApi" {
+                    let p = &e["Properties"];
+                    routes.insert((s(&p["Path"]).to_owned(), s(&p["Method"]).to_owned(), binary.clone()));
+                }
+            }
+        }
+    }
+    routes
+}
+
+#[test]
+fn every_route_is_in_the_template_and_the_local_router_alike() {
+    let t = template();
+    let cargo: toml::Table = std::fs::read_to_string(root().join("Cargo.toml")).unwrap().parse().unwrap();
+    let router = cargo["workspace"]["metadata"]["lambda"]["watch"]["router"].as_table().expect("cargo lambda router");
+    let deployed = template_routes(&t);
+    assert!(!deployed.is_empty());
+    let local: BTreeSet<(String, String)> = router.iter().map(|(path, f)| (path.clone(), f.as_str().unwrap().to_owned())).collect();
+    let deployed_paths: BTreeSet<(String, String)> = deployed.iter().map(|(p, _, f)| (p.clone(), f.clone())).collect();
+    assert_eq!(deployed_paths, local, "template routes (path, function) and Cargo.toml's router differ");
+    assert!(deployed.contains(&(ingest::ROUTE.to_owned(), "POST".to_owned(), "ingest".to_owned())));
+    // Every function is protected by the JWT authorizer.
+    assert_eq!(s(&t["Resources"]["HttpApi"]["Properties"]["Auth"]["DefaultAuthorizer"]), "Jwt");
+}
+
+#[test]
+fn the_environment_names_only_known_variables_and_never_the_local_secret() {
+    let text = template_text();
+    assert!(!text.contains("ANALYTICS_LOCAL_JWT_SECRET"), "the local verifier must never be deployed");
+    let t = template();
+    let mut envs = vec![&t["Globals"]["Function"]["Environment"]["Variables"]];
+    for (_, res) in t["Resources"].as_hash().unwrap() {
+        envs.push(&res["Properties"]["Environment"]["Variables"]);
+    }
+    let mut set = BTreeSet::new();
+    for env in envs {
+        if let Some(vars) = env.as_hash() {
+            for (k, _) in vars {
+                set.insert(s(k).to_owned());
+            }
+        }
+    }
+    for var in &set {
+        assert!(
+            analytics_shared::config::VARIABLES.contains(&var.as_str()) || var == "RUST_LOG",
+            "{var} is set in the template but no function reads it"
+        );
+    }
+    assert!(set.contains("ANALYTICS_TABLE"), "the functions must be told the table's name");
+}
