@@ -14,7 +14,7 @@ export ANALYTICS_LOCAL_JWT_SECRET ?= local-dev-secret
 export ANALYTICS_LOCAL_JWT_ISSUER ?= analytics-local
 export RUST_LOG ?= info
 
-.PHONY: help dev stack seed token watch test lint check bench stop clean
+.PHONY: help dev stack seed token invoke test lint bench stop clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ seed: ## create the table and load demo events (idempotent)
 
 token: ## print a local admin token that may also ingest (ARGS="--sub u-1 --role manager" to change)
 	@cargo run -q -p analytics-tools --bin token -- $(or $(ARGS),--sub demo-admin --role admin --scope analytics/ingest)
+
+invoke: ## invoke a function with a payload while make dev runs (FN=ingest EVENT=events/ingest-batch.json)
+	cargo lambda invoke $(or $(FN),ingest) --invoke-address 127.0.0.1 --invoke-port 9000 --data-file $(or $(EVENT),events/ingest-batch.json)
 
 test: ## run every test: lint, then unit and integration tests (starts the in-memory stack if needed)
 	tests/stack/start.sh
