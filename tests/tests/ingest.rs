@@ -104,6 +104,17 @@ async fn stored_events_read_back_with_their_ttl_sanitized() {
     let by_user = store.user_events("acme", "u-42", now).await.unwrap();
     assert_eq!(by_user.len(), 2);
     assert!(by_user[0].sk > by_user[1].sk, "newest first");
+    // Reading an hour back gathers every shard of it.
+    let first_hour = keys::hour_label(parse_timestamp(batch["events"][0]["occurred_at"].as_str().unwrap()).unwrap());
+    let in_hour = store.hour_events("acme", &first_hour, now).await.unwrap();
+    let expected = batch["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| keys::hour_label(parse_timestamp(e["occurred_at"].as_str().unwrap()).unwrap()) == first_hour);
+    assert_eq!(in_hour.len(), expected.count());
+    assert!(in_hour.windows(2).all(|w| w[0].sk <= w[1].sk), "oldest first");
+    assert!(store.hour_events("globex", &first_hour, now).await.unwrap().is_empty(), "another tenant sees nothing");
     let dirty = store.dirty_hours("acme").await.unwrap();
     for ev in batch["events"].as_array().unwrap() {
         assert!(dirty.contains(&keys::hour_label(parse_timestamp(ev["occurred_at"].as_str().unwrap()).unwrap())));
@@ -384,4 +395,31 @@ async fn the_committed_invoke_payloads_answer_as_named() {
     }
     // Only the real batch wrote: 4 events, under the default tenant.
     assert_eq!(count_items(&client, &cfg.store.table).await, 4);
+}
+
+/// DynamoDB deletes expired items days late: reads must skip them anyway.
+#[tokio::test]
+async fn expired_items_are_never_read_back() {
+    let (client, cfg) = fresh_table().await;
+    let store = EventStore::new(client.clone(), cfg.store.clone());
+    let now = Utc::now();
+    let ctx = analytics_shared::validate::Context { received_at: now, sent_at: None, retention: cfg.retention };
+    let mut keys_written = Vec::new();
+    for (id, expired) in [("old", true), ("fresh", false)] {
+        let raw = json!({"event_id": id, "kind": "activity", "user_id": "u-1", "action": "login", "occurred_at": minutes_ago(10)});
+        let event = analytics_shared::validate::validate_event(&raw.to_string(), &ctx).unwrap();
+        let mut w = analytics_shared::store::events::event_write("acme", event, cfg.store.shards, &cfg.retention);
+        if expired {
+            w.item.insert("expires_at".into(), aws_sdk_dynamodb::types::AttributeValue::N((now.timestamp() - 60).to_string()));
+        }
+        keys_written.push(w.key());
+        client.put_item().table_name(&cfg.store.table).set_item(Some(w.item)).send().await.unwrap();
+    }
+    assert!(store.get(&keys_written[0], now).await.unwrap().is_none());
+    assert!(store.get(&keys_written[1], now).await.unwrap().is_some());
+    let by_user = store.user_events("acme", "u-1", now).await.unwrap();
+    assert_eq!(by_user.iter().map(|e| e.event.event_id.as_str()).collect::<Vec<_>>(), vec!["fresh"]);
+    let hour = keys::hour_label(parse_timestamp(&minutes_ago(10)).unwrap());
+    let in_hour = store.hour_events("acme", &hour, now).await.unwrap();
+    assert!(in_hour.iter().all(|e| e.event.event_id != "old"));
 }

@@ -286,45 +286,32 @@ impl EventStore {
 
     /// A user's events, newest first, unexpired (gsi1).
     pub async fn user_events(&self, tenant: &str, user_id: &str, now: DateTime<Utc>) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.cfg.table)
-                .index_name(GSI1)
-                .key_condition_expression("gsi1pk = :p")
-                .filter_expression("#ttl > :now")
-                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-                .expression_attribute_values(":p", s(keys::user_pk(tenant, user_id)))
-                .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::unavailable(aws_sdk_dynamodb::Error::from(e)))?;
-            for item in page.items.unwrap_or_default() {
-                out.push(serde_dynamo::from_item(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        self.query_all(Some((GSI1, GSI1_PK)), keys::user_pk(tenant, user_id), false, now).await
     }
 
-    /// Every unexpired event of one hour, all shards read in parallel.
+    /// Every unexpired event of one hour (`yyyy-mm-ddThh`), all shards read
+    /// in parallel, oldest first.
     pub async fn hour_events(&self, tenant: &str, hour: &str, now: DateTime<Utc>) -> Result<Vec<StoredEvent>, StoreError> {
-        let shards =
-            futures::future::try_join_all((0..self.cfg.shards).map(|shard| self.partition(keys::event_pk(tenant, hour, shard), now)))
-                .await?;
-        let mut all: Vec<StoredEvent> = shards.into_iter().flatten().collect();
+        let shards = (0..self.cfg.shards).map(|shard| self.query_all(None, keys::event_pk(tenant, hour, shard), true, now));
+        let mut all: Vec<StoredEvent> = futures::future::try_join_all(shards).await?.into_iter().flatten().collect();
         all.sort_by(|a, b| a.sk.cmp(&b.sk));
         Ok(all)
     }
 
-    async fn partition(&self, pk: String, now: DateTime<Utc>) -> Result<Vec<StoredEvent>, StoreError> {
+    /// Every page of one partition of the table or of an index (`(index,
+    /// partition attribute)`), skipping items whose TTL has passed: DynamoDB
+    /// deletes expired items lazily, days late.
+    async fn query_all(
+        &self,
+        index: Option<(&str, &str)>,
+        partition: String,
+        oldest_first: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let (index_name, key_attr) = match index {
+            Some((name, attr)) => (Some(name.to_owned()), attr),
+            None => (None, PK),
+        };
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -332,11 +319,14 @@ impl EventStore {
                 .client
                 .query()
                 .table_name(&self.cfg.table)
-                .key_condition_expression("pk = :p")
+                .set_index_name(index_name.clone())
+                .key_condition_expression("#k = :p")
                 .filter_expression("#ttl > :now")
+                .expression_attribute_names("#k", key_attr)
                 .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-                .expression_attribute_values(":p", s(&pk))
-                .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+                .expression_attribute_values(":p", s(&partition))
+                .expression_attribute_values(":now", n(now.timestamp()))
+                .scan_index_forward(oldest_first)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
