@@ -14,7 +14,7 @@ export ANALYTICS_LOCAL_JWT_SECRET ?= local-dev-secret
 export ANALYTICS_LOCAL_JWT_ISSUER ?= analytics-local
 export RUST_LOG ?= info
 
-.PHONY: help dev stack seed token invoke test lint bench stop clean
+.PHONY: help dev stack seed token invoke test lint bench sam-build stop clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -50,6 +50,13 @@ bench: ## the benchmarks of BENCHMARKS.md (the last two need the stack: make sta
 	cargo bench -p analytics-shared --bench ingest_pipeline
 	cargo bench -p integration-tests --bench peak_memory
 	cargo bench -p integration-tests --bench write_strategies
+	cargo lambda build --release --x86-64
+	cargo bench -p integration-tests --bench cold_start
+
+sam-build: ## sam build from the root (ARCH=arm64 needs the aarch64-unknown-linux-gnu Rust target)
+	tests/stack/install.sh --with-sam
+	.local/sam/bin/sam build --parameter-overrides Architecture=$(or $(ARCH),x86_64)
+	@ls -l .aws-sam/build/*/bootstrap
 
 stop: ## stop the local stack
 	tests/stack/stop.sh

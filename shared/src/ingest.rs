@@ -176,7 +176,7 @@ pub async fn ingest(
     retention: &Retention,
 ) -> Result<IngestOutcome, ApiError> {
     let batch = prepare(body, tenant, received_at, retention, store.config().shards)?;
-    if batch.writes.is_empty() && batch.repeated == 0 {
+    if batch.writes.is_empty() {
         let details = batch
             .rejected
             .iter()

@@ -53,4 +53,10 @@ if [ ${#need_pip[@]} -gt 0 ]; then
   say "installing from PyPI: ${need_pip[*]}"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "${need_pip[@]}" >&2
 fi
+# The SAM CLI is large and only needed to build or deploy: installed on request.
+if [ "${1:-}" = "--with-sam" ] && [ ! -x "$LOCAL/sam/bin/sam" ]; then
+  say "installing the SAM CLI from PyPI into $LOCAL/sam"
+  python3 -m venv "$LOCAL/sam"
+  "$LOCAL/sam/bin/pip" install --quiet --disable-pip-version-check "aws-sam-cli==1.*" >&2
+fi
 say "local stack installed in $LOCAL"
