@@ -55,7 +55,7 @@ bench: ## the benchmarks of BENCHMARKS.md (the last two need the stack: make sta
 
 sam-build: ## sam build from the root (ARCH=arm64 needs the aarch64-unknown-linux-gnu Rust target)
 	tests/stack/install.sh --with-sam
-	.local/sam/bin/sam build --parameter-overrides Architecture=$(or $(ARCH),x86_64)
+	SAM_CLI_TELEMETRY=0 .local/sam/bin/sam build --parameter-overrides Architecture=$(or $(ARCH),x86_64)
 	@ls -l .aws-sam/build/*/bootstrap
 
 stop: ## stop the local stack

@@ -49,7 +49,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let binaries: Vec<std::path::PathBuf> = if args.is_empty() {
         let dir = integration_tests::root().join("target/lambda");
-        std::fs::read_dir(&dir).map(|d| d.filter_map(|e| Some(e.ok()?.path().join("bootstrap"))).filter(|p| p.exists()).collect()).unwrap_or_default()
+        std::fs::read_dir(&dir)
+            .map(|d| d.filter_map(|e| Some(e.ok()?.path().join("bootstrap"))).filter(|p| p.exists()).collect())
+            .unwrap_or_default()
     } else {
         args.into_iter().map(Into::into).collect()
     };
