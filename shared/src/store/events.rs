@@ -145,10 +145,6 @@ impl EventStore {
         &self.cfg
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
     /// Adds hours to the tenant's dirty set, one update for a whole batch.
     /// Done before the events are written, so an acknowledged event's hour
     /// is always known to the rollup.
