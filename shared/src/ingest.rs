@@ -81,8 +81,13 @@ pub fn prepare(
         return Err(ApiError::bad_request(r#"the body is empty; send {"events": [...]}"#));
     }
     let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
-    let batch: WireBatch<'_> =
-        serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("the body is not a valid batch: {e}")))?;
+    if !text.trim_start().starts_with('{') {
+        return Err(ApiError::bad_request(r#"the body must be a JSON object: {"sent_at": "...", "events": [...]}"#));
+    }
+    let batch: WireBatch<'_> = serde_json::from_str(text).map_err(|e| {
+        let why = e.to_string().replace("struct WireBatch", "a batch object");
+        ApiError::bad_request(format!("the body is not a valid batch: {why}"))
+    })?;
 
     let sent_at = match batch.sent_at.as_deref() {
         None => None,

@@ -337,12 +337,16 @@ pub fn truncate_chars(s: &mut String, max: usize) -> bool {
 
 /// Strips serde_json's " at line L column C" suffix: positions inside one
 /// event of a batch mean little to a caller, the path says where.
+/// Internal type names are replaced by what the caller sent.
 fn serde_message(e: &serde_json::Error) -> String {
     let s = e.to_string();
-    match s.rfind(" at line ") {
-        Some(i) => s[..i].to_owned(),
-        None => s,
-    }
+    let s = match s.rfind(" at line ") {
+        Some(i) => &s[..i],
+        None => &s,
+    };
+    s.replace("struct WireEvent", "an event object")
+        .replace("struct WireReport", "a report object")
+        .replace("struct WireImpact", "an impact object")
 }
 
 /// Validates and sanitizes one event given as raw JSON.

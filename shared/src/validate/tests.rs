@@ -108,6 +108,9 @@ fn type_errors_carry_their_path() {
         "report.impact.high",
         "invalid type",
     );
+    let p = problems(with(activity(), json!({"action": "generate_report", "report": "done"})));
+    assert_eq!(p[0].path, "report");
+    assert_eq!(p[0].message, "invalid type: string \"done\", expected a report object");
     let p = problems(json!(["not", "an", "object"]));
     assert_eq!(p[0].path, "");
     assert!(p[0].message.contains("JSON object"), "{p:?}");
