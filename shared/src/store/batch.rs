@@ -22,12 +22,7 @@ pub trait BatchWriteApi: Sync {
 
 impl BatchWriteApi for aws_sdk_dynamodb::Client {
     async fn write(&self, table: &str, requests: Vec<WriteRequest>) -> Result<Vec<WriteRequest>, StoreError> {
-        let out = self
-            .batch_write_item()
-            .request_items(table, requests)
-            .send()
-            .await
-            .map_err(|e| StoreError::unavailable(aws_sdk_dynamodb::Error::from(e)))?;
+        let out = self.batch_write_item().request_items(table, requests).send().await.map_err(StoreError::sdk)?;
         Ok(out.unprocessed_items.and_then(|mut m| m.remove(table)).unwrap_or_default())
     }
 }

@@ -161,7 +161,7 @@ impl EventStore {
             .expression_attribute_values(":h", AttributeValue::Ss(hours.iter().cloned().collect()))
             .send()
             .await
-            .map_err(|e| StoreError::unavailable(aws_sdk_dynamodb::Error::from(e)))?;
+            .map_err(StoreError::sdk)?;
         Ok(())
     }
 
@@ -176,7 +176,7 @@ impl EventStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| StoreError::unavailable(aws_sdk_dynamodb::Error::from(e)))?;
+            .map_err(StoreError::sdk)?;
         Ok(out
             .item
             .and_then(|mut i| i.remove("hours"))
@@ -216,7 +216,7 @@ impl EventStore {
             Err(SdkError::ServiceError(e)) if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) => {
                 Ok(PutOutcome::Duplicate)
             }
-            Err(e) => Err(StoreError::unavailable(aws_sdk_dynamodb::Error::from(e))),
+            Err(e) => Err(StoreError::sdk(e)),
         }
     }
 
@@ -234,13 +234,7 @@ impl EventStore {
                 .map_err(StoreError::unavailable)?;
             let mut backoff = Backoff::new(self.cfg.max_attempts, deadline);
             loop {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.cfg.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::unavailable(aws_sdk_dynamodb::Error::from(e)))?;
+                let out = self.client.batch_get_item().request_items(&self.cfg.table, request).send().await.map_err(StoreError::sdk)?;
                 for item in out.responses.and_then(|mut r| r.remove(&self.cfg.table)).unwrap_or_default() {
                     if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) = (item.get(PK), item.get(SK)) {
                         found.insert(ItemKey { pk: pk.clone(), sk: sk.clone() });
@@ -270,7 +264,7 @@ impl EventStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| StoreError::unavailable(aws_sdk_dynamodb::Error::from(e)))?;
+            .map_err(StoreError::sdk)?;
         match out.item {
             Some(item) => {
                 let stored: StoredEvent = serde_dynamo::from_item(item)?;
@@ -326,7 +320,7 @@ impl EventStore {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| StoreError::unavailable(aws_sdk_dynamodb::Error::from(e)))?;
+                .map_err(StoreError::sdk)?;
             for item in page.items.unwrap_or_default() {
                 out.push(serde_dynamo::from_item(item)?);
             }
@@ -467,6 +461,7 @@ mod tests {
             let (store, http) = store(&[(400, THROTTLED); 6]);
             let e = store.put_new(vec![item()]).await.unwrap_err();
             assert!(matches!(e, StoreError::Unavailable(_)), "{e}");
+            assert!(e.to_string().contains("ThrottlingException"), "the log names the cause: {e}");
             assert_eq!(http.actual_requests().count(), 4, "max_attempts bounds the retries");
         }
 

@@ -74,6 +74,16 @@ impl StoreError {
     pub fn unavailable(e: impl std::fmt::Display) -> Self {
         StoreError::Unavailable(e.to_string())
     }
+
+    /// A failed SDK call, with its whole cause chain: the SDK's own `Display`
+    /// often says no more than "service error" or "dispatch failure".
+    pub fn sdk<E, R>(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        StoreError::Unavailable(aws_smithy_types::error::display::DisplayErrorContext(&e).to_string())
+    }
 }
 
 impl From<StoreError> for ApiError {
