@@ -206,6 +206,9 @@ pub async fn ingest(
         let hours: BTreeSet<String> = hours.into_iter().map(keys::hour_label).collect();
         store.mark_dirty(tenant, &hours).await?;
         let outcomes = store.put_new(batch.writes.into_iter().map(|(_, w)| w.item).collect()).await?;
+        // Again after writing: a roll-up that read these hours mid-write
+        // sees the version move and leaves them dirty (store::rollups).
+        store.mark_dirty(tenant, &hours).await?;
         let stored = outcomes.iter().filter(|o| **o == PutOutcome::Stored).count();
         (stored, outcomes.len() - stored)
     };

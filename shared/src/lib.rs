@@ -5,9 +5,12 @@
 
 pub mod auth;
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod ingest;
 pub mod model;
+pub mod query;
+pub mod rollup;
 pub mod store;
 pub mod telemetry;
 pub mod validate;

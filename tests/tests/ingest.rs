@@ -117,7 +117,7 @@ async fn stored_events_read_back_with_their_ttl_sanitized() {
     assert!(store.hour_events("globex", &first_hour, now).await.unwrap().is_empty(), "another tenant sees nothing");
     let dirty = store.dirty_hours("acme").await.unwrap();
     for ev in batch["events"].as_array().unwrap() {
-        assert!(dirty.contains(&keys::hour_label(parse_timestamp(ev["occurred_at"].as_str().unwrap()).unwrap())));
+        assert!(dirty.contains_key(&keys::hour_label(parse_timestamp(ev["occurred_at"].as_str().unwrap()).unwrap())));
     }
 }
 

@@ -96,11 +96,14 @@ impl EventBody {
         }
     }
 
-    /// The name an event is indexed under within its kind: the action, the
-    /// auth event type or the external service. API request logs have none:
-    /// they are the bulk of the traffic and are read by hour, not by name.
+    /// The name an event is indexed under within its kind: the action (all
+    /// custom actions share `custom`, so a feed of every action reads a fixed
+    /// set of partitions), the auth event type or the external service. API
+    /// request logs have none: they are the bulk of the traffic and are read
+    /// by hour, not by name.
     pub fn index_name(&self) -> Option<&str> {
         match self {
+            EventBody::Activity(a) if a.custom => Some(CUSTOM_ACTIONS),
             EventBody::Activity(a) => Some(&a.action),
             EventBody::Auth(a) => Some(a.event_type.as_str()),
             EventBody::ExternalCall(e) => Some(&e.service),
@@ -123,6 +126,9 @@ pub const KNOWN_ACTIONS: [&str; 11] = [
     "logout",
     "view_dashboard",
 ];
+
+/// The index name all custom actions share.
+pub const CUSTOM_ACTIONS: &str = "custom";
 
 /// Something a user did in the product.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,22 +1,23 @@
 //! Raw events in DynamoDB: item mapping, idempotent writes, reads.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::keys::{self, SINGLE_SK};
+use super::keys;
 use super::retry::Backoff;
 use super::table::{GSI1, GSI1_PK, GSI2_PK, PK, SK, TTL_ATTRIBUTE};
 use super::{Item, StoreError, n, s};
 use crate::config::{Retention, StoreConfig};
-use crate::model::Event;
+use crate::model::{Event, EventBody};
 use crate::validate::retention_days;
 
 /// An event read back, with its storage attributes.
@@ -85,7 +86,9 @@ pub fn event_write(tenant: &str, event: Event, shards: u16, retention: &Retentio
     let mut item = Item::with_capacity(24);
     item.insert(PK.into(), s(keys::event_pk(tenant, &keys::hour_label(at), keys::shard_of(&event.event_id, shards))));
     item.insert(SK.into(), s(keys::event_sk(at, &event.event_id)));
-    if let Some(u) = &event.user_id {
+    // Only activity is read per user (the feeds); other kinds are read
+    // through rollups, so their user index entry would be a wasted write.
+    if let (Some(u), EventBody::Activity(_)) = (&event.user_id, &event.body) {
         item.insert(GSI1_PK.into(), s(keys::user_pk(tenant, u)));
     }
     if let Some(n) = event.body.index_name() {
@@ -143,46 +146,6 @@ impl EventStore {
 
     pub fn config(&self) -> &StoreConfig {
         &self.cfg
-    }
-
-    /// Adds hours to the tenant's dirty set, one update for a whole batch.
-    /// Done before the events are written, so an acknowledged event's hour
-    /// is always known to the rollup.
-    pub async fn mark_dirty(&self, tenant: &str, hours: &BTreeSet<String>) -> Result<(), StoreError> {
-        if hours.is_empty() {
-            return Ok(());
-        }
-        self.client
-            .update_item()
-            .table_name(&self.cfg.table)
-            .key(PK, s(keys::dirty_pk(tenant)))
-            .key(SK, s(SINGLE_SK))
-            .update_expression("ADD hours :h")
-            .expression_attribute_values(":h", AttributeValue::Ss(hours.iter().cloned().collect()))
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        Ok(())
-    }
-
-    /// The tenant's dirty hours.
-    pub async fn dirty_hours(&self, tenant: &str) -> Result<BTreeSet<String>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.cfg.table)
-            .key(PK, s(keys::dirty_pk(tenant)))
-            .key(SK, s(SINGLE_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        Ok(out
-            .item
-            .and_then(|mut i| i.remove("hours"))
-            .and_then(|h| h.as_ss().ok().cloned())
-            .map(|v| v.into_iter().collect())
-            .unwrap_or_default())
     }
 
     /// Writes each event unless its item exists (`attribute_not_exists(pk)`):
@@ -302,31 +265,52 @@ impl EventStore {
             Some((name, attr)) => (Some(name.to_owned()), attr),
             None => (None, PK),
         };
+        let query = self
+            .query()
+            .set_index_name(index_name)
+            .key_condition_expression("#k = :p")
+            .filter_expression("#ttl > :now")
+            .expression_attribute_names("#k", key_attr)
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":p", s(&partition))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .scan_index_forward(oldest_first);
         let mut out = Vec::new();
+        self.for_each_page(query, |items| {
+            for item in items {
+                out.push(serde_dynamo::from_item(item)?);
+            }
+            Ok(true)
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// A query of this store's table, to be completed by the caller.
+    pub(crate) fn query(&self) -> QueryFluentBuilder {
+        self.client.query().table_name(&self.cfg.table)
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Runs a query page after page, handing each page's items to `f` until
+    /// it returns `false` or the pages run out.
+    pub(crate) async fn for_each_page(
+        &self,
+        query: QueryFluentBuilder,
+        mut f: impl FnMut(Vec<Item>) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
         let mut start = None;
         loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.cfg.table)
-                .set_index_name(index_name.clone())
-                .key_condition_expression("#k = :p")
-                .filter_expression("#ttl > :now")
-                .expression_attribute_names("#k", key_attr)
-                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-                .expression_attribute_values(":p", s(&partition))
-                .expression_attribute_values(":now", n(now.timestamp()))
-                .scan_index_forward(oldest_first)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::sdk)?;
-            for item in page.items.unwrap_or_default() {
-                out.push(serde_dynamo::from_item(item)?);
+            let page = query.clone().set_exclusive_start_key(start).send().await.map_err(StoreError::sdk)?;
+            if !f(page.items.unwrap_or_default())? {
+                return Ok(());
             }
             start = page.last_evaluated_key;
             if start.is_none() {
-                return Ok(out);
+                return Ok(());
             }
         }
     }

@@ -36,6 +36,17 @@ pub fn event_sk(t: DateTime<Utc>, event_id: &str) -> String {
     format!("{:013}#{event_id}", t.timestamp_millis().max(0))
 }
 
+/// The smallest sort key of an event placed at or after `t`.
+pub fn sk_from(t: DateTime<Utc>) -> String {
+    format!("{:013}#", t.timestamp_millis().max(0))
+}
+
+/// The largest sort key of an event placed before `t` (`~` sorts after
+/// every character an event id may hold).
+pub fn sk_before(t: DateTime<Utc>) -> String {
+    format!("{:013}#~", (t.timestamp_millis() - 1).max(0))
+}
+
 /// gsi1, a user's events: `T#{tenant}#U#{user_id}`.
 pub fn user_pk(tenant: &str, user_id: &str) -> String {
     format!("T#{tenant}#U#{user_id}")
@@ -46,13 +57,41 @@ pub fn name_pk(tenant: &str, kind: &str, name: &str, t: DateTime<Utc>) -> String
     format!("T#{tenant}#A#{kind}:{name}#{:04}-{:02}", t.year(), t.month())
 }
 
-/// The tenant's set of hours written since the last rollup.
+/// The tenant's hours written since their last rollup: one marker item per
+/// hour (sort key: the hour label).
 pub fn dirty_pk(tenant: &str) -> String {
     format!("T#{tenant}#DIRTY")
 }
 
-/// Sort key of single-item partitions.
-pub const SINGLE_SK: &str = "-";
+/// The tenant of a dirty-marker partition key.
+pub fn tenant_of_dirty_pk(pk: &str) -> Option<&str> {
+    pk.strip_prefix("T#")?.strip_suffix("#DIRTY")
+}
+
+/// The gsi1 partition every dirty marker is also indexed under, so the
+/// rollup job finds the tenants with work without a scan.
+pub const DIRTY_INDEX_PK: &str = "DIRTY";
+
+/// Rollups of one resolution (`hour` or `day`); the sort key is the bucket
+/// label and the part number (`2026-11-21T10#0`).
+pub fn rollup_pk(tenant: &str, resolution: &str) -> String {
+    format!("T#{tenant}#R#{resolution}")
+}
+
+/// `yyyy-mm-dd`: the UTC day a time falls in.
+pub fn day_label(t: DateTime<Utc>) -> String {
+    format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day())
+}
+
+/// Cached query results of a tenant.
+pub fn cache_pk(tenant: &str) -> String {
+    format!("T#{tenant}#C")
+}
+
+/// Health snapshots of a tenant's day.
+pub fn health_pk(tenant: &str, day: &str) -> String {
+    format!("T#{tenant}#H#{day}")
+}
 
 #[cfg(test)]
 mod tests {
@@ -64,9 +103,14 @@ mod tests {
         assert_eq!(hour_label(t), "2026-11-21T10");
         assert_eq!(event_pk("acme", &hour_label(t), 3), "T#acme#E#2026-11-21T10#3");
         assert_eq!(event_sk(t, "e1"), "1795255445123#e1");
+        assert!(sk_from(t) <= event_sk(t, "e1") && event_sk(t, "e1") < sk_from(t + chrono::Duration::milliseconds(1)));
+        assert!(event_sk(t, "zz") <= sk_before(t + chrono::Duration::milliseconds(1)) && event_sk(t, "e1") > sk_before(t));
         assert_eq!(user_pk("acme", "u-1"), "T#acme#U#u-1");
         assert_eq!(name_pk("acme", "activity", "login", t), "T#acme#A#activity:login#2026-11");
         assert_eq!(dirty_pk("acme"), "T#acme#DIRTY");
+        assert_eq!(tenant_of_dirty_pk("T#acme#DIRTY"), Some("acme"));
+        assert_eq!(rollup_pk("acme", "day"), "T#acme#R#day");
+        assert_eq!(day_label(t), "2026-11-21");
     }
 
     #[test]

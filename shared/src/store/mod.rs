@@ -2,10 +2,14 @@
 //! [`table`], events in [`events`], generic batched writes in [`batch`].
 
 pub mod batch;
+pub mod cache;
 pub mod events;
+pub mod feed;
 mod item;
 pub mod keys;
 pub mod retry;
+pub mod rollups;
+pub mod snapshots;
 pub mod table;
 
 use std::collections::HashMap;

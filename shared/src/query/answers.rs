@@ -1,0 +1,520 @@
+//! The read API's figures, computed from rollups only: what the query
+//! function returns, what the jobs store and report, and what the tests
+//! compare against a direct computation.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Serialize, Serializer};
+
+use super::period::{Piece, clip};
+use crate::model::HealthSnapshot;
+use crate::rollup::{Histogram, ReportStats, Rollup, split_api_key};
+use crate::store::keys::day_label;
+
+/// Rounds to 2 decimals.
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn pct(part: f64, whole: f64) -> f64 {
+    if whole > 0.0 { round2(100.0 * part / whole) } else { 0.0 }
+}
+
+/// Weighted counts are whole numbers unless a sampling rate made them not:
+/// written as integers when they are.
+fn ser_num<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+    let r = round2(*x);
+    if r.fract() == 0.0 && r.abs() < 9.0e15 { s.serialize_i64(r as i64) } else { s.serialize_f64(r) }
+}
+
+fn ser_opt<S: Serializer>(x: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match x {
+        Some(v) => ser_num(v, s),
+        None => s.serialize_none(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyCount {
+    pub key: String,
+    pub count: u64,
+}
+
+/// `/activity-summary` groupings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    ActivityType,
+    User,
+    Day,
+}
+
+impl GroupBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::ActivityType => "activity_type",
+            GroupBy::User => "user",
+            GroupBy::Day => "day",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActivitySummary {
+    pub group_by: &'static str,
+    pub total: u64,
+    pub groups: Vec<KeyCount>,
+}
+
+fn by_count_desc(map: BTreeMap<String, u64>) -> Vec<KeyCount> {
+    let mut v: Vec<KeyCount> = map.into_iter().map(|(key, count)| KeyCount { key, count }).collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    v
+}
+
+/// Activity counts grouped by action, user or UTC day (every day of the
+/// range listed, zero when empty). The pieces are already narrowed to
+/// what the caller may see.
+pub fn activity_summary(pieces: &[Piece], group_by: GroupBy, days: &[DateTime<Utc>]) -> ActivitySummary {
+    let all = super::period::total(pieces);
+    let groups = match group_by {
+        GroupBy::ActivityType => by_count_desc(all.actions()),
+        GroupBy::User => by_count_desc(all.users.iter().map(|(u, a)| (u.clone(), a.total())).collect()),
+        GroupBy::Day => {
+            let mut per_day: BTreeMap<String, u64> = days.iter().map(|d| (day_label(*d), 0)).collect();
+            for p in pieces {
+                *per_day.entry(day_label(p.start)).or_default() += p.rollup.activities();
+            }
+            per_day.into_iter().map(|(key, count)| KeyCount { key, count }).collect()
+        }
+    };
+    ActivitySummary { group_by: group_by.as_str(), total: all.activities(), groups }
+}
+
+/// `/metrics`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metrics {
+    /// Clients seen in the kept history (the retention window, or the
+    /// period when it is longer).
+    pub total_clients: usize,
+    /// Clients with an event in the period.
+    pub active_clients: usize,
+    /// Reports generated in the kept history.
+    pub total_reports: u64,
+    pub reports_this_period: u64,
+    #[serde(serialize_with = "ser_opt")]
+    pub success_rate_percentage: Option<f64>,
+    #[serde(serialize_with = "ser_opt")]
+    pub avg_processing_time_seconds: Option<f64>,
+    pub active_users: usize,
+    pub total_activities: u64,
+}
+
+pub fn metrics(period: &Rollup, history: &Rollup) -> Metrics {
+    let clients: BTreeSet<&String> = history.clients.keys().chain(period.clients.keys()).collect();
+    Metrics {
+        total_clients: clients.len(),
+        active_clients: period.clients.len(),
+        total_reports: history.reports.generated.max(period.reports.generated),
+        reports_this_period: period.reports.generated,
+        success_rate_percentage: period.reports.success_rate().map(round2),
+        avg_processing_time_seconds: period.reports.avg_processing_seconds().map(round2),
+        active_users: period.users.len(),
+        total_activities: period.activities(),
+    }
+}
+
+/// `/trends` metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrendMetric {
+    Activities,
+    Reports,
+    ApiRequests,
+    Errors,
+    ActiveUsers,
+}
+
+/// Every trend metric of one bucket.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BucketTotals {
+    pub bucket_start: DateTime<Utc>,
+    pub activities: u64,
+    pub reports: u64,
+    #[serde(serialize_with = "ser_num")]
+    pub api_requests: f64,
+    #[serde(serialize_with = "ser_num")]
+    pub errors: f64,
+    pub active_users: usize,
+}
+
+impl BucketTotals {
+    pub fn value(&self, m: TrendMetric) -> f64 {
+        match m {
+            TrendMetric::Activities => self.activities as f64,
+            TrendMetric::Reports => self.reports as f64,
+            TrendMetric::ApiRequests => self.api_requests,
+            TrendMetric::Errors => self.errors,
+            TrendMetric::ActiveUsers => self.active_users as f64,
+        }
+    }
+}
+
+/// One point of `/trends`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrendPoint {
+    pub bucket_start: DateTime<Utc>,
+    #[serde(serialize_with = "ser_num")]
+    pub value: f64,
+}
+
+/// The totals of each bucket (`bounds` holds every start and the last
+/// end), zero-filled. An hour cut by a bucket edge is split by quarters.
+pub fn buckets(pieces: &[Piece], bounds: &[DateTime<Utc>]) -> Vec<BucketTotals> {
+    bounds
+        .windows(2)
+        .map(|w| {
+            let (a, b) = (w[0], w[1]);
+            let mut t = BucketTotals { bucket_start: a, ..Default::default() };
+            let mut users: BTreeSet<&str> = BTreeSet::new();
+            let mut clipped = Vec::new();
+            for p in pieces.iter().filter(|p| p.end > a && p.start < b) {
+                if p.start >= a && p.end <= b {
+                    add_counters(&mut t, &p.rollup);
+                    users.extend(p.rollup.users.keys().map(String::as_str));
+                } else if let Some(part) = clip(p, a, b) {
+                    clipped.push(part);
+                }
+            }
+            for part in &clipped {
+                add_counters(&mut t, part);
+                users.extend(part.users.keys().map(String::as_str));
+            }
+            t.active_users = users.len();
+            t
+        })
+        .collect()
+}
+
+fn add_counters(t: &mut BucketTotals, r: &Rollup) {
+    let c = r.counters();
+    t.activities += c.activities;
+    t.reports += c.reports;
+    t.api_requests += c.api_requests;
+    t.errors += c.errors;
+}
+
+/// A count and its share.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Share {
+    pub count: u64,
+    pub percentage: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CategoryShare {
+    pub category: String,
+    pub count: u64,
+    pub percentage: f64,
+}
+
+/// `/categories`: recommendations per category, largest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Categories {
+    pub total: u64,
+    pub categories: Vec<CategoryShare>,
+}
+
+pub fn categories(r: &ReportStats) -> Categories {
+    let total: u64 = r.categories.values().sum();
+    let categories = by_count_desc(r.categories.clone())
+        .into_iter()
+        .map(|kc| CategoryShare { percentage: pct(kc.count as f64, total as f64), category: kc.key, count: kc.count })
+        .collect();
+    Categories { total, categories }
+}
+
+/// `/business-impact`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BusinessImpact {
+    pub total: u64,
+    pub high: Share,
+    pub medium: Share,
+    pub low: Share,
+}
+
+pub fn business_impact(r: &ReportStats) -> BusinessImpact {
+    let total = r.impact_high + r.impact_medium + r.impact_low;
+    let share = |n: u64| Share { count: n, percentage: pct(n as f64, total as f64) };
+    BusinessImpact { total, high: share(r.impact_high), medium: share(r.impact_medium), low: share(r.impact_low) }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClientPerformance {
+    pub client_id: String,
+    pub reports: u64,
+    pub completed: u64,
+    pub failed: u64,
+    #[serde(serialize_with = "ser_opt")]
+    pub success_rate_percentage: Option<f64>,
+    #[serde(serialize_with = "ser_opt")]
+    pub avg_processing_time_seconds: Option<f64>,
+    pub total_estimated_savings: f64,
+    pub activities: u64,
+}
+
+/// `/client-performance`: the top `limit` clients by reports.
+pub fn client_performance(r: &Rollup, limit: usize) -> Vec<ClientPerformance> {
+    let mut v: Vec<ClientPerformance> = r
+        .clients
+        .iter()
+        .map(|(id, c)| ClientPerformance {
+            client_id: id.clone(),
+            reports: c.reports.generated,
+            completed: c.reports.completed,
+            failed: c.reports.failed,
+            success_rate_percentage: c.reports.success_rate().map(round2),
+            avg_processing_time_seconds: c.reports.avg_processing_seconds().map(round2),
+            total_estimated_savings: round2(c.reports.savings),
+            activities: c.activities,
+        })
+        .collect();
+    v.sort_by(|a, b| b.reports.cmp(&a.reports).then(b.activities.cmp(&a.activities)).then_with(|| a.client_id.cmp(&b.client_id)));
+    v.truncate(limit);
+    v
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EndpointStats {
+    pub endpoint: String,
+    pub method: String,
+    #[serde(serialize_with = "ser_num")]
+    pub count: f64,
+    /// Responses with a status of 500 or more.
+    #[serde(serialize_with = "ser_num")]
+    pub error_count: f64,
+    #[serde(serialize_with = "ser_opt")]
+    pub avg_response_time_ms: Option<f64>,
+    #[serde(serialize_with = "ser_opt")]
+    pub p50_response_time_ms: Option<f64>,
+    #[serde(serialize_with = "ser_opt")]
+    pub p95_response_time_ms: Option<f64>,
+}
+
+/// `/api-requests`: per endpoint and method, busiest first. `class` keeps
+/// one status class (2 for 2xx), `endpoint` one endpoint.
+pub fn api_requests(r: &Rollup, endpoint: Option<&str>, class: Option<u16>) -> Vec<EndpointStats> {
+    struct Acc {
+        count: f64,
+        errors: f64,
+        time: f64,
+        latency: Histogram,
+    }
+    let mut per: BTreeMap<(String, String), Acc> = BTreeMap::new();
+    for (key, s) in &r.api {
+        let (c, method, ep) = split_api_key(key);
+        if endpoint.is_some_and(|e| e != ep) || class.is_some_and(|k| k != c) {
+            continue;
+        }
+        let acc = per.entry((ep.to_owned(), method.to_owned())).or_insert_with(|| Acc {
+            count: 0.0,
+            errors: 0.0,
+            time: 0.0,
+            latency: Histogram::default(),
+        });
+        acc.count += s.count;
+        if c == 5 {
+            acc.errors += s.count;
+        }
+        acc.time += s.time_ms;
+        acc.latency.merge(&s.latency);
+    }
+    let mut v: Vec<EndpointStats> = per
+        .into_iter()
+        .map(|((endpoint, method), a)| EndpointStats {
+            endpoint,
+            method,
+            count: a.count,
+            error_count: a.errors,
+            avg_response_time_ms: (a.count > 0.0).then(|| round2(a.time / a.count)),
+            p50_response_time_ms: a.latency.quantile(0.5).map(round2),
+            p95_response_time_ms: a.latency.quantile(0.95).map(round2),
+        })
+        .collect();
+    v.sort_by(|a, b| b.count.total_cmp(&a.count).then_with(|| (&a.endpoint, &a.method).cmp(&(&b.endpoint, &b.method))));
+    v
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuthTypeCounts {
+    pub event_type: String,
+    pub success: u64,
+    pub failure: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IpCount {
+    pub ip_address: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserCount {
+    pub user_id: String,
+    pub count: u64,
+}
+
+/// `/auth-events`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuthEvents {
+    pub event_types: Vec<AuthTypeCounts>,
+    pub failed_logins: u64,
+    pub top_failed_ips: Vec<IpCount>,
+    pub top_failed_users: Vec<UserCount>,
+}
+
+pub fn auth_events(r: &Rollup, limit: usize) -> AuthEvents {
+    let event_types =
+        r.auth.iter().map(|(t, o)| AuthTypeCounts { event_type: t.clone(), success: o.success, failure: o.failure }).collect();
+    let mut ips = by_count_desc(r.failed_login_ips.clone());
+    ips.truncate(limit);
+    let mut users = by_count_desc(r.failed_login_users.clone());
+    users.truncate(limit);
+    let failed_logins = r.auth.get("login_failed").map_or(0, |o| o.success + o.failure) + r.auth.get("login").map_or(0, |o| o.failure);
+    AuthEvents {
+        event_types,
+        failed_logins,
+        top_failed_ips: ips.into_iter().map(|k| IpCount { ip_address: k.key, count: k.count }).collect(),
+        top_failed_users: users.into_iter().map(|k| UserCount { user_id: k.key, count: k.count }).collect(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceStats {
+    pub service: String,
+    pub calls: u64,
+    pub errors: u64,
+    #[serde(serialize_with = "ser_opt")]
+    pub avg_response_time_ms: Option<f64>,
+    pub total_cost: f64,
+}
+
+/// Per service, costliest first.
+pub fn external_calls(r: &Rollup) -> Vec<ServiceStats> {
+    let mut v: Vec<ServiceStats> = r
+        .external
+        .iter()
+        .map(|(name, s)| ServiceStats {
+            service: name.clone(),
+            calls: s.calls,
+            errors: s.errors,
+            avg_response_time_ms: (s.calls > 0).then(|| round2(s.time_ms / s.calls as f64)),
+            total_cost: (s.cost * 1e6).round() / 1e6,
+        })
+        .collect();
+    v.sort_by(|a, b| b.total_cost.total_cmp(&a.total_cost).then_with(|| a.service.cmp(&b.service)));
+    v
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DayServices {
+    pub day: String,
+    pub services: Vec<ServiceStats>,
+}
+
+/// External calls per UTC day, every day of the range listed.
+pub fn external_calls_by_day(pieces: &[Piece], days: &[DateTime<Utc>]) -> Vec<DayServices> {
+    let mut per_day: BTreeMap<String, Rollup> = days.iter().map(|d| (day_label(*d), Rollup::default())).collect();
+    for p in pieces {
+        per_day.entry(day_label(p.start)).or_default().merge(&p.rollup);
+    }
+    per_day.into_iter().map(|(day, r)| DayServices { day, services: external_calls(&r) }).collect()
+}
+
+/// The application figures of a health snapshot: API traffic, errors and
+/// failed logins of the last 24 hours, users active today (UTC).
+pub fn app_health(last_24h: &Rollup, today: &Rollup, captured_at: DateTime<Utc>) -> HealthSnapshot {
+    let (mut requests, mut errors, mut time) = (0.0, 0.0, 0.0);
+    let mut latency = Histogram::default();
+    for (key, s) in &last_24h.api {
+        requests += s.count;
+        if split_api_key(key).0 == 5 {
+            errors += s.count;
+        }
+        time += s.time_ms;
+        latency.merge(&s.latency);
+    }
+    HealthSnapshot {
+        cpu_percent: None,
+        memory_percent: None,
+        memory_used_mb: None,
+        error_rate: pct(errors, requests),
+        requests_24h: round2(requests),
+        avg_response_time_ms: (requests > 0.0).then(|| round2(time / requests)),
+        p95_response_time_ms: latency.quantile(0.95).map(round2),
+        active_users_today: today.users.len() as u64,
+        failed_logins_24h: last_24h.failed_login_ips.values().sum::<u64>().max(last_24h.failed_login_users.values().sum()),
+        captured_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollup::{ApiStats, SlotCounters, UserActivity};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn shares_and_orderings() {
+        let mut r = ReportStats::default();
+        r.categories.insert("cost".into(), 3);
+        r.categories.insert("security".into(), 1);
+        let c = categories(&r);
+        assert_eq!(c.total, 4);
+        assert_eq!((c.categories[0].category.as_str(), c.categories[0].percentage), ("cost", 75.0));
+        r.impact_high = 1;
+        r.impact_low = 2;
+        let b = business_impact(&r);
+        assert_eq!((b.high.percentage, b.low.percentage, b.medium.count), (33.33, 66.67, 0));
+        assert_eq!(business_impact(&ReportStats::default()).high.percentage, 0.0, "no division by zero");
+    }
+
+    #[test]
+    fn api_requests_filter_by_class_and_endpoint() {
+        let mut r = Rollup::default();
+        for (code, ms) in [(200, 10.0), (200, 30.0), (503, 100.0)] {
+            let s = r.api.entry(crate::rollup::api_key(code, "GET", "/a")).or_insert_with(ApiStats::default);
+            s.count += 2.0;
+            s.received += 1;
+            s.time_ms += 2.0 * ms;
+            s.latency.record(ms, 2.0);
+        }
+        let all = api_requests(&r, None, None);
+        assert_eq!((all[0].count, all[0].error_count), (6.0, 2.0));
+        let ok = api_requests(&r, Some("/a"), Some(2));
+        assert_eq!((ok[0].count, ok[0].error_count), (4.0, 0.0));
+        assert!(api_requests(&r, Some("/b"), None).is_empty());
+        let json = serde_json::to_value(&all[0]).unwrap();
+        assert_eq!(json["count"], serde_json::json!(6), "whole counts are integers");
+    }
+
+    #[test]
+    fn buckets_split_hours_at_quarter_edges_and_count_users_once() {
+        let mut r = Rollup::default();
+        r.users.insert("u1".into(), UserActivity { actions: [("login".to_string(), 2)].into(), slots: 0b0011 });
+        r.users.insert("u2".into(), UserActivity { actions: [("login".to_string(), 1)].into(), slots: 0b1000 });
+        r.slots = vec![
+            SlotCounters { activities: 1, ..Default::default() },
+            SlotCounters { activities: 1, ..Default::default() },
+            SlotCounters::default(),
+            SlotCounters { activities: 1, ..Default::default() },
+        ];
+        let p = Piece { start: at("2026-11-21T18:00:00Z"), end: at("2026-11-21T19:00:00Z"), rollup: r };
+        let bounds = [at("2026-11-20T18:30:00Z"), at("2026-11-21T18:30:00Z"), at("2026-11-22T18:30:00Z")];
+        let b = buckets(std::slice::from_ref(&p), &bounds);
+        assert_eq!((b[0].activities, b[0].active_users), (2, 1));
+        assert_eq!((b[1].activities, b[1].active_users), (1, 1));
+    }
+}

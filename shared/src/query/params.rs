@@ -1,0 +1,175 @@
+//! Query-string parameters: every route says which it accepts; anything else,
+//! a repeated name or a value that does not parse is a 400 that names the
+//! parameter.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+use super::period::{DateRange, MAX_RANGE_DAYS, local_midnight};
+use crate::error::ApiError;
+
+/// Default and bounds of `limit`.
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 500;
+
+/// The parameters of one request, checked against what its route accepts.
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    values: BTreeMap<String, String>,
+}
+
+impl Params {
+    /// Refuses unknown and repeated parameters.
+    pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>, accepted: &[&str]) -> Result<Self, ApiError> {
+        let mut values = BTreeMap::new();
+        for (name, value) in pairs {
+            if !accepted.contains(&name) {
+                let allowed = if accepted.is_empty() { "none".to_owned() } else { accepted.join(", ") };
+                return Err(ApiError::bad_request(format!("unknown query parameter `{name}`; this route accepts: {allowed}")));
+            }
+            if values.insert(name.to_owned(), value.to_owned()).is_some() {
+                return Err(ApiError::bad_request(format!("query parameter `{name}` is given more than once")));
+            }
+        }
+        Ok(Params { values })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// A non-empty text value of at most `max` characters.
+    pub fn text(&self, name: &str, max: usize) -> Result<Option<&str>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) if v.is_empty() || v.chars().count() > max => {
+                Err(ApiError::bad_request(format!("`{name}` must be 1 to {max} characters")))
+            }
+            Some(v) => Ok(Some(v)),
+        }
+    }
+
+    /// `limit`: 1..=500, default 50 (or the route's own default).
+    pub fn limit(&self, default: usize) -> Result<usize, ApiError> {
+        match self.get("limit") {
+            None => Ok(default),
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+                _ => Err(ApiError::bad_request(format!("`limit` must be a whole number from 1 to {MAX_LIMIT}, not `{v}`"))),
+            },
+        }
+    }
+
+    /// One of a fixed set of values.
+    pub fn choice<T: Copy>(&self, name: &str, options: &[(&str, T)], default: T) -> Result<T, ApiError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => options.iter().find(|(k, _)| *k == v).map(|(_, t)| *t).ok_or_else(|| {
+                let names: Vec<&str> = options.iter().map(|(k, _)| *k).collect();
+                ApiError::bad_request(format!("`{name}` must be one of {}, not `{v}`", names.join(", ")))
+            }),
+        }
+    }
+
+    /// `tz`: an IANA zone name, UTC by default.
+    pub fn tz(&self) -> Result<Tz, ApiError> {
+        match self.get("tz") {
+            None => Ok(Tz::UTC),
+            Some(v) => v.parse::<Tz>().map_err(|_| {
+                ApiError::bad_request(format!("`tz` must be an IANA time zone name such as Europe/Paris or Asia/Kolkata, not `{v}`"))
+            }),
+        }
+    }
+
+    /// `date_from` and `date_to` (a date, read as local midnight in `tz`,
+    /// or an RFC 3339 timestamp); `date_to` is exclusive. Without them: the
+    /// last `default_days` days, today included.
+    pub fn range(&self, now: DateTime<Utc>, tz: Tz, default_days: i64) -> Result<DateRange, ApiError> {
+        let to = match self.get("date_to") {
+            Some(v) => parse_instant("date_to", v, tz)?,
+            None => now,
+        };
+        let from = match self.get("date_from") {
+            Some(v) => parse_instant("date_from", v, tz)?,
+            None => {
+                let today = (to - Duration::nanoseconds(1)).with_timezone(&tz).date_naive();
+                local_midnight(tz, today - Duration::days(default_days - 1))
+            }
+        };
+        if from >= to {
+            return Err(ApiError::bad_request("`date_from` must be before `date_to` (which is exclusive)"));
+        }
+        if to - from > Duration::days(MAX_RANGE_DAYS) {
+            return Err(ApiError::bad_request(format!("the date range is longer than {MAX_RANGE_DAYS} days; narrow date_from..date_to")));
+        }
+        Ok(DateRange { from, to })
+    }
+
+    /// The parameters in a canonical form, `cursor` left out: what a cache
+    /// entry and a cursor are bound to.
+    pub fn normalized(&self) -> String {
+        self.values.iter().filter(|(k, _)| *k != "cursor").map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    }
+}
+
+fn parse_instant(name: &str, v: &str, tz: Tz) -> Result<DateTime<Utc>, ApiError> {
+    if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        return Ok(local_midnight(tz, d));
+    }
+    crate::validate::parse_timestamp(v).ok_or_else(|| {
+        ApiError::bad_request(format!("`{name}` must be a date (2026-11-01) or an RFC 3339 timestamp (2026-11-01T10:00:00Z), not `{v}`"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn unknown_repeated_and_malformed_parameters_name_themselves() {
+        let e = Params::new([("limt", "5")], &["limit"]).unwrap_err();
+        assert!(e.message.contains("`limt`") && e.message.contains("limit"), "{}", e.message);
+        let e = Params::new([("limit", "5"), ("limit", "6")], &["limit"]).unwrap_err();
+        assert!(e.message.contains("`limit`"));
+        for bad in ["0", "501", "ten", "-1"] {
+            let e = Params::new([("limit", bad)], &["limit"]).unwrap().limit(50).unwrap_err();
+            assert!(e.message.contains("`limit`"), "{}", e.message);
+        }
+        assert_eq!(Params::new([("limit", "500")], &["limit"]).unwrap().limit(50).unwrap(), 500);
+        let p = Params::new([("tz", "Mars/Olympus")], &["tz"]).unwrap();
+        assert!(p.tz().unwrap_err().message.contains("`tz`"));
+        let p = Params::new([("group_by", "week")], &["group_by"]).unwrap();
+        assert!(p.choice("group_by", &[("day", 1), ("user", 2)], 1).unwrap_err().message.contains("day, user"));
+    }
+
+    #[test]
+    fn date_ranges() {
+        let now = at("2026-11-21T10:00:00Z");
+        let p = Params::new([("date_from", "2026-11-01"), ("date_to", "2026-11-02T06:00:00Z")], &["date_from", "date_to"]).unwrap();
+        let r = p.range(now, Tz::UTC, 30).unwrap();
+        assert_eq!((r.from, r.to), (at("2026-11-01T00:00:00Z"), at("2026-11-02T06:00:00Z")));
+        let r = p.range(now, Tz::Asia__Kolkata, 30).unwrap();
+        assert_eq!(r.from, at("2026-10-31T18:30:00Z"), "a date is local midnight in tz");
+        let r = Params::default().range(now, Tz::UTC, 30).unwrap();
+        assert_eq!((r.from, r.to), (at("2026-10-23T00:00:00Z"), now), "30 days, today included");
+        let e = Params::new([("date_from", "2025-01-01")], &["date_from"]).unwrap().range(now, Tz::UTC, 30).unwrap_err();
+        assert!(e.message.contains("400 days"));
+        let e = Params::new([("date_from", "2026-11-22")], &["date_from"]).unwrap().range(now, Tz::UTC, 30).unwrap_err();
+        assert!(e.message.contains("before"));
+        let e = Params::new([("date_to", "yesterday")], &["date_to"]).unwrap().range(now, Tz::UTC, 30).unwrap_err();
+        assert!(e.message.contains("`date_to`"));
+    }
+
+    #[test]
+    fn normalized_form_ignores_order_and_cursor() {
+        let a = Params::new([("b", "2"), ("a", "1"), ("cursor", "x")], &["a", "b", "cursor"]).unwrap();
+        let b = Params::new([("a", "1"), ("b", "2")], &["a", "b", "cursor"]).unwrap();
+        assert_eq!(a.normalized(), b.normalized());
+    }
+}

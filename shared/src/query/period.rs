@@ -1,0 +1,291 @@
+//! Periods, buckets in the caller's time zone, and how a period is read:
+//! stored day and hour rollups, plus rollups built on the spot from the raw
+//! events of hours that are not rolled up yet (dirty) or only partly in the
+//! range. What a period read costs grows with its hours, never with its
+//! events.
+
+use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+
+use crate::rollup::{Rollup, SLOTS};
+use crate::store::StoreError;
+use crate::store::events::EventStore;
+use crate::store::keys::{day_label, hour_label, hour_start};
+use crate::store::rollups::Resolution;
+
+/// The longest range a query may cover.
+pub const MAX_RANGE_DAYS: i64 = 400;
+
+/// `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateRange {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// Trend bucket sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Granularity {
+    Hour,
+    Day,
+    Week,
+    Month,
+}
+
+/// The most buckets a trend may have (31 days of hours).
+pub const MAX_BUCKETS: usize = 31 * 24;
+
+/// The instant a local wall-clock time names: the earlier of two when the
+/// clocks go back, the first valid instant after it when they jump forward.
+pub fn local_to_utc(tz: Tz, naive: NaiveDateTime) -> DateTime<Utc> {
+    match tz.from_local_datetime(&naive) {
+        LocalResult::Single(t) => t.to_utc(),
+        LocalResult::Ambiguous(a, _) => a.to_utc(),
+        LocalResult::None => (1..=16)
+            .find_map(|q| tz.from_local_datetime(&(naive + Duration::minutes(15 * q))).earliest())
+            .map(|t| t.to_utc())
+            .unwrap_or_else(|| naive.and_utc()),
+    }
+}
+
+/// The start of a local day.
+pub fn local_midnight(tz: Tz, day: NaiveDate) -> DateTime<Utc> {
+    local_to_utc(tz, day.and_hms_opt(0, 0, 0).expect("midnight exists"))
+}
+
+/// The local start of the bucket `t` falls in.
+fn floor_local(t: DateTime<Utc>, g: Granularity, tz: Tz) -> NaiveDateTime {
+    let local = t.with_timezone(&tz).naive_local();
+    let day = local.date();
+    match g {
+        Granularity::Hour => local.with_minute(0).and_then(|l| l.with_second(0)).and_then(|l| l.with_nanosecond(0)).unwrap_or(local),
+        Granularity::Day => day.and_hms_opt(0, 0, 0).expect("midnight"),
+        Granularity::Week => {
+            (day - Duration::days(i64::from(day.weekday().num_days_from_monday()))).and_hms_opt(0, 0, 0).expect("midnight")
+        }
+        Granularity::Month => day.with_day(1).expect("day 1").and_hms_opt(0, 0, 0).expect("midnight"),
+    }
+}
+
+fn next_local(n: NaiveDateTime, g: Granularity) -> NaiveDateTime {
+    match g {
+        Granularity::Hour => n + Duration::hours(1),
+        Granularity::Day => n + Duration::days(1),
+        Granularity::Week => n + Duration::days(7),
+        Granularity::Month => {
+            let (y, m) = if n.month() == 12 { (n.year() + 1, 1) } else { (n.year(), n.month() + 1) };
+            NaiveDate::from_ymd_opt(y, m, 1).expect("valid month").and_hms_opt(0, 0, 0).expect("midnight")
+        }
+    }
+}
+
+/// The starts of the buckets covering the range, in `tz`, as UTC instants,
+/// plus the end of the last one. Hours step in real time (a local hour that
+/// repeats when clocks go back is two buckets); days, weeks and months
+/// follow the local calendar, so a day may last 23 or 25 hours.
+pub fn bucket_bounds(range: DateRange, g: Granularity, tz: Tz) -> Vec<DateTime<Utc>> {
+    let mut bounds = Vec::new();
+    if g == Granularity::Hour {
+        let mut t = local_to_utc(tz, floor_local(range.from, g, tz));
+        if t > range.from {
+            t -= Duration::hours(1);
+        }
+        while t < range.to {
+            bounds.push(t);
+            t += Duration::hours(1);
+        }
+        bounds.push(t);
+        return bounds;
+    }
+    let mut local = floor_local(range.from, g, tz);
+    loop {
+        let t = local_to_utc(tz, local);
+        if bounds.last().is_some_and(|last| t <= *last) {
+            local = next_local(local, g);
+            continue;
+        }
+        bounds.push(t);
+        if t >= range.to {
+            return bounds;
+        }
+        local = next_local(local, g);
+    }
+}
+
+/// A span of time and its rollup: a stored day, a stored hour, or an hour
+/// (or part of one) built from raw events.
+#[derive(Debug, Clone)]
+pub struct Piece {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub rollup: Rollup,
+}
+
+/// Which quarters of the hour starting at `hour` meet `[a, b)`. Bucket
+/// edges fall on quarter hours, so a quarter that meets the window lies in it.
+fn quarter_mask(hour: DateTime<Utc>, a: DateTime<Utc>, b: DateTime<Utc>) -> u8 {
+    (0..SLOTS)
+        .filter(|q| {
+            let start = hour + Duration::minutes(15 * *q as i64);
+            start < b && start + Duration::minutes(15) > a
+        })
+        .fold(0, |m, q| m | (1 << q))
+}
+
+/// The part of a piece inside `[a, b)`: the whole piece, its quarter hours
+/// in range, or nothing.
+pub fn clip(p: &Piece, a: DateTime<Utc>, b: DateTime<Utc>) -> Option<Rollup> {
+    if p.end <= a || p.start >= b {
+        return None;
+    }
+    if p.start >= a && p.end <= b {
+        return Some(p.rollup.clone());
+    }
+    let mask = quarter_mask(hour_start(p.start), a.max(p.start), b.min(p.end));
+    (mask != 0).then(|| p.rollup.quarters(mask))
+}
+
+/// Reads the rollups of `range`. `boundaries` are instants no stored day may
+/// straddle (a trend's bucket edges); days are used wherever they fit,
+/// hours elsewhere, and raw events for dirty hours and the range's partial
+/// first and last hours.
+pub async fn read_pieces(
+    store: &EventStore,
+    tenant: &str,
+    range: DateRange,
+    boundaries: &[DateTime<Utc>],
+    now: DateTime<Utc>,
+) -> Result<Vec<Piece>, StoreError> {
+    let dirty = store.dirty_hours(tenant).await?;
+    let first_hour = hour_start(range.from);
+    let mut pieces = Vec::new();
+    let mut raw: Vec<(DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)> = Vec::new(); // (hour, from, to)
+    let mut stored_hours: Vec<DateTime<Utc>> = Vec::new();
+    let mut full_days: Vec<DateTime<Utc>> = Vec::new();
+    let mut h = first_hour;
+    while h < range.to {
+        let end = h + Duration::hours(1);
+        let partial = h < range.from || end > range.to;
+        let is_dirty = dirty.contains_key(&hour_label(h));
+        if partial || is_dirty {
+            raw.push((h, h.max(range.from), end.min(range.to)));
+            h = end;
+            continue;
+        }
+        // A whole UTC day in range, with no dirty hour and no boundary inside.
+        let day_end = h + Duration::days(1);
+        if h.hour() == 0
+            && day_end <= range.to
+            && !boundaries.iter().any(|b| *b > h && *b < day_end)
+            && !(0..24).any(|i| dirty.contains_key(&hour_label(h + Duration::hours(i))))
+        {
+            full_days.push(h);
+            h = day_end;
+            continue;
+        }
+        stored_hours.push(h);
+        h = end;
+    }
+    // Days: one query; a day without a stored rollup is read by its hours.
+    if let (Some(first), Some(last)) = (full_days.first(), full_days.last()) {
+        let days = store.rollups(tenant, Resolution::Day, &day_label(*first), &day_label(*last), now).await?;
+        for d in &full_days {
+            match days.get(&day_label(*d)) {
+                Some(r) => pieces.push(Piece { start: *d, end: *d + Duration::days(1), rollup: r.clone() }),
+                None => stored_hours.extend((0..24).map(|i| *d + Duration::hours(i))),
+            }
+        }
+    }
+    // Hours: one query per run of consecutive hours.
+    stored_hours.sort();
+    let mut runs: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    for hour in &stored_hours {
+        match runs.last_mut() {
+            Some((_, last)) if *last + Duration::hours(1) == *hour => *last = *hour,
+            _ => runs.push((*hour, *hour)),
+        }
+    }
+    let labels: Vec<(String, String)> = runs.iter().map(|(a, b)| (hour_label(*a), hour_label(*b))).collect();
+    let hour_reads = labels.iter().map(|(a, b)| store.rollups(tenant, Resolution::Hour, a, b, now));
+    let raw_reads = raw.iter().map(|(hour, a, b)| store.rollup_from_events(tenant, *hour, *a, *b, now));
+    let (hours, raws) =
+        futures::future::try_join(futures::future::try_join_all(hour_reads), futures::future::try_join_all(raw_reads)).await?;
+    for found in hours {
+        for (label, r) in found {
+            if let Some(start) = crate::store::rollups::parse_hour(&label) {
+                pieces.push(Piece { start, end: start + Duration::hours(1), rollup: r });
+            }
+        }
+    }
+    for ((_, a, b), r) in raw.into_iter().zip(raws) {
+        pieces.push(Piece { start: a, end: b, rollup: r });
+    }
+    pieces.sort_by_key(|p| p.start);
+    Ok(pieces)
+}
+
+/// Everything in the pieces, merged.
+pub fn total(pieces: &[Piece]) -> Rollup {
+    let mut all = Rollup::default();
+    for p in pieces {
+        all.merge(&p.rollup);
+    }
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn kolkata_days_start_at_half_past_six_utc() {
+        let r = DateRange { from: at("2026-11-19T18:30:00Z"), to: at("2026-11-21T18:30:00Z") };
+        let b = bucket_bounds(r, Granularity::Day, Tz::Asia__Kolkata);
+        assert_eq!(b, vec![at("2026-11-19T18:30:00Z"), at("2026-11-20T18:30:00Z"), at("2026-11-21T18:30:00Z")]);
+        let hours = bucket_bounds(
+            DateRange { from: at("2026-11-21T10:00:00Z"), to: at("2026-11-21T12:00:00Z") },
+            Granularity::Hour,
+            Tz::Asia__Kolkata,
+        );
+        assert_eq!(hours[0], at("2026-11-21T09:30:00Z"), "local hours start at :30 UTC");
+        assert_eq!(hours.len(), 4);
+    }
+
+    #[test]
+    fn a_day_across_the_dst_change_lasts_25_hours() {
+        let ny = Tz::America__New_York;
+        let r = DateRange { from: local_midnight(ny, NaiveDate::from_ymd_opt(2026, 10, 31).unwrap()), to: at("2026-11-03T05:00:00Z") };
+        let b = bucket_bounds(r, Granularity::Day, ny);
+        assert_eq!(b[0], at("2026-10-31T04:00:00Z"));
+        assert_eq!(b[1], at("2026-11-01T04:00:00Z"));
+        assert_eq!(b[2], at("2026-11-02T05:00:00Z"), "1 November 2026 has 25 hours in New York");
+        assert_eq!(b[2] - b[1], Duration::hours(25));
+        let weeks =
+            bucket_bounds(DateRange { from: at("2026-11-18T12:00:00Z"), to: at("2026-11-21T00:00:00Z") }, Granularity::Week, Tz::UTC);
+        assert_eq!(weeks, vec![at("2026-11-16T00:00:00Z"), at("2026-11-23T00:00:00Z")], "ISO weeks start on Monday");
+        let months =
+            bucket_bounds(DateRange { from: at("2026-11-18T12:00:00Z"), to: at("2027-01-02T00:00:00Z") }, Granularity::Month, Tz::UTC);
+        assert_eq!(months.len(), 4);
+        assert_eq!(months[2], at("2027-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn a_skipped_midnight_maps_to_the_first_instant_of_the_day() {
+        // Santiago skips from 00:00 to 01:00 on 6 September 2026.
+        let t = local_midnight(Tz::America__Santiago, NaiveDate::from_ymd_opt(2026, 9, 6).unwrap());
+        assert_eq!(t.with_timezone(&Tz::America__Santiago).hour(), 1);
+    }
+
+    #[test]
+    fn clipping_an_hour_at_a_half_hour_keeps_its_quarters() {
+        let r = Rollup { slots: vec![crate::rollup::SlotCounters { activities: 1, ..Default::default() }; 4], ..Default::default() };
+        let p = Piece { start: at("2026-11-21T10:00:00Z"), end: at("2026-11-21T11:00:00Z"), rollup: r };
+        assert_eq!(clip(&p, at("2026-11-21T10:30:00Z"), at("2026-11-22T00:00:00Z")).unwrap().counters().activities, 2);
+        assert_eq!(clip(&p, at("2026-11-20T00:00:00Z"), at("2026-11-22T00:00:00Z")).unwrap().counters().activities, 4);
+        assert!(clip(&p, at("2026-11-21T11:00:00Z"), at("2026-11-22T00:00:00Z")).is_none());
+    }
+}

@@ -1,0 +1,168 @@
+//! Activity feeds, newest first, a page at a time: a user's events through
+//! gsi1, a tenant's through the per-action partitions of gsi2 (a fixed set
+//! per month: the known actions and `custom`). A page reads at most
+//! `limit + 1` items from each partition it touches, however many events
+//! the tenant has; the position is the sort key of the last item returned.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Datelike, Duration, Utc};
+
+use super::events::{EventStore, StoredEvent};
+use super::keys;
+use super::table::{GSI1, GSI1_PK, GSI2, GSI2_PK, SK, TTL_ATTRIBUTE};
+use super::{StoreError, n, s};
+use crate::model::{CUSTOM_ACTIONS, KNOWN_ACTIONS};
+
+/// What a feed page asks for.
+#[derive(Debug, Clone)]
+pub struct FeedQuery<'a> {
+    pub tenant: &'a str,
+    /// One user's events (gsi1), or the whole tenant's.
+    pub user: Option<&'a str>,
+    /// One action only.
+    pub action: Option<&'a str>,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Continue below this sort key (exclusive).
+    pub before: Option<String>,
+    pub limit: usize,
+}
+
+/// A page of events and, when more follow, the position to continue from.
+#[derive(Debug, Clone)]
+pub struct FeedPage {
+    pub items: Vec<StoredEvent>,
+    pub next: Option<String>,
+}
+
+/// A partition to read: index, partition key, and an action filter for
+/// the shared `custom` partition.
+struct Source {
+    index: &'static str,
+    attr: &'static str,
+    pk: String,
+    action: Option<String>,
+}
+
+/// The first day of each month from `to`'s back to `from`'s.
+fn months_desc(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let first_of = |t: DateTime<Utc>| t.with_day(1).unwrap_or(t);
+    let mut m = first_of(to - Duration::milliseconds(1));
+    let stop = first_of(from);
+    let mut out = Vec::new();
+    while m.year() > stop.year() || (m.year() == stop.year() && m.month() >= stop.month()) {
+        out.push(m);
+        m = first_of(m - Duration::days(1));
+    }
+    out
+}
+
+impl EventStore {
+    /// One page of activity events, newest first, unexpired.
+    pub async fn activity_feed(&self, q: &FeedQuery<'_>, now: DateTime<Utc>) -> Result<FeedPage, StoreError> {
+        let low = keys::sk_from(q.from);
+        let high = match &q.before {
+            Some(b) if *b < keys::sk_before(q.to) => b.clone(),
+            _ => keys::sk_before(q.to),
+        };
+        let want = q.limit + 1;
+        let mut found: Vec<StoredEvent> = Vec::new();
+        let groups: Vec<Vec<Source>> = match q.user {
+            Some(user) => {
+                vec![vec![Source { index: GSI1, attr: GSI1_PK, pk: keys::user_pk(q.tenant, user), action: q.action.map(str::to_owned) }]]
+            }
+            None => months_desc(q.from, q.to)
+                .into_iter()
+                .map(|month| {
+                    let names: Vec<(&str, Option<String>)> = match q.action {
+                        Some(a) if KNOWN_ACTIONS.contains(&a) => vec![(a, None)],
+                        Some(a) => vec![(CUSTOM_ACTIONS, Some(a.to_owned()))],
+                        None => KNOWN_ACTIONS.iter().map(|a| (*a, None)).chain([(CUSTOM_ACTIONS, None)]).collect(),
+                    };
+                    names
+                        .into_iter()
+                        .map(|(name, action)| Source {
+                            index: GSI2,
+                            attr: GSI2_PK,
+                            pk: keys::name_pk(q.tenant, "activity", name, month),
+                            action,
+                        })
+                        .collect()
+                })
+                .collect(),
+        };
+        for group in groups {
+            let reads = group.iter().map(|src| self.read_source(src, &low, &high, q.before.as_deref(), want, now));
+            for items in futures::future::try_join_all(reads).await? {
+                found.extend(items);
+            }
+            // Later groups (older months) hold only older events.
+            if found.len() >= want {
+                break;
+            }
+        }
+        found.sort_by(|a, b| b.sk.cmp(&a.sk));
+        let more = found.len() > q.limit;
+        found.truncate(q.limit);
+        let next = if more { found.last().map(|e| e.sk.clone()) } else { None };
+        Ok(FeedPage { items: found, next })
+    }
+
+    /// Up to `want` items of one partition with `low <= sk <= high`, newest
+    /// first, the `exclude` position itself left out.
+    async fn read_source(
+        &self,
+        src: &Source,
+        low: &str,
+        high: &str,
+        exclude: Option<&str>,
+        want: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut filter = String::from("#ttl > :now AND kind = :kind");
+        let mut query = self
+            .query()
+            .index_name(src.index)
+            .key_condition_expression("#k = :p AND #sk BETWEEN :lo AND :hi")
+            .expression_attribute_names("#k", src.attr)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":p", s(&src.pk))
+            .expression_attribute_values(":lo", s(low))
+            .expression_attribute_values(":hi", s(high))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":kind", AttributeValue::S("activity".into()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(want + 1).unwrap_or(i32::MAX));
+        if let Some(a) = &src.action {
+            filter.push_str(" AND #action = :action");
+            query = query.expression_attribute_names("#action", "action").expression_attribute_values(":action", s(a));
+        }
+        let query = query.filter_expression(filter);
+        let mut out = Vec::new();
+        self.for_each_page(query, |items| {
+            for item in items {
+                let e: StoredEvent = serde_dynamo::from_item(item)?;
+                if Some(e.sk.as_str()) != exclude {
+                    out.push(e);
+                }
+            }
+            Ok(out.len() < want)
+        })
+        .await?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_run_back_across_a_year() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let m = months_desc(at("2025-11-15T00:00:00Z"), at("2026-02-01T00:00:00Z"));
+        let labels: Vec<String> = m.iter().map(|t| t.format("%Y-%m").to_string()).collect();
+        assert_eq!(labels, ["2026-01", "2025-12", "2025-11"], "date_to is exclusive");
+    }
+}
