@@ -95,12 +95,39 @@ impl Default for StoreConfig {
     }
 }
 
+/// Read-side settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct QueryConfig {
+    /// `ANALYTICS_CACHE_TTL` (default 900): seconds a cached answer lives
+    /// (system health: at most 300).
+    pub cache_ttl: u32,
+    /// `ANALYTICS_CURSOR_SECRET`: the key that signs page cursors. Locally
+    /// the JWT secret stands in when it is unset.
+    pub cursor_secret: Option<String>,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self { cache_ttl: 900, cursor_secret: None }
+    }
+}
+
+impl std::fmt::Debug for QueryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryConfig")
+            .field("cache_ttl", &self.cache_ttl)
+            .field("cursor_secret", &self.cursor_secret.as_ref().map(|_| "[set]"))
+            .finish()
+    }
+}
+
 /// The whole configuration of a function.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
     pub retention: Retention,
     pub auth: AuthConfig,
     pub store: StoreConfig,
+    pub query: QueryConfig,
 }
 
 /// A variable that is set but does not parse.
@@ -114,7 +141,7 @@ pub struct ConfigError {
 
 /// Every variable [`Config::from_lookup`] reads (a test keeps this list
 /// exact); the template check uses it to catch misspelt variables.
-pub const VARIABLES: [&str; 15] = [
+pub const VARIABLES: [&str; 17] = [
     "ANALYTICS_RETENTION_DAYS",
     "ANALYTICS_API_LOG_RETENTION_DAYS",
     "ANALYTICS_METRICS_RETENTION_DAYS",
@@ -130,6 +157,8 @@ pub const VARIABLES: [&str; 15] = [
     "ANALYTICS_DDB_MAX_ATTEMPTS",
     "ANALYTICS_DDB_DEADLINE_MS",
     "ANALYTICS_DDB_ATTEMPT_TIMEOUT_MS",
+    "ANALYTICS_CACHE_TTL",
+    "ANALYTICS_CURSOR_SECRET",
 ];
 
 impl Config {
@@ -191,7 +220,18 @@ impl Config {
             deadline: ms("ANALYTICS_DDB_DEADLINE_MS", d.store.deadline)?,
             attempt_timeout: ms("ANALYTICS_DDB_ATTEMPT_TIMEOUT_MS", d.store.attempt_timeout)?,
         };
-        Ok(Config { retention, auth, store })
+        let query = QueryConfig {
+            cache_ttl: parse_num(
+                "ANALYTICS_CACHE_TTL",
+                get("ANALYTICS_CACHE_TTL"),
+                d.query.cache_ttl,
+                1,
+                86_400,
+                "seconds from 1 to 86400",
+            )?,
+            cursor_secret: get("ANALYTICS_CURSOR_SECRET"),
+        };
+        Ok(Config { retention, auth, store, query })
     }
 }
 
@@ -261,7 +301,8 @@ mod tests {
 
     #[test]
     fn the_secret_never_shows_in_debug_output() {
-        let c = cfg(&[("ANALYTICS_LOCAL_JWT_SECRET", "hunter2")]).unwrap();
+        let c = cfg(&[("ANALYTICS_LOCAL_JWT_SECRET", "hunter2"), ("ANALYTICS_CURSOR_SECRET", "hunter3")]).unwrap();
+        assert!(!format!("{c:?}").contains("hunter3"));
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

@@ -122,7 +122,11 @@ impl ApiError {
 
 /// A JSON response with the headers every route sends.
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T, request_id: &str) -> Response<String> {
-    let text = serde_json::to_string(body).unwrap_or_else(|_| String::from("{}"));
+    json_text_response(status, serde_json::to_string(body).unwrap_or_else(|_| String::from("{}")), request_id)
+}
+
+/// A response whose JSON body is already serialized (a cached answer).
+pub fn json_text_response(status: StatusCode, text: String, request_id: &str) -> Response<String> {
     let mut resp = Response::new(text);
     *resp.status_mut() = status;
     let headers = resp.headers_mut();

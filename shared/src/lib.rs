@@ -7,6 +7,8 @@ pub mod auth;
 pub mod config;
 pub mod cursor;
 pub mod error;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod ingest;
 pub mod model;
 pub mod query;

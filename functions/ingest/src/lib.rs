@@ -4,8 +4,7 @@
 
 use analytics_shared::error::json_response;
 use analytics_shared::store::events::EventStore;
-use analytics_shared::{ApiError, Caller, Config, auth, ingest as pipeline};
-use lambda_http::request::RequestContext;
+use analytics_shared::{ApiError, Caller, Config, ingest as pipeline};
 use lambda_http::{Body, Request, RequestExt, Response};
 
 /// The route this function serves (behind any stage prefix).
@@ -26,7 +25,7 @@ impl App {
     /// Serves one request; never fails: every error is a response.
     #[tracing::instrument(skip_all, fields(request_id))]
     pub async fn handle(&self, req: Request) -> Response<Body> {
-        let request_id = request_id(&req);
+        let request_id = analytics_shared::http::request_id(&req);
         tracing::Span::current().record("request_id", request_id.as_str());
         let resp = match self.serve(&req).await {
             Ok((caller, outcome)) => {
@@ -55,7 +54,7 @@ impl App {
         if req.method() != http::Method::POST {
             return Err(ApiError::method_not_allowed("POST"));
         }
-        let caller = self.caller(req)?;
+        let caller = analytics_shared::http::caller(req, &self.cfg.auth)?;
         caller.may_ingest()?;
         let dry_run = dry_run(req)?;
         if let Some(ct) = req.headers().get(http::header::CONTENT_TYPE)
@@ -72,26 +71,6 @@ impl App {
         let outcome = pipeline::ingest(&self.store, &caller.tenant, body, dry_run, received_at, &self.cfg.retention).await?;
         Ok((caller, outcome))
     }
-
-    fn caller(&self, req: &Request) -> Result<Caller, ApiError> {
-        let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let claims = match req.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|j| &j.claims),
-            _ => None,
-        };
-        auth::authenticate(&self.cfg.auth, authorization, claims)
-    }
-}
-
-/// The Lambda request id; the API Gateway one when there is no Lambda
-/// context (a request built by hand), a fresh one as the last resort.
-fn request_id(req: &Request) -> String {
-    let lambda = req.lambda_context_ref().map(|c| c.request_id.clone());
-    let gateway = || match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
-        _ => None,
-    };
-    lambda.filter(|id| !id.is_empty()).or_else(gateway).unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
 /// `?dry_run=true`: the only query parameter of this route.

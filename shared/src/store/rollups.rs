@@ -75,22 +75,26 @@ impl EventStore {
     /// after (so a roll-up that read the hour mid-write does not clear it).
     pub async fn mark_dirty(&self, tenant: &str, hours: &BTreeSet<String>) -> Result<(), StoreError> {
         let pk = keys::dirty_pk(tenant);
-        futures::stream::iter(hours.iter().map(|hour| {
-            self.client()
-                .update_item()
-                .table_name(&self.config().table)
-                .key(PK, s(&pk))
-                .key(SK, s(hour))
-                .update_expression("ADD v :one SET #g = :g")
-                .expression_attribute_names("#g", GSI1_PK)
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":g", s(keys::DIRTY_INDEX_PK))
-                .send()
-        }))
-        .buffer_unordered(self.config().write_concurrency)
-        .map_err(StoreError::sdk)
-        .try_collect::<Vec<_>>()
-        .await?;
+        let updates: Vec<_> = hours
+            .iter()
+            .map(|hour| {
+                self.client()
+                    .update_item()
+                    .table_name(&self.config().table)
+                    .key(PK, s(&pk))
+                    .key(SK, s(hour))
+                    .update_expression("ADD v :one SET #g = :g")
+                    .expression_attribute_names("#g", GSI1_PK)
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":g", s(keys::DIRTY_INDEX_PK))
+                    .send()
+            })
+            .collect();
+        futures::stream::iter(updates)
+            .buffer_unordered(self.config().write_concurrency)
+            .map_err(StoreError::sdk)
+            .try_collect::<Vec<_>>()
+            .await?;
         Ok(())
     }
 
