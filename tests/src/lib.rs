@@ -120,6 +120,10 @@ impl ApiEvent {
         }
     }
 
+    pub fn get(path: &str) -> Self {
+        ApiEvent { method: "GET", path: path.into(), query: vec![], headers: vec![], body: None, claims: None }
+    }
+
     pub fn bearer(mut self, token: &str) -> Self {
         self.headers.push(("authorization".into(), format!("Bearer {token}")));
         self
@@ -160,6 +164,21 @@ impl ApiEvent {
         });
         lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
     }
+}
+
+/// Stores events for a tenant through the real ingest pipeline, in
+/// batches of 500, and returns how many were accepted.
+pub async fn store_events(client: &aws_sdk_dynamodb::Client, cfg: &Config, tenant: &str, events: &[Value]) -> usize {
+    let store = analytics_shared::store::events::EventStore::new(client.clone(), cfg.store.clone());
+    let mut accepted = 0;
+    for chunk in events.chunks(500) {
+        let body = json!({ "events": chunk }).to_string();
+        let now = analytics_shared::validate::receive_time();
+        let out = analytics_shared::ingest::ingest(&store, tenant, body.as_bytes(), false, now, &cfg.retention).await.expect("ingest");
+        assert!(out.rejected.is_empty(), "rejected: {:?}", out.rejected);
+        accepted += out.accepted;
+    }
+    accepted
 }
 
 /// A response's status, headers and JSON body.
