@@ -252,7 +252,8 @@ async fn unknown_routes_methods_and_parameters_are_clear_errors() {
     assert_eq!(a.headers["allow"], "GET");
     assert_eq!(env.get("/cache/invalidate", &admin, &[]).await.status, 405);
     let far = (Utc::now() - Duration::days(60)).date_naive().to_string();
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         ("/dashboard", vec![("perod", "7d")], "perod"),
         ("/dashboard", vec![("period", "8d")], "period"),
         ("/user-activity", vec![("limit", "0")], "limit"),

@@ -88,6 +88,11 @@ fn every_route_is_in_the_template_and_the_local_router_alike() {
     let deployed_paths: BTreeSet<(String, String)> = deployed.iter().map(|(p, _, f)| (p.clone(), f.clone())).collect();
     assert_eq!(deployed_paths, local, "template routes (path, function) and Cargo.toml's router differ");
     assert!(deployed.contains(&(ingest::ROUTE.to_owned(), "POST".to_owned(), "ingest".to_owned())));
+    // The query function's own route table, method included, is deployed as is.
+    let table: BTreeSet<(String, String, String)> =
+        query::ROUTES.iter().map(|d| (format!("{}{}", query::BASE, d.path), d.method.to_owned(), "query".to_owned())).collect();
+    let deployed_query: BTreeSet<_> = deployed.iter().filter(|r| r.2 == "query").cloned().collect();
+    assert_eq!(deployed_query, table, "the template's query routes and query::ROUTES differ");
     // Every function is protected by the JWT authorizer.
     assert_eq!(s(&t["Resources"]["HttpApi"]["Properties"]["Auth"]["DefaultAuthorizer"]), "Jwt");
 }

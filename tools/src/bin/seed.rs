@@ -1,5 +1,6 @@
-//! Creates the local table if needed and loads demo events through the real
-//! ingest pipeline (validation, sanitizing, conditional writes).
+//! Creates the local table if needed, loads demo events through the real
+//! ingest pipeline (validation, sanitizing, conditional writes), then rolls
+//! the touched hours up as the hourly job does.
 //!
 //! cargo run -q -p analytics-tools --bin seed -- [--tenant T] [--days N]
 //!
@@ -51,6 +52,12 @@ async fn main() {
         }
     }
     eprintln!("seed: tenant {tenant}: {accepted} events stored, {duplicates} already there");
+    // Roll the seeded hours up, as the hourly job would, so period routes
+    // read rollups from the start.
+    match store.roll_up_tenant(&tenant, analytics_shared::validate::receive_time(), &cfg.retention, usize::MAX).await {
+        Ok(s) => eprintln!("seed: rolled up {} hours into {} days", s.hours, s.days),
+        Err(e) => fail(&format!("roll-up failed: {e}")),
+    }
 }
 
 fn fail(msg: &str) -> ! {
