@@ -250,7 +250,7 @@ impl App {
     }
 
     async fn serve(&self, req: &Request) -> Result<Answer, ApiError> {
-        let now = Utc::now();
+        let now = analytics_shared::validate::receive_time();
         let def = route_of(req.method().as_str(), req.uri().path())?;
         tracing::Span::current().record("route", def.path);
         let caller = glue::caller(req, &self.cfg.auth)?;
@@ -269,7 +269,9 @@ impl App {
         {
             return Ok(Answer { body, cached: true });
         }
+        let read_before = self.store.items_read();
         let value = self.answer(def.route, &caller, &params, now).await?;
+        tracing::info!(tenant = %caller.tenant, items_read = self.store.items_read() - read_before, "answered");
         let body = value.to_string();
         if let Some(ttl) = ttl
             && let Err(e) = self.store.put_cached(&caller.tenant, &cache_key, &body, ttl, now).await
@@ -440,12 +442,15 @@ impl App {
 
     async fn dashboard(&self, caller: &Caller, p: &Params, now: DateTime<Utc>) -> Result<Value, ApiError> {
         let tenant = caller.tenant.as_str();
-        let (pieces, range) = self.period_pieces(tenant, p, now).await?;
+        let ((pieces, range), (recent, _)) = futures::future::try_join(
+            self.period_pieces(tenant, p, now),
+            self.feed(tenant, &Scope::Tenant, None, self.retained(now), None, 10, now),
+        )
+        .await?;
         let history = period::total(&pieces);
         let in_period: Vec<Piece> = pieces.into_iter().filter(|x| x.start >= range.from).collect();
         let total = period::total(&in_period);
         let bounds = bucket_bounds(range, Granularity::Day, Tz::UTC);
-        let (recent, _) = self.feed(tenant, &Scope::Tenant, None, self.retained(now), None, 10, now).await?;
         Ok(json!({
             "period": p.get("period").unwrap_or("30d"),
             "date_from": range.from,

@@ -2,7 +2,21 @@
 //! of the system-health route.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Weighted counts and averages are written with 2 decimals, and as
+/// integers when whole.
+pub fn ser_num<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+    let r = (x * 100.0).round() / 100.0;
+    if r.fract() == 0.0 && r.abs() < 9.0e15 { s.serialize_i64(r as i64) } else { s.serialize_f64(r) }
+}
+
+pub fn ser_opt<S: Serializer>(x: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match x {
+        Some(v) => ser_num(v, s),
+        None => s.serialize_none(),
+    }
+}
 
 /// What `/system-health` returns, and what the health job stores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -12,7 +26,9 @@ pub struct HealthSnapshot {
     pub memory_percent: Option<f64>,
     pub memory_used_mb: Option<f64>,
     /// Percent of API requests with a status of 500 or more over 24 hours.
+    #[serde(serialize_with = "ser_num")]
     pub error_rate: f64,
+    #[serde(serialize_with = "ser_num")]
     pub requests_24h: f64,
     pub avg_response_time_ms: Option<f64>,
     pub p95_response_time_ms: Option<f64>,

@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use serde::{Serialize, Serializer};
+use serde::Serialize;
+
+use crate::model::snapshot::{ser_num, ser_opt};
 
 use super::period::{Piece, clip};
 use crate::model::HealthSnapshot;
@@ -19,20 +21,6 @@ pub fn round2(x: f64) -> f64 {
 
 fn pct(part: f64, whole: f64) -> f64 {
     if whole > 0.0 { round2(100.0 * part / whole) } else { 0.0 }
-}
-
-/// Weighted counts are whole numbers unless a sampling rate made them not:
-/// written as integers when they are.
-fn ser_num<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
-    let r = round2(*x);
-    if r.fract() == 0.0 && r.abs() < 9.0e15 { s.serialize_i64(r as i64) } else { s.serialize_f64(r) }
-}
-
-fn ser_opt<S: Serializer>(x: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
-    match x {
-        Some(v) => ser_num(v, s),
-        None => s.serialize_none(),
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

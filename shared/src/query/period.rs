@@ -145,10 +145,18 @@ pub fn clip(p: &Piece, a: DateTime<Utc>, b: DateTime<Utc>) -> Option<Rollup> {
     (mask != 0).then(|| p.rollup.quarters(mask))
 }
 
+/// Days read per query when stored days are fetched in parallel.
+const DAYS_PER_READ: usize = 16;
+
 /// Reads the rollups of `range`. `boundaries` are instants no stored day may
 /// straddle (a trend's bucket edges); days are used wherever they fit,
 /// hours elsewhere, and raw events for dirty hours and the range's partial
 /// first and last hours.
+///
+/// The dirty markers, the stored days and the stored hours outside whole
+/// days are read at once; only a day that turns out to hold a dirty hour or
+/// to have no stored rollup costs a second round (its hours, and the raw
+/// events of its dirty hours).
 pub async fn read_pieces(
     store: &EventStore,
     tenant: &str,
@@ -156,65 +164,64 @@ pub async fn read_pieces(
     boundaries: &[DateTime<Utc>],
     now: DateTime<Utc>,
 ) -> Result<Vec<Piece>, StoreError> {
-    let dirty = store.dirty_hours(tenant).await?;
-    let first_hour = hour_start(range.from);
-    let mut pieces = Vec::new();
-    let mut raw: Vec<(DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)> = Vec::new(); // (hour, from, to)
-    let mut stored_hours: Vec<DateTime<Utc>> = Vec::new();
-    let mut full_days: Vec<DateTime<Utc>> = Vec::new();
-    let mut h = first_hour;
+    // Plan: partial edge hours (raw), whole UTC days, and other whole hours.
+    let mut edges: Vec<(DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)> = Vec::new(); // (hour, from, to)
+    let mut days: Vec<DateTime<Utc>> = Vec::new();
+    let mut hours: Vec<DateTime<Utc>> = Vec::new();
+    let mut h = hour_start(range.from);
     while h < range.to {
         let end = h + Duration::hours(1);
-        let partial = h < range.from || end > range.to;
-        let is_dirty = dirty.contains_key(&hour_label(h));
-        if partial || is_dirty {
-            raw.push((h, h.max(range.from), end.min(range.to)));
+        if h < range.from || end > range.to {
+            edges.push((h, h.max(range.from), end.min(range.to)));
             h = end;
             continue;
         }
-        // A whole UTC day in range, with no dirty hour and no boundary inside.
         let day_end = h + Duration::days(1);
-        if h.hour() == 0
-            && day_end <= range.to
-            && !boundaries.iter().any(|b| *b > h && *b < day_end)
-            && !(0..24).any(|i| dirty.contains_key(&hour_label(h + Duration::hours(i))))
-        {
-            full_days.push(h);
+        if h.hour() == 0 && day_end <= range.to && !boundaries.iter().any(|b| *b > h && *b < day_end) {
+            days.push(h);
             h = day_end;
             continue;
         }
-        stored_hours.push(h);
+        hours.push(h);
         h = end;
     }
-    // Days: one query; a day without a stored rollup is read by its hours.
-    if let (Some(first), Some(last)) = (full_days.first(), full_days.last()) {
-        let days = store.rollups(tenant, Resolution::Day, &day_label(*first), &day_label(*last), now).await?;
-        for d in &full_days {
-            match days.get(&day_label(*d)) {
-                Some(r) => pieces.push(Piece { start: *d, end: *d + Duration::days(1), rollup: r.clone() }),
-                None => stored_hours.extend((0..24).map(|i| *d + Duration::hours(i))),
-            }
+    let day_reads = days.chunks(DAYS_PER_READ).map(|c| {
+        let (first, last) = (day_label(c[0]), day_label(c[c.len() - 1]));
+        async move { store.rollups(tenant, Resolution::Day, &first, &last, now).await }
+    });
+    let ((dirty, stored_days), stored_hours) = futures::future::try_join(
+        futures::future::try_join(store.dirty_hours(tenant), futures::future::try_join_all(day_reads)),
+        read_hour_runs(store, tenant, &hours, now),
+    )
+    .await?;
+    let stored_days: std::collections::BTreeMap<String, Rollup> = stored_days.into_iter().flatten().collect();
+    let is_dirty = |t: DateTime<Utc>| dirty.contains_key(&hour_label(t));
+
+    let mut pieces = Vec::new();
+    let mut raw = edges;
+    let mut more_hours = Vec::new();
+    for d in &days {
+        let day_dirty = (0..24).any(|i| is_dirty(*d + Duration::hours(i)));
+        match stored_days.get(&day_label(*d)) {
+            Some(r) if !day_dirty => pieces.push(Piece { start: *d, end: *d + Duration::days(1), rollup: r.clone() }),
+            _ => more_hours.extend((0..24).map(|i| *d + Duration::hours(i))),
         }
     }
-    // Hours: one query per run of consecutive hours.
-    stored_hours.sort();
-    let mut runs: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
-    for hour in &stored_hours {
-        match runs.last_mut() {
-            Some((_, last)) if *last + Duration::hours(1) == *hour => *last = *hour,
-            _ => runs.push((*hour, *hour)),
+    for hour in &hours {
+        if is_dirty(*hour) {
+            raw.push((*hour, *hour, *hour + Duration::hours(1)));
+        } else if let Some(r) = stored_hours.get(&hour_label(*hour)) {
+            pieces.push(Piece { start: *hour, end: *hour + Duration::hours(1), rollup: r.clone() });
         }
     }
-    let labels: Vec<(String, String)> = runs.iter().map(|(a, b)| (hour_label(*a), hour_label(*b))).collect();
-    let hour_reads = labels.iter().map(|(a, b)| store.rollups(tenant, Resolution::Hour, a, b, now));
+    let (clean, dirty_hours): (Vec<DateTime<Utc>>, Vec<DateTime<Utc>>) = more_hours.into_iter().partition(|h| !is_dirty(*h));
+    raw.extend(dirty_hours.into_iter().map(|h| (h, h, h + Duration::hours(1))));
     let raw_reads = raw.iter().map(|(hour, a, b)| store.rollup_from_events(tenant, *hour, *a, *b, now));
-    let (hours, raws) =
-        futures::future::try_join(futures::future::try_join_all(hour_reads), futures::future::try_join_all(raw_reads)).await?;
-    for found in hours {
-        for (label, r) in found {
-            if let Some(start) = crate::store::rollups::parse_hour(&label) {
-                pieces.push(Piece { start, end: start + Duration::hours(1), rollup: r });
-            }
+    let (second, raws) =
+        futures::future::try_join(read_hour_runs(store, tenant, &clean, now), futures::future::try_join_all(raw_reads)).await?;
+    for h in &clean {
+        if let Some(r) = second.get(&hour_label(*h)) {
+            pieces.push(Piece { start: *h, end: *h + Duration::hours(1), rollup: r.clone() });
         }
     }
     for ((_, a, b), r) in raw.into_iter().zip(raws) {
@@ -222,6 +229,26 @@ pub async fn read_pieces(
     }
     pieces.sort_by_key(|p| p.start);
     Ok(pieces)
+}
+
+/// Stored hourly rollups of the given hours, one query per run of
+/// consecutive hours, in parallel.
+async fn read_hour_runs(
+    store: &EventStore,
+    tenant: &str,
+    hours: &[DateTime<Utc>],
+    now: DateTime<Utc>,
+) -> Result<std::collections::BTreeMap<String, Rollup>, StoreError> {
+    let mut runs: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    for hour in hours {
+        match runs.last_mut() {
+            Some((_, last)) if *last + Duration::hours(1) == *hour => *last = *hour,
+            _ => runs.push((*hour, *hour)),
+        }
+    }
+    let labels: Vec<(String, String)> = runs.iter().map(|(a, b)| (hour_label(*a), hour_label(*b))).collect();
+    let reads = labels.iter().map(|(a, b)| store.rollups(tenant, Resolution::Hour, a, b, now));
+    Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
 }
 
 /// Everything in the pieces, merged.

@@ -1,6 +1,8 @@
 //! Raw events in DynamoDB: item mapping, idempotent writes, reads.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -137,11 +139,19 @@ pub enum PutOutcome {
 pub struct EventStore {
     client: Client,
     cfg: StoreConfig,
+    /// Items returned by queries so far: what a request cost to read, for
+    /// the logs and the benchmarks.
+    items_read: Arc<AtomicU64>,
 }
 
 impl EventStore {
     pub fn new(client: Client, cfg: StoreConfig) -> Self {
-        Self { client, cfg }
+        Self { client, cfg, items_read: Arc::default() }
+    }
+
+    /// Items returned by the queries of this store (and its clones) so far.
+    pub fn items_read(&self) -> u64 {
+        self.items_read.load(Ordering::Relaxed)
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -305,7 +315,9 @@ impl EventStore {
         let mut start = None;
         loop {
             let page = query.clone().set_exclusive_start_key(start).send().await.map_err(StoreError::sdk)?;
-            if !f(page.items.unwrap_or_default())? {
+            let items = page.items.unwrap_or_default();
+            self.items_read.fetch_add(items.len() as u64, Ordering::Relaxed);
+            if !f(items)? {
                 return Ok(());
             }
             start = page.last_evaluated_key;
