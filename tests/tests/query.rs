@@ -560,3 +560,22 @@ async fn cached_answers_until_invalidated() {
     assert_eq!((c.headers["x-cache"].to_str().unwrap(), c.body["total_activities"].clone()), ("miss", json!(4)));
     assert_eq!(env.invalidate(&admin_of("globex")).await.body["invalidated"], 1, "invalidation stays inside the tenant");
 }
+
+/// The query payloads in `events/` (for `cargo lambda invoke`) answer as named.
+#[tokio::test]
+async fn the_committed_query_payloads_answer_as_named() {
+    let (client, mut cfg) = fresh_table().await;
+    cfg.auth.local_jwt_secret = None;
+    cfg.query.cursor_secret = Some("payload-test".into());
+    let env = Env::with(client, cfg);
+    env.seed("default", &world("p", &["alice"], "c-1", "/x", "203.0.113.1")).await;
+    for (file, status) in [("query-dashboard.json", 200), ("query-user-activity.json", 200), ("query-forbidden.json", 403)] {
+        let raw = std::fs::read_to_string(root().join("events").join(file)).unwrap();
+        let req = lambda_http::request::from_str(&raw).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let a = Answer::from(env.app.handle(req).await);
+        assert_eq!(a.status, status, "{file}: {}", a.body);
+        if file == "query-user-activity.json" {
+            assert_eq!(a.body["items"].as_array().unwrap().len(), 5);
+        }
+    }
+}
