@@ -46,10 +46,11 @@ lint: ## formatting, clippy (warnings are errors) and cfn-lint on the SAM templa
 	cargo clippy --workspace --all-targets -- -D warnings
 	cfn-lint infra/template.yaml
 
-bench: ## the benchmarks of BENCHMARKS.md (the last two need the stack: make stack)
+bench: ## the benchmarks of BENCHMARKS.md (those on DynamoDB Local start the stack if needed)
 	cargo bench -p analytics-shared --bench ingest_pipeline
 	cargo bench -p integration-tests --bench peak_memory
 	cargo bench -p integration-tests --bench write_strategies
+	cargo bench -p integration-tests --bench period_reads
 	cargo lambda build --release --x86-64
 	cargo bench -p integration-tests --bench cold_start
 
