@@ -445,6 +445,15 @@ impl Rollup {
         SlotCounters { activities: self.activities(), reports: self.reports.generated, api_requests: api, errors }
     }
 
+    /// Failed logins ([`is_failed_login`]) of every auth event type.
+    pub fn failed_logins(&self) -> u64 {
+        self.auth
+            .iter()
+            .filter_map(|(t, o)| AuthEventType::parse(t).map(|t| (t, o)))
+            .map(|(t, o)| u64::from(is_failed_login(t, true)) * o.success + u64::from(is_failed_login(t, false)) * o.failure)
+            .sum()
+    }
+
     /// Activity counts per action.
     pub fn actions(&self) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();
@@ -495,6 +504,7 @@ mod tests {
         assert_eq!(r.auth["login_failed"], Outcomes { success: 0, failure: 1 });
         assert_eq!(r.failed_login_ips["198.51.100.1"], 1);
         assert_eq!(r.failed_login_users["u3"], 1);
+        assert_eq!(r.failed_logins(), 1);
         assert_eq!(r.external["gemini"].errors, 1);
         assert_eq!(r.users["u1"].slots, 0b0001);
         assert_eq!(r.users["u2"].slots, 0b0100);

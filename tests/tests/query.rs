@@ -559,6 +559,27 @@ async fn cached_answers_until_invalidated() {
     let c = env.get("/metrics", &admin, &[]).await;
     assert_eq!((c.headers["x-cache"].to_str().unwrap(), c.body["total_activities"].clone()), ("miss", json!(4)));
     assert_eq!(env.invalidate(&admin_of("globex")).await.body["invalidated"], 1, "invalidation stays inside the tenant");
+
+    // Entries live ANALYTICS_CACHE_TTL seconds (900), system health at most 300.
+    env.get("/system-health", &admin, &[]).await;
+    let items = env
+        .client
+        .query()
+        .table_name(&env.cfg.store.table)
+        .key_condition_expression("pk = :p")
+        .expression_attribute_values(":p", AttributeValue::S(keys::cache_pk("acme")))
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap();
+    let now = Utc::now().timestamp();
+    for item in items {
+        let sk = item["sk"].as_s().unwrap();
+        let ttl = item["expires_at"].as_n().unwrap().parse::<i64>().unwrap() - now;
+        let want = if sk.starts_with("system-health#") { 300 } else { 900 };
+        assert!((want - 30..=want).contains(&ttl), "{sk} lives {ttl} s, not {want}");
+    }
 }
 
 /// The query payloads in `events/` (for `cargo lambda invoke`) answer as named.

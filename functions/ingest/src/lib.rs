@@ -3,9 +3,10 @@
 //! result into the contract's response. The rules live in the shared crate.
 
 use analytics_shared::error::json_response;
+use analytics_shared::query::Params;
 use analytics_shared::store::events::EventStore;
 use analytics_shared::{ApiError, Caller, Config, ingest as pipeline};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 
 /// The route this function serves (behind any stage prefix).
 pub const ROUTE: &str = "/api/v1/analytics/events";
@@ -73,23 +74,10 @@ impl App {
     }
 }
 
-/// `?dry_run=true`: the only query parameter of this route.
+/// `?dry_run=true`: the only query parameter of this route, read by the
+/// same rules as every other route's (unknown or repeated names are a 400).
 fn dry_run(req: &Request) -> Result<bool, ApiError> {
-    let params = req.query_string_parameters_ref();
-    let mut dry_run = false;
-    if let Some(params) = params {
-        for (name, _) in params.iter() {
-            if name != "dry_run" {
-                return Err(ApiError::bad_request(format!("unknown query parameter `{name}`; this route accepts only dry_run")));
-            }
-        }
-        if let Some(v) = params.first("dry_run") {
-            dry_run = match v {
-                "true" | "1" => true,
-                "false" | "0" => false,
-                other => return Err(ApiError::bad_request(format!("dry_run must be true or false, not `{other}`"))),
-            };
-        }
-    }
-    Ok(dry_run)
+    let pairs = analytics_shared::http::query_pairs(req);
+    let params = Params::new(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &["dry_run"])?;
+    params.choice("dry_run", &[("true", true), ("1", true), ("false", false), ("0", false)], false)
 }

@@ -262,10 +262,11 @@ impl App {
             Caching::Standard => Some(self.cfg.query.cache_ttl),
             Caching::Health => Some(self.cfg.query.cache_ttl.min(300)),
         };
-        let cache_key =
-            format!("{}#{}", def.path.trim_start_matches('/'), digest(&format!("{}?{}", caller.visibility(), params.normalized())));
-        if ttl.is_some()
-            && let Some(body) = self.store.cached(&caller.tenant, &cache_key, now).await?
+        let cache_key = ttl.map(|_| {
+            format!("{}#{}", def.path.trim_start_matches('/'), digest(&format!("{}?{}", caller.visibility(), params.normalized())))
+        });
+        if let Some(key) = &cache_key
+            && let Some(body) = self.store.cached(&caller.tenant, key, now).await?
         {
             return Ok(Answer { body, cached: true });
         }
@@ -273,8 +274,8 @@ impl App {
         let value = self.answer(def.route, &caller, &params, now).await?;
         tracing::info!(tenant = %caller.tenant, items_read = self.store.items_read() - read_before, "answered");
         let body = value.to_string();
-        if let Some(ttl) = ttl
-            && let Err(e) = self.store.put_cached(&caller.tenant, &cache_key, &body, ttl, now).await
+        if let (Some(ttl), Some(key)) = (ttl, &cache_key)
+            && let Err(e) = self.store.put_cached(&caller.tenant, key, &body, ttl, now).await
         {
             tracing::warn!(error = %e, "caching an answer failed; answering uncached");
         }
@@ -308,21 +309,14 @@ impl App {
             Route::SystemHealth => json!(self.system_health(tenant, now).await?),
             Route::Dashboard => self.dashboard(caller, p, now).await?,
             Route::Metrics => {
-                let (period, history) = self.period_and_history(tenant, p, now).await?;
-                json!(answers::metrics(&period.1, &history))
+                let (period, history) = self.period_totals(tenant, p, now).await?;
+                json!(answers::metrics(&period, &history))
             }
-            Route::Categories => {
-                let (period, _) = self.period_and_history(tenant, p, now).await?;
-                json!(answers::categories(&period.1.reports))
-            }
-            Route::BusinessImpact => {
-                let (period, _) = self.period_and_history(tenant, p, now).await?;
-                json!(answers::business_impact(&period.1.reports))
-            }
+            Route::Categories => json!(answers::categories(&self.period_totals(tenant, p, now).await?.0.reports)),
+            Route::BusinessImpact => json!(answers::business_impact(&self.period_totals(tenant, p, now).await?.0.reports)),
             Route::ClientPerformance => {
                 let limit = p.limit(10)?;
-                let (period, _) = self.period_and_history(tenant, p, now).await?;
-                json!({ "clients": answers::client_performance(&period.1, limit) })
+                json!({ "clients": answers::client_performance(&self.period_totals(tenant, p, now).await?.0, limit) })
             }
             Route::Trends => self.trends(tenant, p, now).await?,
             Route::ApiRequests => {
@@ -420,35 +414,33 @@ impl App {
     }
 
     /// The `period` (whole UTC days up to now, today included) and the kept
-    /// history around it, read at once: (period range, period rollup) and
-    /// the history's rollup.
-    async fn period_and_history(&self, tenant: &str, p: &Params, now: DateTime<Utc>) -> Result<((DateRange, Rollup), Rollup), ApiError> {
-        let (pieces, range) = self.period_pieces(tenant, p, now).await?;
-        let history = period::total(&pieces);
-        let in_period: Vec<Piece> = pieces.into_iter().filter(|x| x.start >= range.from).collect();
-        Ok(((range, period::total(&in_period)), history))
-    }
-
-    /// Pieces from the start of the kept history (or of the period when it
-    /// is longer) to now, with no stored day straddling the period's start.
-    async fn period_pieces(&self, tenant: &str, p: &Params, now: DateTime<Utc>) -> Result<(Vec<Piece>, DateRange), ApiError> {
+    /// history around it, read at once: the period's range and pieces, and
+    /// the whole history merged.
+    async fn period_and_history(&self, tenant: &str, p: &Params, now: DateTime<Utc>) -> Result<(DateRange, Vec<Piece>, Rollup), ApiError> {
         let days = p.choice("period", &PERIODS, 30)?;
         let today = now.duration_trunc(Duration::days(1)).unwrap_or(now);
         let range = DateRange { from: today - Duration::days(days - 1), to: now };
         let history_from = range.from.min(today - Duration::days(i64::from(self.cfg.retention.events_days) - 1));
+        // No stored day straddles the period's start, so the pieces split there.
         let pieces = self.pieces(tenant, &Scope::Tenant, DateRange { from: history_from, to: now }, &[range.from], now).await?;
-        Ok((pieces, range))
+        let history = period::total(&pieces);
+        let in_period = pieces.into_iter().filter(|x| x.start >= range.from).collect();
+        Ok((range, in_period, history))
+    }
+
+    /// The period's figures merged, and the history's.
+    async fn period_totals(&self, tenant: &str, p: &Params, now: DateTime<Utc>) -> Result<(Rollup, Rollup), ApiError> {
+        let (_, in_period, history) = self.period_and_history(tenant, p, now).await?;
+        Ok((period::total(&in_period), history))
     }
 
     async fn dashboard(&self, caller: &Caller, p: &Params, now: DateTime<Utc>) -> Result<Value, ApiError> {
         let tenant = caller.tenant.as_str();
-        let ((pieces, range), (recent, _)) = futures::future::try_join(
-            self.period_pieces(tenant, p, now),
+        let ((range, in_period, history), (recent, _)) = futures::future::try_join(
+            self.period_and_history(tenant, p, now),
             self.feed(tenant, &Scope::Tenant, None, self.retained(now), None, 10, now),
         )
         .await?;
-        let history = period::total(&pieces);
-        let in_period: Vec<Piece> = pieces.into_iter().filter(|x| x.start >= range.from).collect();
         let total = period::total(&in_period);
         let bounds = bucket_bounds(range, Granularity::Day, Tz::UTC);
         Ok(json!({
@@ -513,12 +505,12 @@ impl App {
         {
             return Ok(s);
         }
-        let day = DateRange { from: now - Duration::hours(24), to: now };
-        let today = DateRange { from: now.duration_trunc(Duration::days(1)).unwrap_or(now), to: now };
-        let (a, b) =
-            futures::future::try_join(read_pieces(&self.store, tenant, day, &[], now), read_pieces(&self.store, tenant, today, &[], now))
-                .await?;
-        Ok(answers::app_health(&period::total(&a), &period::total(&b), now))
+        // The last 24 hours hold today (UTC): one read, split at midnight,
+        // which no stored piece straddles.
+        let midnight = now.duration_trunc(Duration::days(1)).unwrap_or(now);
+        let pieces = read_pieces(&self.store, tenant, DateRange { from: now - Duration::hours(24), to: now }, &[midnight], now).await?;
+        let today: Vec<Piece> = pieces.iter().filter(|x| x.start >= midnight).cloned().collect();
+        Ok(answers::app_health(&period::total(&pieces), &period::total(&today), now))
     }
 }
 

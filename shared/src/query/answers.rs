@@ -11,7 +11,7 @@ use crate::model::snapshot::{ser_num, ser_opt};
 
 use super::period::{Piece, clip};
 use crate::model::HealthSnapshot;
-use crate::rollup::{Histogram, ReportStats, Rollup, split_api_key};
+use crate::rollup::{ApiStats, Histogram, ReportStats, Rollup, split_api_key};
 use crate::store::keys::day_label;
 
 /// Rounds to 2 decimals.
@@ -288,33 +288,40 @@ pub struct EndpointStats {
     pub p95_response_time_ms: Option<f64>,
 }
 
+/// API request stats summed over status classes (errors: class 5xx).
+#[derive(Default)]
+struct ApiTotals {
+    count: f64,
+    errors: f64,
+    time: f64,
+    latency: Histogram,
+}
+
+impl ApiTotals {
+    fn add(&mut self, class: u16, s: &ApiStats) {
+        self.count += s.count;
+        if class == 5 {
+            self.errors += s.count;
+        }
+        self.time += s.time_ms;
+        self.latency.merge(&s.latency);
+    }
+
+    fn avg_ms(&self) -> Option<f64> {
+        (self.count > 0.0).then(|| round2(self.time / self.count))
+    }
+}
+
 /// `/api-requests`: per endpoint and method, busiest first. `class` keeps
 /// one status class (2 for 2xx), `endpoint` one endpoint.
 pub fn api_requests(r: &Rollup, endpoint: Option<&str>, class: Option<u16>) -> Vec<EndpointStats> {
-    struct Acc {
-        count: f64,
-        errors: f64,
-        time: f64,
-        latency: Histogram,
-    }
-    let mut per: BTreeMap<(String, String), Acc> = BTreeMap::new();
+    let mut per: BTreeMap<(String, String), ApiTotals> = BTreeMap::new();
     for (key, s) in &r.api {
         let (c, method, ep) = split_api_key(key);
         if endpoint.is_some_and(|e| e != ep) || class.is_some_and(|k| k != c) {
             continue;
         }
-        let acc = per.entry((ep.to_owned(), method.to_owned())).or_insert_with(|| Acc {
-            count: 0.0,
-            errors: 0.0,
-            time: 0.0,
-            latency: Histogram::default(),
-        });
-        acc.count += s.count;
-        if c == 5 {
-            acc.errors += s.count;
-        }
-        acc.time += s.time_ms;
-        acc.latency.merge(&s.latency);
+        per.entry((ep.to_owned(), method.to_owned())).or_default().add(c, s);
     }
     let mut v: Vec<EndpointStats> = per
         .into_iter()
@@ -323,7 +330,7 @@ pub fn api_requests(r: &Rollup, endpoint: Option<&str>, class: Option<u16>) -> V
             method,
             count: a.count,
             error_count: a.errors,
-            avg_response_time_ms: (a.count > 0.0).then(|| round2(a.time / a.count)),
+            avg_response_time_ms: a.avg_ms(),
             p50_response_time_ms: a.latency.quantile(0.5).map(round2),
             p95_response_time_ms: a.latency.quantile(0.95).map(round2),
         })
@@ -367,10 +374,9 @@ pub fn auth_events(r: &Rollup, limit: usize) -> AuthEvents {
     ips.truncate(limit);
     let mut users = by_count_desc(r.failed_login_users.clone());
     users.truncate(limit);
-    let failed_logins = r.auth.get("login_failed").map_or(0, |o| o.success + o.failure) + r.auth.get("login").map_or(0, |o| o.failure);
     AuthEvents {
         event_types,
-        failed_logins,
+        failed_logins: r.failed_logins(),
         top_failed_ips: ips.into_iter().map(|k| IpCount { ip_address: k.key, count: k.count }).collect(),
         top_failed_users: users.into_iter().map(|k| UserCount { user_id: k.key, count: k.count }).collect(),
     }
@@ -421,26 +427,20 @@ pub fn external_calls_by_day(pieces: &[Piece], days: &[DateTime<Utc>]) -> Vec<Da
 /// The application figures of a health snapshot: API traffic, errors and
 /// failed logins of the last 24 hours, users active today (UTC).
 pub fn app_health(last_24h: &Rollup, today: &Rollup, captured_at: DateTime<Utc>) -> HealthSnapshot {
-    let (mut requests, mut errors, mut time) = (0.0, 0.0, 0.0);
-    let mut latency = Histogram::default();
+    let mut api = ApiTotals::default();
     for (key, s) in &last_24h.api {
-        requests += s.count;
-        if split_api_key(key).0 == 5 {
-            errors += s.count;
-        }
-        time += s.time_ms;
-        latency.merge(&s.latency);
+        api.add(split_api_key(key).0, s);
     }
     HealthSnapshot {
         cpu_percent: None,
         memory_percent: None,
         memory_used_mb: None,
-        error_rate: pct(errors, requests),
-        requests_24h: round2(requests),
-        avg_response_time_ms: (requests > 0.0).then(|| round2(time / requests)),
-        p95_response_time_ms: latency.quantile(0.95).map(round2),
+        error_rate: pct(api.errors, api.count),
+        requests_24h: round2(api.count),
+        avg_response_time_ms: api.avg_ms(),
+        p95_response_time_ms: api.latency.quantile(0.95).map(round2),
         active_users_today: today.users.len() as u64,
-        failed_logins_24h: last_24h.failed_login_ips.values().sum::<u64>().max(last_24h.failed_login_users.values().sum()),
+        failed_logins_24h: last_24h.failed_logins(),
         captured_at,
     }
 }
@@ -448,7 +448,7 @@ pub fn app_health(last_24h: &Rollup, today: &Rollup, captured_at: DateTime<Utc>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rollup::{ApiStats, SlotCounters, UserActivity};
+    use crate::rollup::{SlotCounters, UserActivity};
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()

@@ -194,7 +194,8 @@ pub async fn read_pieces(
         read_hour_runs(store, tenant, &hours, now),
     )
     .await?;
-    let stored_days: std::collections::BTreeMap<String, Rollup> = stored_days.into_iter().flatten().collect();
+    let mut stored_days: std::collections::BTreeMap<String, Rollup> = stored_days.into_iter().flatten().collect();
+    let mut stored_hours = stored_hours;
     let is_dirty = |t: DateTime<Utc>| dirty.contains_key(&hour_label(t));
 
     let mut pieces = Vec::new();
@@ -202,26 +203,26 @@ pub async fn read_pieces(
     let mut more_hours = Vec::new();
     for d in &days {
         let day_dirty = (0..24).any(|i| is_dirty(*d + Duration::hours(i)));
-        match stored_days.get(&day_label(*d)) {
-            Some(r) if !day_dirty => pieces.push(Piece { start: *d, end: *d + Duration::days(1), rollup: r.clone() }),
+        match stored_days.remove(&day_label(*d)) {
+            Some(rollup) if !day_dirty => pieces.push(Piece { start: *d, end: *d + Duration::days(1), rollup }),
             _ => more_hours.extend((0..24).map(|i| *d + Duration::hours(i))),
         }
     }
     for hour in &hours {
         if is_dirty(*hour) {
             raw.push((*hour, *hour, *hour + Duration::hours(1)));
-        } else if let Some(r) = stored_hours.get(&hour_label(*hour)) {
-            pieces.push(Piece { start: *hour, end: *hour + Duration::hours(1), rollup: r.clone() });
+        } else if let Some(rollup) = stored_hours.remove(&hour_label(*hour)) {
+            pieces.push(Piece { start: *hour, end: *hour + Duration::hours(1), rollup });
         }
     }
     let (clean, dirty_hours): (Vec<DateTime<Utc>>, Vec<DateTime<Utc>>) = more_hours.into_iter().partition(|h| !is_dirty(*h));
     raw.extend(dirty_hours.into_iter().map(|h| (h, h, h + Duration::hours(1))));
     let raw_reads = raw.iter().map(|(hour, a, b)| store.rollup_from_events(tenant, *hour, *a, *b, now));
-    let (second, raws) =
+    let (mut second, raws) =
         futures::future::try_join(read_hour_runs(store, tenant, &clean, now), futures::future::try_join_all(raw_reads)).await?;
     for h in &clean {
-        if let Some(r) = second.get(&hour_label(*h)) {
-            pieces.push(Piece { start: *h, end: *h + Duration::hours(1), rollup: r.clone() });
+        if let Some(rollup) = second.remove(&hour_label(*h)) {
+            pieces.push(Piece { start: *h, end: *h + Duration::hours(1), rollup });
         }
     }
     for ((_, a, b), r) in raw.into_iter().zip(raws) {
