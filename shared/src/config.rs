@@ -121,13 +121,37 @@ impl std::fmt::Debug for QueryConfig {
     }
 }
 
+/// Settings of the scheduled jobs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobsConfig {
+    /// `ANALYTICS_EVENT_BUS` (default `analytics`): where alerts and reports go.
+    pub event_bus: String,
+    /// `ANALYTICS_ALERT_ERROR_RATE` (default 5.0): percent of API requests
+    /// failing with a 5xx within 15 minutes above which an alert goes out.
+    pub alert_error_rate: f64,
+    /// `ANALYTICS_ALERT_MIN_REQUESTS` (default 20): fewer requests than this
+    /// in the window never raise an error-rate alert (1 failure out of 2
+    /// requests is not an outage).
+    pub alert_min_requests: u64,
+    /// `ANALYTICS_ALERT_FAILED_LOGINS` (default 20): failed logins from one
+    /// IP or for one user within 15 minutes above which an alert goes out.
+    pub alert_failed_logins: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self { event_bus: "analytics".into(), alert_error_rate: 5.0, alert_min_requests: 20, alert_failed_logins: 20 }
+    }
+}
+
 /// The whole configuration of a function.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Config {
     pub retention: Retention,
     pub auth: AuthConfig,
     pub store: StoreConfig,
     pub query: QueryConfig,
+    pub jobs: JobsConfig,
 }
 
 /// A variable that is set but does not parse.
@@ -141,7 +165,7 @@ pub struct ConfigError {
 
 /// Every variable [`Config::from_lookup`] reads (a test keeps this list
 /// exact); the template check uses it to catch misspelt variables.
-pub const VARIABLES: [&str; 17] = [
+pub const VARIABLES: [&str; 21] = [
     "ANALYTICS_RETENTION_DAYS",
     "ANALYTICS_API_LOG_RETENTION_DAYS",
     "ANALYTICS_METRICS_RETENTION_DAYS",
@@ -159,6 +183,10 @@ pub const VARIABLES: [&str; 17] = [
     "ANALYTICS_DDB_ATTEMPT_TIMEOUT_MS",
     "ANALYTICS_CACHE_TTL",
     "ANALYTICS_CURSOR_SECRET",
+    "ANALYTICS_EVENT_BUS",
+    "ANALYTICS_ALERT_ERROR_RATE",
+    "ANALYTICS_ALERT_MIN_REQUESTS",
+    "ANALYTICS_ALERT_FAILED_LOGINS",
 ];
 
 impl Config {
@@ -231,7 +259,34 @@ impl Config {
             )?,
             cursor_secret: get("ANALYTICS_CURSOR_SECRET"),
         };
-        Ok(Config { retention, auth, store, query })
+        let jobs = JobsConfig {
+            event_bus: get("ANALYTICS_EVENT_BUS").unwrap_or(d.jobs.event_bus),
+            alert_error_rate: parse_num(
+                "ANALYTICS_ALERT_ERROR_RATE",
+                get("ANALYTICS_ALERT_ERROR_RATE"),
+                d.jobs.alert_error_rate,
+                0.0,
+                100.0,
+                "a percentage from 0 to 100",
+            )?,
+            alert_min_requests: parse_num(
+                "ANALYTICS_ALERT_MIN_REQUESTS",
+                get("ANALYTICS_ALERT_MIN_REQUESTS"),
+                d.jobs.alert_min_requests,
+                1,
+                1_000_000_000,
+                "a whole number of requests, at least 1",
+            )?,
+            alert_failed_logins: parse_num(
+                "ANALYTICS_ALERT_FAILED_LOGINS",
+                get("ANALYTICS_ALERT_FAILED_LOGINS"),
+                d.jobs.alert_failed_logins,
+                1,
+                1_000_000_000,
+                "a whole number of failed logins, at least 1",
+            )?,
+        };
+        Ok(Config { retention, auth, store, query, jobs })
     }
 }
 
@@ -268,6 +323,7 @@ mod tests {
         assert_eq!(c.auth.default_tenant, "default");
         assert!(c.auth.local_jwt_secret.is_none());
         assert_eq!(c.store.shards, 8);
+        assert_eq!((c.jobs.alert_error_rate, c.jobs.alert_failed_logins, c.jobs.event_bus.as_str()), (5.0, 20, "analytics"));
     }
 
     #[test]
@@ -284,6 +340,7 @@ mod tests {
         assert_eq!(e.var, "ANALYTICS_RETENTION_DAYS");
         assert!(e.to_string().contains("ANALYTICS_RETENTION_DAYS=\"ninety\""));
         assert_eq!(cfg(&[("ANALYTICS_SHARDS", "0")]).unwrap_err().var, "ANALYTICS_SHARDS");
+        assert_eq!(cfg(&[("ANALYTICS_ALERT_ERROR_RATE", "150")]).unwrap_err().var, "ANALYTICS_ALERT_ERROR_RATE");
         assert_eq!(cfg(&[("ANALYTICS_DEFAULT_TENANT", "a#b")]).unwrap_err().var, "ANALYTICS_DEFAULT_TENANT");
     }
 

@@ -4,14 +4,19 @@
 //! request, call into this crate and shape the response.
 
 pub mod auth;
+#[cfg(feature = "bus")]
+pub mod bus;
 pub mod config;
 pub mod cursor;
 pub mod error;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod ingest;
+#[cfg(feature = "jobs")]
+pub mod jobs;
 pub mod model;
 pub mod query;
+pub mod report;
 pub mod rollup;
 pub mod store;
 pub mod telemetry;

@@ -11,19 +11,18 @@ fn spec() -> Yaml {
     YamlLoader::load_from_str(&text).expect("the OpenAPI document is YAML").remove(0)
 }
 
-/// The names of an operation's parameters, `$ref`s followed.
+/// The names of an operation's query parameters, `$ref`s followed.
 fn parameter_names(doc: &Yaml, op: &Yaml) -> BTreeSet<String> {
     op["parameters"]
         .as_vec()
         .map(|ps| {
             ps.iter()
-                .map(|p| {
-                    let p = match p["$ref"].as_str() {
-                        Some(r) => &doc["components"]["parameters"][r.rsplit('/').next().unwrap()],
-                        None => p,
-                    };
-                    p["name"].as_str().expect("a parameter has a name").to_owned()
+                .map(|p| match p["$ref"].as_str() {
+                    Some(r) => &doc["components"]["parameters"][r.rsplit('/').next().unwrap()],
+                    None => p,
                 })
+                .filter(|p| p["in"].as_str() == Some("query"))
+                .map(|p| p["name"].as_str().expect("a parameter has a name").to_owned())
                 .collect()
         })
         .unwrap_or_default()

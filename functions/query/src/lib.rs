@@ -41,6 +41,8 @@ pub enum Route {
     AuthEvents,
     ExternalCalls,
     CacheInvalidate,
+    WeeklyReports,
+    WeeklyReport,
 }
 
 /// How long a route's answers are cached.
@@ -73,7 +75,7 @@ macro_rules! params {
 }
 
 /// Every route, its method, who may call it and what it accepts.
-pub const ROUTES: [RouteDef; 14] = [
+pub const ROUTES: [RouteDef; 16] = [
     RouteDef {
         route: Route::UserActivity,
         method: "GET",
@@ -186,14 +188,45 @@ pub const ROUTES: [RouteDef; 14] = [
         params: params![],
         caching: Caching::Never,
     },
+    RouteDef {
+        route: Route::WeeklyReports,
+        method: "GET",
+        path: "/reports/weekly",
+        access: Access::Managers,
+        params: params!["limit", "cursor"],
+        caching: Caching::Never,
+    },
+    RouteDef {
+        route: Route::WeeklyReport,
+        method: "GET",
+        path: "/reports/weekly/{week}",
+        access: Access::Managers,
+        params: params![],
+        caching: Caching::Never,
+    },
 ];
+
+/// The value of a path's `{parameter}` segment when it matches `pattern`
+/// (`Some(None)` for a pattern without one), `None` when it does not match.
+pub fn path_match<'a>(pattern: &str, path: &'a str) -> Option<Option<&'a str>> {
+    let (mut pat, mut segs) = (pattern.split('/'), path.split('/'));
+    let mut param = None;
+    loop {
+        match (pat.next(), segs.next()) {
+            (None, None) => return Some(param),
+            (Some(p), Some(s)) if p.starts_with('{') && p.ends_with('}') && !s.is_empty() => param = Some(s),
+            (Some(p), Some(s)) if p == s => {}
+            _ => return None,
+        }
+    }
+}
 
 /// The route of a path, or the 404/405 to answer.
 pub fn route_of(method: &str, path: &str) -> Result<&'static RouteDef, ApiError> {
     let below = glue::path_below(path, BASE).ok_or_else(|| ApiError::not_found(format!("no route {path}; routes start with {BASE}")))?;
     let def = ROUTES
         .iter()
-        .find(|d| d.path == below)
+        .find(|d| path_match(d.path, below).is_some())
         .ok_or_else(|| ApiError::not_found(format!("no route {BASE}{below}; see the API reference (openapi.yaml)")))?;
     if def.method != method {
         return Err(ApiError::method_not_allowed(def.method));
@@ -271,7 +304,9 @@ impl App {
             return Ok(Answer { body, cached: true });
         }
         let read_before = self.store.items_read();
-        let value = self.answer(def.route, &caller, &params, now).await?;
+        let below = glue::path_below(req.uri().path(), BASE).unwrap_or_default();
+        let path_param = path_match(def.path, below).flatten();
+        let value = self.answer(def.route, &caller, &params, path_param, now).await?;
         tracing::info!(tenant = %caller.tenant, items_read = self.store.items_read() - read_before, "answered");
         let body = value.to_string();
         if let (Some(ttl), Some(key)) = (ttl, &cache_key)
@@ -282,7 +317,14 @@ impl App {
         Ok(Answer { body, cached: false })
     }
 
-    async fn answer(&self, route: Route, caller: &Caller, p: &Params, now: DateTime<Utc>) -> Result<Value, ApiError> {
+    async fn answer(
+        &self,
+        route: Route,
+        caller: &Caller,
+        p: &Params,
+        path_param: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Value, ApiError> {
         let tenant = caller.tenant.as_str();
         Ok(match route {
             Route::UserActivity => self.user_activity(caller, p, now).await?,
@@ -350,7 +392,31 @@ impl App {
                 v
             }
             Route::CacheInvalidate => json!({ "invalidated": self.store.invalidate_cache(tenant).await? }),
+            Route::WeeklyReports => self.weekly_reports(caller, p, now).await?,
+            Route::WeeklyReport => {
+                let week = path_param.unwrap_or_default();
+                if analytics_shared::report::parse_week(week).is_none() {
+                    return Err(ApiError::bad_request(format!("`{week}` is not an ISO week; write it like 2026-W47")));
+                }
+                let body = self.store.report(tenant, week, now).await?;
+                let body = body.ok_or_else(|| {
+                    ApiError::not_found(format!("no weekly report for {week}; reports are made on Mondays for the week before"))
+                })?;
+                serde_json::from_str(&body).map_err(|e| ApiError::from(analytics_shared::store::StoreError::unavailable(e)))?
+            }
         })
+    }
+
+    /// Stored weekly reports, newest first, paged by an opaque cursor.
+    async fn weekly_reports(&self, caller: &Caller, p: &Params, now: DateTime<Utc>) -> Result<Value, ApiError> {
+        let limit = p.limit(10)?;
+        let binding_query = digest(&p.normalized());
+        let binding = Binding { tenant: &caller.tenant, caller: &caller.user_id, query: &binding_query };
+        let before = p.get("cursor").map(|c| self.cursors.open(c, binding, now)).transpose()?;
+        let page = self.store.reports(&caller.tenant, before.as_deref(), limit, now).await?;
+        let items: Vec<Value> = page.bodies.iter().filter_map(|b| serde_json::from_str(b).ok()).collect();
+        let next_cursor = page.last.map(|pos| self.cursors.seal(binding, &pos, now));
+        Ok(json!({ "items": items, "next_cursor": next_cursor }))
     }
 
     /// Everything events are kept for: a feed's default range.
@@ -505,12 +571,7 @@ impl App {
         {
             return Ok(s);
         }
-        // The last 24 hours hold today (UTC): one read, split at midnight,
-        // which no stored piece straddles.
-        let midnight = now.duration_trunc(Duration::days(1)).unwrap_or(now);
-        let pieces = read_pieces(&self.store, tenant, DateRange { from: now - Duration::hours(24), to: now }, &[midnight], now).await?;
-        let today: Vec<Piece> = pieces.iter().filter(|x| x.start >= midnight).cloned().collect();
-        Ok(answers::app_health(&period::total(&pieces), &period::total(&today), now))
+        Ok(period::app_health_now(&self.store, tenant, now).await?)
     }
 }
 

@@ -252,6 +252,17 @@ async fn read_hour_runs(
     Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
 }
 
+/// The application figures of system health at `now`: the last 24 hours
+/// read once and split at UTC midnight (which no stored piece straddles)
+/// for the users active today.
+pub async fn app_health_now(store: &EventStore, tenant: &str, now: DateTime<Utc>) -> Result<crate::model::HealthSnapshot, StoreError> {
+    use chrono::DurationRound;
+    let midnight = now.duration_trunc(Duration::days(1)).unwrap_or(now);
+    let pieces = read_pieces(store, tenant, DateRange { from: now - Duration::hours(24), to: now }, &[midnight], now).await?;
+    let today: Vec<Piece> = pieces.iter().filter(|x| x.start >= midnight).cloned().collect();
+    Ok(super::answers::app_health(&total(&pieces), &total(&today), now))
+}
+
 /// Everything in the pieces, merged.
 pub fn total(pieces: &[Piece]) -> Rollup {
     let mut all = Rollup::default();

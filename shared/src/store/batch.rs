@@ -3,7 +3,7 @@
 //! overwriting writes of derived data (rollups, reports, seeds); events use
 //! conditional puts to tell duplicates apart.
 
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 use futures::StreamExt;
 use tokio::time::Instant;
 
@@ -37,19 +37,42 @@ pub async fn batch_put<A: BatchWriteApi>(
     max_attempts: u32,
     deadline: Instant,
 ) -> Result<usize, StoreError> {
-    let total = items.len();
-    let mut chunks: Vec<Vec<WriteRequest>> = Vec::with_capacity(total.div_ceil(BATCH_WRITE_MAX));
-    let mut it = items.into_iter().peekable();
+    let requests = items
+        .into_iter()
+        .map(|item| WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item)).build().expect("item set")).build());
+    write_all(api, table, requests, concurrency, max_attempts, deadline).await
+}
+
+/// Deletes every key (an item holding only `pk` and `sk`) or fails, with
+/// the same retries as [`batch_put`].
+pub async fn batch_delete<A: BatchWriteApi>(
+    api: &A,
+    table: &str,
+    keys: Vec<Item>,
+    concurrency: usize,
+    max_attempts: u32,
+    deadline: Instant,
+) -> Result<usize, StoreError> {
+    let requests = keys
+        .into_iter()
+        .map(|key| WriteRequest::builder().delete_request(DeleteRequest::builder().set_key(Some(key)).build().expect("key set")).build());
+    write_all(api, table, requests, concurrency, max_attempts, deadline).await
+}
+
+async fn write_all<A: BatchWriteApi>(
+    api: &A,
+    table: &str,
+    requests: impl Iterator<Item = WriteRequest>,
+    concurrency: usize,
+    max_attempts: u32,
+    deadline: Instant,
+) -> Result<usize, StoreError> {
+    let mut chunks: Vec<Vec<WriteRequest>> = Vec::new();
+    let mut it = requests.peekable();
     while it.peek().is_some() {
-        chunks.push(
-            it.by_ref()
-                .take(BATCH_WRITE_MAX)
-                .map(|item| {
-                    WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item)).build().expect("item set")).build()
-                })
-                .collect(),
-        );
+        chunks.push(it.by_ref().take(BATCH_WRITE_MAX).collect());
     }
+    let total = chunks.iter().map(Vec::len).sum();
     let results: Vec<Result<(), StoreError>> = futures::stream::iter(chunks)
         .map(|chunk| write_chunk(api, table, chunk, max_attempts, deadline))
         .buffer_unordered(concurrency.max(1))

@@ -93,6 +93,32 @@ pub fn health_pk(tenant: &str, day: &str) -> String {
     format!("T#{tenant}#H#{day}")
 }
 
+/// The registry of tenants with data: one item per tenant (sort key: the
+/// tenant), kept by the roll-up, read by the jobs that visit every tenant.
+pub const TENANTS_PK: &str = "TENANTS";
+
+/// Stored period metrics (`day`, `week`, `month`, `year`); the sort key is
+/// the period's first day (`yyyy-mm-dd`).
+pub fn metrics_pk(tenant: &str, period: &str) -> String {
+    format!("T#{tenant}#M#{period}")
+}
+
+/// Weekly reports of a tenant; the sort key is the ISO week (`2026-W47`).
+pub fn report_pk(tenant: &str) -> String {
+    format!("T#{tenant}#W")
+}
+
+/// Health alerts sent for a tenant, one item per condition and subject,
+/// holding the window of the last alert.
+pub fn alert_pk(tenant: &str) -> String {
+    format!("T#{tenant}#ALERT")
+}
+
+/// How far each cleanup has swept a tenant (sort key: the sweep's name).
+pub fn sweep_pk(tenant: &str) -> String {
+    format!("T#{tenant}#SWEEP")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,10 +7,13 @@ pub mod events;
 pub mod feed;
 mod item;
 pub mod keys;
+pub mod reports;
 pub mod retry;
 pub mod rollups;
 pub mod snapshots;
+pub mod sweep;
 pub mod table;
+pub mod tenants;
 
 use std::collections::HashMap;
 

@@ -316,6 +316,9 @@ impl EventStore {
         max_hours: usize,
     ) -> Result<RollUpSummary, StoreError> {
         let dirty = self.dirty_hours(tenant).await?;
+        if let Some(first) = dirty.keys().next() {
+            self.register_tenant(tenant, first, now, retention.rollup_days).await?;
+        }
         let remaining = dirty.len().saturating_sub(max_hours);
         let todo: Vec<(String, u64, DateTime<Utc>)> =
             dirty.into_iter().take(max_hours).filter_map(|(label, v)| parse_hour(&label).map(|h| (label, v, h))).collect();

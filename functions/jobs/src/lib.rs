@@ -1,0 +1,85 @@
+//! The Lambda adapter of the scheduled jobs: it parses the scheduler's or a
+//! manual payload, gives the job the invocation's time budget, and returns
+//! the job's JSON summary. The jobs themselves live in
+//! [`analytics_shared::jobs`].
+
+use std::time::Duration;
+
+use analytics_shared::Config;
+use analytics_shared::bus::Bus;
+use analytics_shared::jobs::{HostFigures, Job, JobError, JobRequest, Jobs, RunContext};
+use analytics_shared::store::{self, events::EventStore};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+/// Time kept back from the invocation's deadline to finish the unit of
+/// work in progress and return the summary.
+pub const SAFETY_MARGIN: Duration = Duration::from_secs(20);
+
+/// Builds the clients once and serves invocations of the given jobs (the
+/// first is the default when a payload names none).
+pub async fn serve(runs: &'static [Job]) -> Result<(), Error> {
+    analytics_shared::telemetry::init();
+    let cfg = Config::from_env()?;
+    let client = store::dynamodb_client(&cfg.store).await;
+    let bus = Bus::from_env(cfg.jobs.event_bus.clone()).await;
+    let jobs = Jobs::new(EventStore::new(client, cfg.store.clone()), bus, cfg);
+    let measure_host = runs.contains(&Job::HealthSnapshot);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let jobs = &jobs;
+        async move {
+            let budget = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
+            let deadline = tokio::time::Instant::now() + budget.saturating_sub(SAFETY_MARGIN);
+            let host = if measure_host { host_figures().await } else { HostFigures::default() };
+            handle(jobs, runs, event.payload, deadline, host).await.map_err(Error::from)
+        }
+    }))
+    .await
+}
+
+/// Runs the job a payload asks for. Failures are errors of the invocation,
+/// so a scheduled run is retried by its schedule's retry policy.
+#[tracing::instrument(skip_all, fields(job))]
+pub async fn handle(
+    jobs: &Jobs,
+    runs: &[Job],
+    payload: Value,
+    deadline: tokio::time::Instant,
+    host: HostFigures,
+) -> Result<Value, JobError> {
+    let req = JobRequest::parse(payload)?;
+    let job = Job::select(req.job.as_deref(), runs)?;
+    tracing::Span::current().record("job", job.name());
+    let ctx = RunContext { now: chrono::Utc::now(), deadline, host };
+    match jobs.run(job, &req, &ctx).await {
+        Ok(summary) => {
+            tracing::info!(summary = %summary, "job done");
+            Ok(summary)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "job failed");
+            Err(e)
+        }
+    }
+}
+
+/// Host CPU and memory, and this process's memory, measured with sysinfo.
+/// CPU use needs two samples some time apart; 200 ms is sysinfo's minimum.
+pub async fn host_figures() -> HostFigures {
+    use sysinfo::{MemoryRefreshKind, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+    let mut sys = System::new();
+    sys.refresh_cpu_usage();
+    tokio::time::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL).await;
+    sys.refresh_cpu_usage();
+    sys.refresh_memory_specifics(MemoryRefreshKind::nothing().with_ram());
+    let pid = Pid::from_u32(std::process::id());
+    sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), true, ProcessRefreshKind::nothing().with_memory());
+    let mb = |bytes: u64| (bytes as f64 / 1_048_576.0 * 100.0).round() / 100.0;
+    let total = sys.total_memory();
+    HostFigures {
+        cpu_percent: Some((f64::from(sys.global_cpu_usage()) * 100.0).round() / 100.0),
+        memory_percent: (total > 0).then(|| (sys.used_memory() as f64 / total as f64 * 10_000.0).round() / 100.0),
+        memory_used_mb: Some(mb(sys.used_memory())),
+        process_memory_mb: sys.process(pid).map(|p| mb(p.memory())),
+    }
+}

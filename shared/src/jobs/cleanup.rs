@@ -1,0 +1,156 @@
+//! The cleanup jobs. TTL removes what it should on its own; what it will
+//! not reach is what was written under an older, longer retention (or while
+//! TTL was off). Each tenant is swept hour by hour (events) or day by day
+//! (snapshots) from where the last sweep stopped up to the current
+//! retention's edge, so a weekly run only reads the week that just aged
+//! out. A manual window sweeps exactly its span (a backfill after
+//! retention was shortened again) without moving the marks.
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use serde::Serialize;
+
+use super::{JobError, JobRequest, Jobs, RunContext, Window};
+use crate::model::EventKind;
+use crate::store::keys;
+use crate::store::rollups::{parse_day, parse_hour};
+use crate::store::sweep::{SweepRun, Swept};
+
+/// Partitions (event hours or snapshot days) swept per tenant per run.
+pub const MAX_UNITS_PER_TENANT: usize = 24 * 28;
+
+#[derive(Debug, Default, Serialize)]
+pub struct CleanupSummary {
+    pub ttl_enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+    pub tenants: usize,
+    /// Hours (events) or days (snapshots) swept.
+    pub swept: usize,
+    /// Items read because TTL would not remove them within a day.
+    pub examined: usize,
+    pub removed: usize,
+    /// Whether every tenant was swept up to the retention's edge.
+    pub complete: bool,
+}
+
+/// A sweep: which items, which retention, how its units are labelled.
+struct Sweep {
+    name: &'static str,
+    kinds: &'static [EventKind],
+    days: u32,
+}
+
+impl Jobs {
+    async fn check_ttl(&self, summary: &mut CleanupSummary) -> Result<(), JobError> {
+        summary.ttl_enabled = self.store.ttl_enabled().await?;
+        if !summary.ttl_enabled {
+            summary.warning = Some(format!(
+                "TTL is not enabled on table {} (attribute expires_at): nothing expires by itself; enable it, until then this job removes every item past retention",
+                self.store.config().table
+            ));
+            tracing::warn!(table = %self.store.config().table, "TTL is not enabled");
+        }
+        Ok(())
+    }
+
+    /// Events past `ANALYTICS_RETENTION_DAYS` (activity, auth, external
+    /// calls) and past `ANALYTICS_API_LOG_RETENTION_DAYS` (API requests).
+    pub async fn activity_cleanup(&self, req: &JobRequest, ctx: &RunContext) -> Result<CleanupSummary, JobError> {
+        let mut summary = CleanupSummary { complete: true, ..Default::default() };
+        self.check_ttl(&mut summary).await?;
+        let manual = req.manual_window(ctx.now, Duration::days(400))?;
+        let r = self.cfg.retention;
+        let sweeps = [
+            Sweep { name: "events", kinds: &[EventKind::Activity, EventKind::Auth, EventKind::ExternalCall], days: r.events_days },
+            Sweep { name: "api_requests", kinds: &[EventKind::ApiRequest], days: r.api_log_days },
+        ];
+        let run = SweepRun { now: ctx.now, ttl_on: summary.ttl_enabled, deadline: ctx.deadline };
+        let tenants = self.tenants(req, ctx.now).await?;
+        summary.tenants = tenants.len();
+        for t in &tenants {
+            for sweep in &sweeps {
+                // Hours that ended before the edge hold only expired events.
+                let edge = keys::hour_start(ctx.now - Duration::days(i64::from(sweep.days)));
+                let (from, mark) = match manual {
+                    Some(w) => (w.start, false),
+                    None => {
+                        let from = self.store.sweep_mark(&t.tenant, sweep.name).await?.unwrap_or(t.first_hour.clone());
+                        (parse_hour(&from).unwrap_or(edge), true)
+                    }
+                };
+                let to = manual.map_or(edge, |w| w.end.min(edge));
+                let hours: Vec<DateTime<Utc>> = Window { start: from, end: to }.hours().into_iter().filter(|h| *h < to).collect();
+                let mut done = from;
+                for chunk in hours.chunks(8).take(MAX_UNITS_PER_TENANT / 8) {
+                    if ctx.out_of_time() {
+                        break;
+                    }
+                    let sweeps = chunk.iter().map(|h| {
+                        let label = keys::hour_label(*h);
+                        async move { self.store.sweep_event_hour(&t.tenant, &label, sweep.kinds, &r, run).await }
+                    });
+                    for s in futures::future::try_join_all(sweeps).await? {
+                        add(&mut summary, s);
+                    }
+                    summary.swept += chunk.len();
+                    done = chunk[chunk.len() - 1] + Duration::hours(1);
+                }
+                if done < to {
+                    summary.complete = false;
+                }
+                if mark && done > from {
+                    let keep = (ctx.now + Duration::days(i64::from(r.rollup_days))).timestamp();
+                    self.store.set_sweep_mark(&t.tenant, sweep.name, &keys::hour_label(done), keep).await?;
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Health snapshots past `ANALYTICS_METRICS_RETENTION_DAYS`.
+    pub async fn metrics_cleanup(&self, req: &JobRequest, ctx: &RunContext) -> Result<CleanupSummary, JobError> {
+        let mut summary = CleanupSummary { complete: true, ..Default::default() };
+        self.check_ttl(&mut summary).await?;
+        let manual = req.manual_window(ctx.now, Duration::days(400))?;
+        let r = self.cfg.retention;
+        let day = |t: DateTime<Utc>| t.duration_trunc(Duration::days(1)).unwrap_or(t);
+        // Days that ended before the edge hold only expired snapshots.
+        let edge = day(ctx.now - Duration::days(i64::from(r.metrics_days)));
+        let run = SweepRun { now: ctx.now, ttl_on: summary.ttl_enabled, deadline: ctx.deadline };
+        let tenants = self.tenants(req, ctx.now).await?;
+        summary.tenants = tenants.len();
+        for t in &tenants {
+            let (from, mark) = match manual {
+                Some(w) => (day(w.start), false),
+                None => {
+                    let stored = self.store.sweep_mark(&t.tenant, "snapshots").await?;
+                    let first = stored.as_deref().and_then(parse_day).or_else(|| parse_hour(&t.first_hour).map(day));
+                    (first.unwrap_or(edge), true)
+                }
+            };
+            let to = manual.map_or(edge, |w| w.end.min(edge));
+            let mut d = from;
+            let mut n = 0;
+            while d < to && n < MAX_UNITS_PER_TENANT && !ctx.out_of_time() {
+                let s = self.store.sweep_snapshot_day(&t.tenant, &keys::day_label(d), run).await?;
+                add(&mut summary, s);
+                summary.swept += 1;
+                n += 1;
+                d += Duration::days(1);
+            }
+            if d < to {
+                summary.complete = false;
+            }
+            if mark && d > from {
+                let keep = (ctx.now + Duration::days(i64::from(r.rollup_days))).timestamp();
+                self.store.set_sweep_mark(&t.tenant, "snapshots", &keys::day_label(d), keep).await?;
+            }
+        }
+        Ok(summary)
+    }
+}
+
+fn add(summary: &mut CleanupSummary, s: Swept) {
+    summary.examined += s.examined;
+    summary.removed += s.removed;
+}

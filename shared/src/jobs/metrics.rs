@@ -1,0 +1,209 @@
+//! The roll-up jobs: hourly usage rollups, daily rollups, and the period
+//! metrics of the dashboard.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use super::{JobError, JobRequest, Jobs, RunContext};
+use crate::report::{Period, dashboard_metrics};
+use crate::rollup::Rollup;
+use crate::store::keys;
+use crate::store::rollups::{Resolution, parse_day};
+
+/// Dirty hours one tenant's roll-up takes per run; the rest wait for the
+/// next run (the summary says how many).
+pub const MAX_HOURS_PER_TENANT: usize = 96;
+/// Tenants rolled up at once.
+const TENANT_CONCURRENCY: usize = 4;
+
+#[derive(Debug, Default, Serialize)]
+pub struct UsageRollupSummary {
+    pub tenants: usize,
+    pub hours: usize,
+    pub days: usize,
+    /// Hours written to during the run: rolled up again next run.
+    pub still_dirty: usize,
+    /// Dirty hours left by the per-run bound or the time budget.
+    pub remaining: usize,
+    /// Tenants not reached before the time budget ran out.
+    pub tenants_left: usize,
+    /// Hours a manual window marked for recomputation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marked: Option<usize>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct DailyMetricsSummary {
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    pub tenants: usize,
+    pub days_rebuilt: usize,
+    pub cache_entries_dropped: usize,
+    pub tenants_left: usize,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct DashboardMetricsSummary {
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    pub tenants: usize,
+    /// Period metrics written, by period.
+    pub written: BTreeMap<&'static str, usize>,
+    pub cache_entries_dropped: usize,
+    pub tenants_left: usize,
+}
+
+/// Yesterday (UTC) relative to `at`: the default window of the daily jobs.
+fn yesterday(at: DateTime<Utc>) -> super::Window {
+    let today = at.duration_trunc(Duration::days(1)).unwrap_or(at);
+    super::Window { start: today - Duration::days(1), end: today }
+}
+
+impl Jobs {
+    /// Rolls up every tenant's dirty hours. A manual window first marks
+    /// its hours dirty (for one tenant or every registered one), which is
+    /// how a backfill recomputes hours that were already rolled up.
+    pub async fn usage_rollup(&self, req: &JobRequest, ctx: &RunContext) -> Result<UsageRollupSummary, JobError> {
+        let mut summary = UsageRollupSummary::default();
+        let mut tenants: BTreeSet<String> = self.store.dirty_tenants().await?;
+        if let Some(w) = req.manual_window(ctx.now, Duration::days(31))? {
+            let hours: BTreeSet<String> = w.hours().into_iter().map(keys::hour_label).collect();
+            let targets = self.tenants(req, ctx.now).await?;
+            for t in &targets {
+                self.store.mark_dirty(&t.tenant, &hours).await?;
+                tenants.insert(t.tenant.clone());
+            }
+            summary.marked = Some(hours.len() * targets.len());
+        }
+        if let Some(only) = &req.tenant {
+            tenants.retain(|t| t == only);
+        }
+        summary.tenants = tenants.len();
+        let results: Vec<_> = futures::stream::iter(tenants)
+            .map(|tenant| async move {
+                if ctx.out_of_time() {
+                    return Ok(None);
+                }
+                self.store.roll_up_tenant(&tenant, ctx.now, &self.cfg.retention, MAX_HOURS_PER_TENANT).await.map(Some)
+            })
+            .buffer_unordered(TENANT_CONCURRENCY)
+            .try_collect()
+            .await?;
+        for r in results {
+            match r {
+                Some(r) => {
+                    summary.hours += r.hours;
+                    summary.days += r.days;
+                    summary.still_dirty += r.still_dirty;
+                    summary.remaining += r.remaining;
+                }
+                None => summary.tenants_left += 1,
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Rebuilds the window's daily rollups (yesterday by default) from
+    /// their hours, then drops the tenants' cached answers.
+    pub async fn daily_metrics(&self, req: &JobRequest, ctx: &RunContext) -> Result<DailyMetricsSummary, JobError> {
+        let w = req.manual_window(ctx.now, Duration::days(400))?.unwrap_or_else(|| yesterday(req.at(ctx.now)));
+        let mut summary = DailyMetricsSummary { window_start: w.start, window_end: w.end, ..Default::default() };
+        let days: Vec<String> = w.days().into_iter().map(keys::day_label).collect();
+        for t in self.tenants(req, ctx.now).await? {
+            if ctx.out_of_time() {
+                summary.tenants_left += 1;
+                continue;
+            }
+            let tenant = t.tenant.as_str();
+            futures::stream::iter(days.iter().map(|d| self.store.rebuild_day(tenant, d, ctx.now, &self.cfg.retention)))
+                .buffer_unordered(8)
+                .try_collect::<Vec<_>>()
+                .await?;
+            summary.days_rebuilt += days.len();
+            summary.cache_entries_dropped += self.store.invalidate_cache(tenant).await?;
+            summary.tenants += 1;
+        }
+        Ok(summary)
+    }
+
+    /// Stores DashboardMetrics of every day, ISO week, month and year the
+    /// window (yesterday by default) touches, counted up to the window's
+    /// end, then drops the tenants' cached answers.
+    pub async fn dashboard_metrics(&self, req: &JobRequest, ctx: &RunContext) -> Result<DashboardMetricsSummary, JobError> {
+        let w = req.manual_window(ctx.now, Duration::days(400))?.unwrap_or_else(|| yesterday(req.at(ctx.now)));
+        let mut summary = DashboardMetricsSummary { window_start: w.start, window_end: w.end, ..Default::default() };
+        let end_day = w.end.duration_trunc(Duration::days(1)).map(|d| if d < w.end { d + Duration::days(1) } else { d }).unwrap_or(w.end);
+        let last = end_day.date_naive();
+        // (period, first day, day after the last counted day)
+        let mut buckets: BTreeSet<(Period, NaiveDate, NaiveDate)> = BTreeSet::new();
+        for d in w.days() {
+            for p in Period::ALL {
+                let (a, b) = p.bounds(d.date_naive());
+                buckets.insert((p, a, b.min(last)));
+            }
+        }
+        let history_days = i64::from(self.cfg.retention.events_days);
+        let Some(first) = buckets.iter().map(|(_, a, b)| (*a).min(*b - Duration::days(history_days))).min() else {
+            return Ok(summary);
+        };
+        for t in self.tenants(req, ctx.now).await? {
+            if ctx.out_of_time() {
+                summary.tenants_left += 1;
+                continue;
+            }
+            let tenant = t.tenant.as_str();
+            let stored = self.read_days(tenant, first, last, ctx.now).await?;
+            let merged = |a: NaiveDate, b: NaiveDate| {
+                let mut r = Rollup::default();
+                for (_, day) in stored.range(a..b) {
+                    r.merge(day);
+                }
+                r
+            };
+            for (period, start, end) in &buckets {
+                let span = merged(*start, *end);
+                let history = merged(*end - Duration::days(history_days), *end);
+                let m = dashboard_metrics(*period, *start, *end, &span, &history);
+                let body = serde_json::to_string(&m).map_err(crate::store::StoreError::unavailable)?;
+                let period_end = period.bounds(*start).1.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+                let expires = (period_end + Duration::days(i64::from(self.cfg.retention.rollup_days))).timestamp();
+                self.store.put_metrics(tenant, period.as_str(), &start.to_string(), &body, expires).await?;
+                *summary.written.entry(period.as_str()).or_default() += 1;
+            }
+            summary.cache_entries_dropped += self.store.invalidate_cache(tenant).await?;
+            summary.tenants += 1;
+        }
+        Ok(summary)
+    }
+
+    /// Stored day rollups of `[first, last)`, by day, read in parallel
+    /// chunks.
+    async fn read_days(
+        &self,
+        tenant: &str,
+        first: NaiveDate,
+        last: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<BTreeMap<NaiveDate, Rollup>, JobError> {
+        let mut chunks = Vec::new();
+        let mut a = first;
+        while a < last {
+            let b = (a + Duration::days(31)).min(last);
+            chunks.push((a.to_string(), (b - Duration::days(1)).to_string()));
+            a = b;
+        }
+        let reads = chunks.iter().map(|(a, b)| self.store.rollups(tenant, Resolution::Day, a, b, now));
+        let mut out = BTreeMap::new();
+        for part in futures::future::try_join_all(reads).await? {
+            for (label, r) in part {
+                if let Some(d) = parse_day(&label) {
+                    out.insert(d.date_naive(), r);
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,98 @@
+//! The weekly report job: the last ISO week of each tenant, stored and
+//! published as `WeeklyReportGenerated`. A report is published when its
+//! figures are new or changed (late events), or when a previous run stored
+//! it but could not publish it; a rerun with the same figures does nothing.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::{JobError, JobRequest, Jobs, RunContext};
+use crate::bus::BusEvent;
+use crate::query::period::{self, DateRange};
+use crate::report::{week_label, weekly_report};
+use crate::store::StoreError;
+use crate::store::reports::ReportWrite;
+
+#[derive(Debug, Default, Serialize)]
+pub struct WeeklySummary {
+    pub weeks: Vec<String>,
+    pub tenants: usize,
+    /// New or changed reports stored.
+    pub stored: usize,
+    /// Reports already stored with the same figures.
+    pub unchanged: usize,
+    pub published: usize,
+    /// Tenants without any event in the week: no report.
+    pub skipped_empty: usize,
+    pub tenants_left: usize,
+}
+
+fn midnight(d: NaiveDate) -> DateTime<Utc> {
+    d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
+}
+
+impl Jobs {
+    pub async fn weekly_report(&self, req: &JobRequest, ctx: &RunContext) -> Result<WeeklySummary, JobError> {
+        // A manual window reports every ISO week starting inside it; a
+        // scheduled run the week before the one it runs in.
+        let mondays: Vec<NaiveDate> = match req.manual_window(ctx.now, Duration::weeks(27))? {
+            Some(w) => {
+                let mut d = w.start.date_naive();
+                while d.weekday() != chrono::Weekday::Mon || midnight(d) < w.start {
+                    d += Duration::days(1);
+                }
+                let mut out = Vec::new();
+                while midnight(d) < w.end && midnight(d) + Duration::days(7) <= ctx.now {
+                    out.push(d);
+                    d += Duration::days(7);
+                }
+                out
+            }
+            None => {
+                let today = req.at(ctx.now).date_naive();
+                vec![today - Duration::days(i64::from(today.weekday().num_days_from_monday()) + 7)]
+            }
+        };
+        let mut summary = WeeklySummary { weeks: mondays.iter().map(|d| week_label(*d)).collect(), ..Default::default() };
+        let tenants = self.tenants(req, ctx.now).await?;
+        summary.tenants = tenants.len();
+        let keep = Duration::days(i64::from(self.cfg.retention.rollup_days));
+        for t in &tenants {
+            if ctx.out_of_time() {
+                summary.tenants_left += 1;
+                continue;
+            }
+            for monday in &mondays {
+                let start = midnight(*monday);
+                let range = DateRange { from: start - Duration::days(7), to: start + Duration::days(7) };
+                let pieces = period::read_pieces(&self.store, &t.tenant, range, &[start], ctx.now).await?;
+                let (week, previous): (Vec<_>, Vec<_>) = pieces.into_iter().partition(|p| p.start >= start);
+                let week = period::total(&week);
+                if week.is_empty() {
+                    summary.skipped_empty += 1;
+                    continue;
+                }
+                let report = weekly_report(&t.tenant, *monday, &week, &period::total(&previous));
+                let body = serde_json::to_string(&report).map_err(StoreError::unavailable)?;
+                let digest = crate::cursor::digest(&body);
+                let expires = (start + Duration::days(7) + keep).timestamp();
+                let publish = match self.store.put_report(&t.tenant, &report.week, &body, &digest, expires).await? {
+                    ReportWrite::Written => {
+                        summary.stored += 1;
+                        true
+                    }
+                    ReportWrite::Unchanged { published } => {
+                        summary.unchanged += 1;
+                        !published
+                    }
+                };
+                if publish {
+                    self.bus.publish(&[BusEvent::new("WeeklyReportGenerated", &report.summary())?]).await?;
+                    self.store.mark_report_published(&t.tenant, &report.week, &digest).await?;
+                    summary.published += 1;
+                }
+            }
+        }
+        Ok(summary)
+    }
+}

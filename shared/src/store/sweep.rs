@@ -1,0 +1,142 @@
+//! The cleanup's storage side: finding items past the current retention
+//! that TTL will not remove soon (written under an older, longer retention,
+//! or in a table whose TTL is off), deleting them in batches, and
+//! remembering how far each sweep got.
+
+use aws_sdk_dynamodb::types::TimeToLiveStatus;
+use chrono::{DateTime, Duration, Utc};
+use tokio::time::Instant;
+
+use super::events::{EventStore, StoredEvent, expires_at};
+use super::keys;
+use super::table::{PK, SK, TTL_ATTRIBUTE};
+use super::{Item, StoreError, batch, n, s};
+use crate::config::Retention;
+use crate::model::EventKind;
+
+/// Items whose TTL falls within this margin are left to TTL.
+pub const TTL_MARGIN_HOURS: i64 = 24;
+
+/// What one swept partition gave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Items looked at (those TTL would not reach soon).
+    pub examined: usize,
+    pub removed: usize,
+}
+
+impl std::ops::AddAssign for Swept {
+    fn add_assign(&mut self, o: Swept) {
+        self.examined += o.examined;
+        self.removed += o.removed;
+    }
+}
+
+/// The circumstances of one sweep run.
+#[derive(Debug, Clone, Copy)]
+pub struct SweepRun {
+    pub now: DateTime<Utc>,
+    /// Whether TTL is on: when off, every item past retention is removed.
+    pub ttl_on: bool,
+    pub deadline: Instant,
+}
+
+impl EventStore {
+    /// Whether TTL is enabled on the table, on `expires_at`.
+    pub async fn ttl_enabled(&self) -> Result<bool, StoreError> {
+        let out = self.client().describe_time_to_live().table_name(&self.config().table).send().await.map_err(StoreError::sdk)?;
+        Ok(out.time_to_live_description.is_some_and(|d| {
+            d.time_to_live_status == Some(TimeToLiveStatus::Enabled) && d.attribute_name.as_deref() == Some(TTL_ATTRIBUTE)
+        }))
+    }
+
+    /// How far a sweep of the tenant got (an hour or day label, exclusive).
+    pub async fn sweep_mark(&self, tenant: &str, sweep: &str) -> Result<Option<String>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.config().table)
+            .key(PK, s(keys::sweep_pk(tenant)))
+            .key(SK, s(sweep))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(out.item.and_then(|i| i.get("through").and_then(|v| v.as_s().ok()).cloned()))
+    }
+
+    pub async fn set_sweep_mark(&self, tenant: &str, sweep: &str, through: &str, expires_at: i64) -> Result<(), StoreError> {
+        let item: Item = [
+            (PK.to_owned(), s(keys::sweep_pk(tenant))),
+            (SK.to_owned(), s(sweep)),
+            ("through".to_owned(), s(through)),
+            (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
+        ]
+        .into();
+        self.client().put_item().table_name(&self.config().table).set_item(Some(item)).send().await.map_err(StoreError::sdk)?;
+        Ok(())
+    }
+
+    /// Reads a partition page by page, keeping the items TTL will not
+    /// reach within the margin (all of them when TTL is off), and deletes
+    /// those `due` says are past retention.
+    async fn sweep_partition(
+        &self,
+        pk: String,
+        run: SweepRun,
+        due: impl Fn(&Item) -> Result<bool, StoreError>,
+    ) -> Result<Swept, StoreError> {
+        let SweepRun { now, ttl_on, deadline } = run;
+        let mut query = self.query().key_condition_expression("pk = :p").expression_attribute_values(":p", s(pk));
+        if ttl_on {
+            query = query
+                .filter_expression("#ttl > :soon")
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":soon", n((now + Duration::hours(TTL_MARGIN_HOURS)).timestamp()));
+        }
+        let mut doomed: Vec<Item> = Vec::new();
+        let mut examined = 0;
+        self.for_each_page(query, |items| {
+            examined += items.len();
+            for item in items {
+                if due(&item)? {
+                    doomed.push(item.into_iter().filter(|(k, _)| k == PK || k == SK).collect());
+                }
+            }
+            Ok(true)
+        })
+        .await?;
+        let cfg = self.config();
+        let removed = batch::batch_delete(self.client(), &cfg.table, doomed, cfg.write_concurrency, cfg.max_attempts, deadline).await?;
+        Ok(Swept { examined, removed })
+    }
+
+    /// Sweeps one hour of events (every shard) of the given kinds: an event
+    /// is removed when its kind's current retention has passed.
+    pub async fn sweep_event_hour(
+        &self,
+        tenant: &str,
+        hour: &str,
+        kinds: &[EventKind],
+        retention: &Retention,
+        run: SweepRun,
+    ) -> Result<Swept, StoreError> {
+        let shards = (0..self.config().shards).map(|shard| {
+            self.sweep_partition(keys::event_pk(tenant, hour, shard), run, |item| {
+                let e: StoredEvent = serde_dynamo::from_item(item.clone())?;
+                Ok(kinds.contains(&e.event.kind()) && expires_at(&e.event, retention) <= run.now.timestamp())
+            })
+        });
+        let mut total = Swept::default();
+        for s in futures::future::try_join_all(shards).await? {
+            total += s;
+        }
+        Ok(total)
+    }
+
+    /// Sweeps one day of health snapshots, all of them past retention (the
+    /// caller passes only such days).
+    pub async fn sweep_snapshot_day(&self, tenant: &str, day: &str, run: SweepRun) -> Result<Swept, StoreError> {
+        self.sweep_partition(keys::health_pk(tenant, day), run, |_| Ok(true)).await
+    }
+}

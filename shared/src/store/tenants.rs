@@ -1,0 +1,93 @@
+//! The tenant registry: the jobs that visit every tenant (metrics, health,
+//! cleanup, weekly report) read it instead of scanning the table. The
+//! roll-up keeps it: every tenant with events has dirty hours first.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::events::EventStore;
+use super::keys::{self, TENANTS_PK};
+use super::table::{PK, SK, TTL_ATTRIBUTE};
+use super::{StoreError, n, s};
+
+/// A registered tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantEntry {
+    pub tenant: String,
+    /// The earliest hour (`yyyy-mm-ddThh`) the roll-up saw for it: where a
+    /// cleanup sweep starts.
+    pub first_hour: String,
+    /// The last roll-up run that found work for it.
+    pub active_at: DateTime<Utc>,
+}
+
+impl EventStore {
+    /// Records that the tenant has events from `first_hour` on (keeping an
+    /// earlier first hour) and was active at `now`. The entry outlives the
+    /// tenant's last rollup.
+    pub async fn register_tenant(&self, tenant: &str, first_hour: &str, now: DateTime<Utc>, keep_days: u32) -> Result<(), StoreError> {
+        let expires = now + Duration::days(i64::from(keep_days));
+        self.client()
+            .update_item()
+            .table_name(&self.config().table)
+            .key(PK, s(TENANTS_PK))
+            .key(SK, s(tenant))
+            .update_expression("SET active_at = :a, #ttl = :e, first_hour = if_not_exists(first_hour, :h)")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":a", n(now.timestamp()))
+            .expression_attribute_values(":e", n(expires.timestamp()))
+            .expression_attribute_values(":h", s(first_hour))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        // A late event older than the recorded first hour moves it back.
+        let earlier = self
+            .client()
+            .update_item()
+            .table_name(&self.config().table)
+            .key(PK, s(TENANTS_PK))
+            .key(SK, s(tenant))
+            .update_expression("SET first_hour = :h")
+            .condition_expression("first_hour > :h")
+            .expression_attribute_values(":h", s(first_hour))
+            .send()
+            .await;
+        match earlier {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(StoreError::sdk(e)),
+        }
+    }
+
+    /// Every registered tenant, or one when `only` names it (registered or
+    /// not: a manual run may name a tenant the registry has not seen yet).
+    pub async fn tenants(&self, only: Option<&str>, now: DateTime<Utc>) -> Result<Vec<TenantEntry>, StoreError> {
+        let mut out = Vec::new();
+        let query = self
+            .query()
+            .key_condition_expression("pk = :p")
+            .filter_expression("#ttl > :now")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":p", s(TENANTS_PK))
+            .expression_attribute_values(":now", n(now.timestamp()));
+        self.for_each_page(query, |items| {
+            for item in items {
+                let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let active = item.get("active_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+                out.push(TenantEntry {
+                    tenant: get(SK),
+                    first_hour: get("first_hour"),
+                    active_at: DateTime::from_timestamp(active, 0).unwrap_or_default(),
+                });
+            }
+            Ok(true)
+        })
+        .await?;
+        if let Some(t) = only {
+            out.retain(|e| e.tenant == t);
+            if out.is_empty() {
+                out.push(TenantEntry { tenant: t.to_owned(), first_hour: keys::hour_label(now), active_at: now });
+            }
+        }
+        Ok(out)
+    }
+}
