@@ -140,9 +140,13 @@ impl KindTotals {
 /// week had none of that kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct KindChange {
+    #[serde(serialize_with = "ser_opt")]
     pub activity: Option<f64>,
+    #[serde(serialize_with = "ser_opt")]
     pub api_request: Option<f64>,
+    #[serde(serialize_with = "ser_opt")]
     pub auth: Option<f64>,
+    #[serde(serialize_with = "ser_opt")]
     pub external_call: Option<f64>,
 }
 

@@ -204,3 +204,106 @@ impl Answer {
         self.body["error"]["code"].as_str().unwrap_or("")
     }
 }
+
+/// moto's endpoint for EventBridge and SQS (`AWS_ENDPOINT_URL_EVENTBRIDGE`,
+/// default port 5050).
+pub fn bus_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_EVENTBRIDGE").unwrap_or_else(|_| {
+        let port = std::env::var("ANALYTICS_BUS_PORT").unwrap_or_else(|_| "5050".into());
+        format!("http://127.0.0.1:{port}")
+    })
+}
+
+/// A bus of its own for one test, with a rule that sends every event of
+/// source `analytics` to an SQS queue the test reads back.
+pub struct BusProbe {
+    pub bus: analytics_shared::bus::Bus,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl BusProbe {
+    pub async fn new() -> BusProbe {
+        ensure_stack();
+        let endpoint = bus_endpoint();
+        assert!(reachable(&endpoint), "moto is not answering on {endpoint}; run tests/stack/start.sh");
+        let shared = sdk_config(&endpoint);
+        let events = aws_sdk_eventbridge::Client::new(&shared);
+        let sqs = aws_sdk_sqs::Client::new(&shared);
+        let name = format!("bus-{}", uuid::Uuid::now_v7().simple());
+        events.create_event_bus().name(&name).send().await.expect("create bus");
+        let queue_url = sqs.create_queue().queue_name(&name).send().await.expect("create queue").queue_url.expect("queue url");
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes");
+        let queue_arn = attrs.attributes.unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+        events
+            .put_rule()
+            .name(&name)
+            .event_bus_name(&name)
+            .event_pattern(json!({"source": [analytics_shared::bus::SOURCE]}).to_string())
+            .send()
+            .await
+            .expect("put rule");
+        events
+            .put_targets()
+            .rule(&name)
+            .event_bus_name(&name)
+            .targets(aws_sdk_eventbridge::types::Target::builder().id("queue").arn(queue_arn).build().unwrap())
+            .send()
+            .await
+            .expect("put targets");
+        BusProbe { bus: analytics_shared::bus::Bus::new(events, name), sqs, queue_url }
+    }
+
+    /// A publisher to a bus that does not exist: every entry fails.
+    pub fn broken(&self) -> analytics_shared::bus::Bus {
+        let shared = sdk_config(&bus_endpoint());
+        analytics_shared::bus::Bus::new(aws_sdk_eventbridge::Client::new(&shared), "no-such-bus")
+    }
+
+    /// Everything delivered to the queue since the last call: whole
+    /// EventBridge events (`detail-type`, `source`, `detail`).
+    pub async fn received(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        loop {
+            let page = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("receive");
+            let messages = page.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return out;
+            }
+            for m in messages {
+                out.push(serde_json::from_str(m.body().unwrap_or("null")).expect("an EventBridge event"));
+                self.sqs.delete_message().queue_url(&self.queue_url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+            }
+        }
+    }
+}
+
+/// The jobs on a fresh table and a fresh bus.
+pub async fn jobs_env(cfg: Config, client: &aws_sdk_dynamodb::Client) -> (analytics_shared::jobs::Jobs, BusProbe) {
+    let probe = BusProbe::new().await;
+    let store = analytics_shared::store::events::EventStore::new(client.clone(), cfg.store.clone());
+    (analytics_shared::jobs::Jobs::new(store, probe.bus.clone(), cfg), probe)
+}
+
+/// Runs a job the way its Lambda would, with a generous time budget.
+pub async fn run_job(jobs: &analytics_shared::jobs::Jobs, payload: Value) -> Result<Value, analytics_shared::jobs::JobError> {
+    use analytics_shared::jobs::{HostFigures, Job};
+    let host =
+        HostFigures { cpu_percent: Some(12.5), memory_percent: Some(40.0), memory_used_mb: Some(512.0), process_memory_mb: Some(20.0) };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(600);
+    ::jobs::handle(jobs, &Job::ALL, payload, deadline, host).await
+}

@@ -15,8 +15,11 @@ use crate::store::keys;
 use crate::store::rollups::{parse_day, parse_hour};
 use crate::store::sweep::{SweepRun, Swept};
 
-/// Partitions (event hours or snapshot days) swept per tenant per run.
-pub const MAX_UNITS_PER_TENANT: usize = 24 * 28;
+/// Partitions (event hours or snapshot days) swept per tenant and sweep
+/// per run: 100 days. A weekly run sweeps the week that aged out; the first
+/// run after retention was cut sweeps up to this, the next ones the rest
+/// (the summary says `complete: false` until done).
+pub const MAX_UNITS_PER_TENANT: usize = 24 * 100;
 
 #[derive(Debug, Default, Serialize)]
 pub struct CleanupSummary {
