@@ -588,3 +588,29 @@ async fn rollups_answer_like_raw_events_for_random_worlds() {
         assert!((rolled[6].1["total_cost"].as_f64().unwrap() - cost).abs() < 1e-6, "seed {seed}, {t}");
     }
 }
+
+/// Every committed job payload names a job of the function its file is
+/// named after, and runs as is (on an empty table: nothing to do).
+#[tokio::test]
+async fn the_committed_job_payloads_run() {
+    let (client, cfg) = fresh_table().await;
+    let (jobs, _bus) = jobs_env(cfg, &client).await;
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("events")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(function) = ::jobs::FUNCTIONS.iter().map(|(f, _)| *f).find(|f| {
+            ::jobs::jobs_of(f).iter().any(|j| name.starts_with(&format!("{}-", j.name())) || name.starts_with(&format!("{f}-")))
+        }) else {
+            continue;
+        };
+        let payload: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let job = analytics_shared::jobs::Job::select(payload["job"].as_str(), ::jobs::jobs_of(function))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(name.starts_with(job.name()) || name.starts_with(function), "{name} runs {}", job.name());
+        let summary = run_job(&jobs, payload).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(summary["job"], job.name(), "{name}");
+        seen.insert(job.name());
+    }
+    assert_eq!(seen.len(), analytics_shared::jobs::Job::ALL.len(), "a payload for every job: {seen:?}");
+}

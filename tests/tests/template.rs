@@ -122,3 +122,46 @@ fn the_environment_names_only_known_variables_and_never_the_local_secret() {
     }
     assert!(set.contains("ANALYTICS_TABLE"), "the functions must be told the table's name");
 }
+
+/// Every job is scheduled once, in UTC, with a retry policy and the
+/// dead-letter queue, on the function that runs it, with the payload
+/// naming it and the scheduled time.
+#[test]
+fn every_job_is_scheduled_on_its_function() {
+    let t = template();
+    let mut scheduled = Vec::new();
+    for (_, res) in t["Resources"].as_hash().unwrap() {
+        if s(&res["Type"]) != "AWS::Serverless::Function" {
+            continue;
+        }
+        let binary = s(&res["Metadata"]["BuildProperties"]["Binary"]);
+        for (_, e) in res["Properties"]["Events"].as_hash().into_iter().flatten() {
+            if s(&e["Type"]) != "ScheduleV2" {
+                continue;
+            }
+            let p = &e["Properties"];
+            assert_eq!(s(&p["ScheduleExpressionTimezone"]), "UTC");
+            assert!(p["RetryPolicy"]["MaximumRetryAttempts"].as_i64().is_some_and(|n| n > 0));
+            assert!(!p["DeadLetterConfig"]["Arn"].is_badvalue(), "{binary}: a dead-letter queue");
+            let input: serde_json::Value = serde_json::from_str(s(&p["Input"])).expect("Input is JSON");
+            assert_eq!(input["scheduled_time"], "<aws.scheduler.scheduled-time>");
+            let job = analytics_shared::jobs::Job::select(input["job"].as_str(), jobs::jobs_of(binary)).expect("a job of this function");
+            scheduled.push((job.name(), s(&p["ScheduleExpression"]).to_owned()));
+        }
+        if jobs::FUNCTIONS.iter().any(|(f, _)| *f == binary) {
+            assert!(!res["Properties"]["DeadLetterQueue"].is_badvalue(), "{binary}: failed invocations are kept");
+        }
+    }
+    scheduled.sort();
+    let want = [
+        ("activity-cleanup", "cron(0 3 ? * SUN *)"),
+        ("daily-metrics", "cron(0 2 * * ? *)"),
+        ("dashboard-metrics", "cron(0 1 * * ? *)"),
+        ("health-snapshot", "rate(5 minutes)"),
+        ("metrics-cleanup", "cron(0 4 ? * SUN *)"),
+        ("usage-rollup", "cron(5 * * * ? *)"),
+        ("weekly-report", "cron(0 9 ? * MON *)"),
+    ];
+    let got: Vec<(&str, &str)> = scheduled.iter().map(|(j, e)| (*j, e.as_str())).collect();
+    assert_eq!(got, want, "the contract's schedule table");
+}

@@ -12,6 +12,20 @@ use analytics_shared::store::{self, events::EventStore};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
+/// The job functions: binary (and Lambda) name, and the jobs it runs, the
+/// first being the default. The template's schedules and `events/` follow it.
+pub const FUNCTIONS: [(&str, &[Job]); 4] = [
+    ("rollup", &[Job::UsageRollup, Job::DailyMetrics, Job::DashboardMetrics]),
+    ("health", &[Job::HealthSnapshot]),
+    ("cleanup", &[Job::ActivityCleanup, Job::MetricsCleanup]),
+    ("weekly-report", &[Job::WeeklyReport]),
+];
+
+/// The jobs a function runs.
+pub fn jobs_of(function: &str) -> &'static [Job] {
+    FUNCTIONS.iter().find(|(f, _)| *f == function).map(|(_, j)| *j).unwrap_or(&[])
+}
+
 /// Time kept back from the invocation's deadline to finish the unit of
 /// work in progress and return the summary.
 pub const SAFETY_MARGIN: Duration = Duration::from_secs(20);

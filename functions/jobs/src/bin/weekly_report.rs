@@ -1,8 +1,6 @@
 //! The weekly report function.
 
-use analytics_shared::jobs::Job;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    jobs::serve(&[Job::WeeklyReport]).await
+    jobs::serve(jobs::jobs_of("weekly-report")).await
 }
