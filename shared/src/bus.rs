@@ -73,6 +73,16 @@ impl Bus {
         &self.name
     }
 
+    /// Creates the bus unless it exists (local stacks; in AWS the template
+    /// creates it). True when it was created.
+    pub async fn create_if_missing(&self) -> Result<bool, BusError> {
+        match self.client.create_event_bus().name(&self.name).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_already_exists_exception()) => Ok(false),
+            Err(e) => Err(BusError::Unavailable(aws_smithy_types::error::display::DisplayErrorContext(&e).to_string())),
+        }
+    }
+
     /// Publishes every event or fails. Returns how many were published.
     pub async fn publish(&self, events: &[BusEvent]) -> Result<usize, BusError> {
         for chunk in events.chunks(ENTRIES_PER_CALL) {

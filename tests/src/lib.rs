@@ -231,7 +231,8 @@ impl BusProbe {
         let events = aws_sdk_eventbridge::Client::new(&shared);
         let sqs = aws_sdk_sqs::Client::new(&shared);
         let name = format!("bus-{}", uuid::Uuid::now_v7().simple());
-        events.create_event_bus().name(&name).send().await.expect("create bus");
+        let bus = analytics_shared::bus::Bus::new(events.clone(), &name);
+        assert!(bus.create_if_missing().await.expect("create bus"), "a new bus");
         let queue_url = sqs.create_queue().queue_name(&name).send().await.expect("create queue").queue_url.expect("queue url");
         let attrs = sqs
             .get_queue_attributes()
@@ -257,7 +258,7 @@ impl BusProbe {
             .send()
             .await
             .expect("put targets");
-        BusProbe { bus: analytics_shared::bus::Bus::new(events, name), sqs, queue_url }
+        BusProbe { bus, sqs, queue_url }
     }
 
     /// A publisher to a bus that does not exist: every entry fails.

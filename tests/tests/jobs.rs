@@ -489,7 +489,9 @@ async fn every_period_answer(app: &query::App, tok: &str, from: &str, to: &str) 
         ("/external-calls", vec![("granularity", "day")]),
     ];
     for tz in ["UTC", "Asia/Kolkata", "America/New_York", "Australia/Adelaide", "Asia/Kathmandu"] {
-        for (metric, granularity) in [("activities", "day"), ("active_users", "day"), ("api_requests", "hour"), ("errors", "week"), ("reports", "day")] {
+        for (metric, granularity) in
+            [("activities", "day"), ("active_users", "day"), ("api_requests", "hour"), ("errors", "week"), ("reports", "day")]
+        {
             queries.push(("/trends", vec![("metric", metric), ("granularity", granularity), ("tz", tz)]));
         }
     }
@@ -582,7 +584,8 @@ async fn rollups_answer_like_raw_events_for_random_worlds() {
         let weighted: f64 = of("api_request").map(|e| 1.0 / e["sample_rate"].as_f64().unwrap_or(1.0)).sum();
         let api: f64 = rolled[3].1["endpoints"].as_array().unwrap().iter().map(|e| e["count"].as_f64().unwrap()).sum();
         assert!((api - weighted).abs() < 1e-6, "seed {seed}, {t}: {api} vs {weighted}");
-        let failed = of("auth").filter(|e| e["event_type"] == "login_failed" || (e["event_type"] == "login" && e["success"] == false)).count();
+        let failed =
+            of("auth").filter(|e| e["event_type"] == "login_failed" || (e["event_type"] == "login" && e["success"] == false)).count();
         assert_eq!(rolled[5].1["failed_logins"].as_u64().unwrap() as usize, failed, "seed {seed}, {t}");
         let cost: f64 = of("external_call").map(|e| e["cost_estimate"].as_f64().unwrap()).sum();
         assert!((rolled[6].1["total_cost"].as_f64().unwrap() - cost).abs() < 1e-6, "seed {seed}, {t}");
@@ -599,9 +602,11 @@ async fn the_committed_job_payloads_run() {
     for entry in std::fs::read_dir(root().join("events")).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let Some(function) = ::jobs::FUNCTIONS.iter().map(|(f, _)| *f).find(|f| {
-            ::jobs::jobs_of(f).iter().any(|j| name.starts_with(&format!("{}-", j.name())) || name.starts_with(&format!("{f}-")))
-        }) else {
+        let Some(function) = ::jobs::FUNCTIONS
+            .iter()
+            .map(|(f, _)| *f)
+            .find(|f| ::jobs::jobs_of(f).iter().any(|j| name.starts_with(&format!("{}-", j.name())) || name.starts_with(&format!("{f}-"))))
+        else {
             continue;
         };
         let payload: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

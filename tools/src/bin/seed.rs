@@ -1,6 +1,7 @@
-//! Creates the local table if needed, loads demo events through the real
-//! ingest pipeline (validation, sanitizing, conditional writes), then rolls
-//! the touched hours up as the hourly job does.
+//! Creates the local table and event bus if needed, loads demo events
+//! through the real ingest pipeline (validation, sanitizing, conditional
+//! writes), then runs the jobs over the seeded days as their schedules
+//! would: roll-up, dashboard metrics, weekly reports, a health snapshot.
 //!
 //! cargo run -q -p analytics-tools --bin seed -- [--tenant T] [--days N]
 //!
@@ -57,6 +58,35 @@ async fn main() {
     match store.roll_up_tenant(&tenant, analytics_shared::validate::receive_time(), &cfg.retention, usize::MAX).await {
         Ok(s) => eprintln!("seed: rolled up {} hours into {} days", s.hours, s.days),
         Err(e) => fail(&format!("roll-up failed: {e}")),
+    }
+    run_jobs(store, cfg, &tenant, days).await;
+}
+
+/// The bus the jobs publish on, then the daily and weekly jobs over the
+/// seeded days (manual windows, as a backfill) and a health snapshot.
+async fn run_jobs(store: analytics_shared::store::events::EventStore, cfg: Config, tenant: &str, days: u32) {
+    let bus = analytics_shared::bus::Bus::from_env(cfg.jobs.event_bus.clone()).await;
+    match bus.create_if_missing().await {
+        Ok(true) => eprintln!("seed: created event bus {}", bus.name()),
+        Ok(false) => {}
+        Err(e) => fail(&format!("{e}; is the local stack up? (make stack)")),
+    }
+    let jobs = analytics_shared::jobs::Jobs::new(store, bus, cfg);
+    let now = chrono::Utc::now();
+    let ctx = analytics_shared::jobs::RunContext {
+        now,
+        deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(300),
+        host: jobs::host_figures().await,
+    };
+    let window = |job: &str| serde_json::json!({"job": job, "tenant": tenant, "window_start": now - chrono::Duration::days(i64::from(days) + 7), "window_end": now});
+    for payload in [window("dashboard-metrics"), window("weekly-report"), serde_json::json!({"job": "health-snapshot", "tenant": tenant})] {
+        let req = analytics_shared::jobs::JobRequest::parse(payload).unwrap_or_else(|e| fail(&e.to_string()));
+        let job = analytics_shared::jobs::Job::select(req.job.as_deref(), &analytics_shared::jobs::Job::ALL)
+            .unwrap_or_else(|e| fail(&e.to_string()));
+        match jobs.run(job, &req, &ctx).await {
+            Ok(summary) => eprintln!("seed: {summary}"),
+            Err(e) => fail(&format!("{}: {e}", job.name())),
+        }
     }
 }
 
