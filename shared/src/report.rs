@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::snapshot::ser_opt;
 use crate::query::answers::{
-    self, BusinessImpact, Categories, ClientPerformance, EndpointStats, IpCount, KeyCount, ServiceStats, UserCount, round2,
+    self, BusinessImpact, Categories, ClientPerformance, EndpointStats, IpCount, KeyCount, Metrics, ServiceStats, UserCount, round2,
 };
 use crate::rollup::Rollup;
 
@@ -72,7 +72,7 @@ impl Period {
     }
 }
 
-/// DashboardMetrics of one period: the dashboard's seed figures.
+/// DashboardMetrics of one period: the dashboard's seed fields.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DashboardMetrics {
     pub period: Period,
@@ -80,16 +80,10 @@ pub struct DashboardMetrics {
     /// The day after the last day counted (the period's end, or the end of
     /// the job's window for a period still running).
     pub end: NaiveDate,
-    pub total_clients: usize,
-    pub active_clients: usize,
-    pub total_reports: u64,
-    pub reports_in_period: u64,
-    #[serde(serialize_with = "ser_opt")]
-    pub success_rate_percentage: Option<f64>,
-    #[serde(serialize_with = "ser_opt")]
-    pub avg_processing_time_seconds: Option<f64>,
-    pub active_users: usize,
-    pub total_activities: u64,
+    /// Clients, reports, success rate, processing time, users, activities:
+    /// the figures of `/metrics`, by the same rule.
+    #[serde(flatten)]
+    pub metrics: Metrics,
     pub categories: Categories,
     pub business_impact: BusinessImpact,
 }
@@ -97,19 +91,11 @@ pub struct DashboardMetrics {
 /// Metrics of a period from its rollup and the kept history up to its end
 /// (the same rule as `/metrics`).
 pub fn dashboard_metrics(period: Period, start: NaiveDate, end: NaiveDate, span: &Rollup, history: &Rollup) -> DashboardMetrics {
-    let m = answers::metrics(span, history);
     DashboardMetrics {
         period,
         start,
         end,
-        total_clients: m.total_clients,
-        active_clients: m.active_clients,
-        total_reports: m.total_reports,
-        reports_in_period: m.reports_this_period,
-        success_rate_percentage: m.success_rate_percentage,
-        avg_processing_time_seconds: m.avg_processing_time_seconds,
-        active_users: m.active_users,
-        total_activities: m.total_activities,
+        metrics: answers::metrics(span, history),
         categories: answers::categories(&span.reports),
         business_impact: answers::business_impact(&span.reports),
     }

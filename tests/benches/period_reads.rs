@@ -8,50 +8,11 @@
 //! Without `--bench` (as `cargo test --all-targets` runs it) it does one small
 //! round as a smoke test.
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use analytics_shared::ingest::prepare;
-use analytics_shared::store::batch::batch_put;
 use analytics_shared::store::events::EventStore;
-use analytics_shared::store::keys;
 use chrono::{DurationRound, Utc};
-use integration_tests::{Answer, ApiEvent, fresh_table, token};
-use serde_json::json;
-
-/// A deterministic xorshift generator.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-fn event(i: u64, rng: &mut Rng, start: chrono::DateTime<Utc>, span_s: u64) -> serde_json::Value {
-    let at = (start + chrono::Duration::seconds(rng.below(span_s) as i64)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let user = format!("u-{}", rng.below(300));
-    let id = format!("e-{i}");
-    match rng.below(10) {
-        0..=1 => json!({"event_id": id, "kind": "activity", "occurred_at": at, "user_id": user, "action": "generate_report",
-            "client_id": format!("c-{}", rng.below(100)),
-            "report": {"status": if rng.below(10) == 0 { "failed" } else { "completed" }, "processing_time_ms": 1000 + rng.below(9000),
-                "categories": {"cost": rng.below(10), "security": rng.below(5)}, "impact": {"high": rng.below(3), "medium": rng.below(5), "low": rng.below(5)},
-                "estimated_monthly_savings": rng.below(2000) as f64}}),
-        2..=3 => json!({"event_id": id, "kind": "activity", "occurred_at": at, "user_id": user, "action": "view_dashboard",
-            "client_id": format!("c-{}", rng.below(100))}),
-        4..=7 => json!({"event_id": id, "kind": "api_request", "occurred_at": at, "user_id": user,
-            "endpoint": format!("/api/r{}", rng.below(40)), "method": "GET", "status_code": if rng.below(50) == 0 { 500 } else { 200 },
-            "response_time_ms": 5 + rng.below(500)}),
-        8 => json!({"event_id": id, "kind": "auth", "occurred_at": at, "user_id": user, "event_type": "login_failed", "success": false,
-            "ip_address": format!("198.51.100.{}", rng.below(200))}),
-        _ => json!({"event_id": id, "kind": "external_call", "occurred_at": at, "service": format!("svc-{}", rng.below(3)),
-            "endpoint": "/v1", "response_time_ms": 300, "cost_estimate": 0.01}),
-    }
-}
+use integration_tests::{Answer, ApiEvent, fresh_table, seed_world, token};
 
 /// One request through the function: its time, the items it read, the answer.
 async fn timed(app: &query::App, path: &'static str, tok: String) -> (Duration, u64, Answer) {
@@ -85,28 +46,9 @@ fn main() {
             // The smoke test spreads its events over a week, so its roll-up stays quick.
             let start = now.duration_trunc(chrono::Duration::days(1)).unwrap() - chrono::Duration::days(if bench { 89 } else { 6 });
             let span = (now - start).num_seconds() as u64;
-            let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
 
-            // Seed: validated items, written 25 a call with 16 calls in flight.
             let t = Instant::now();
-            let mut hours = BTreeSet::new();
-            let mut i = 0;
-            while i < n {
-                let batch: Vec<_> = (i..(i + 5000).min(n)).map(|k| event(k, &mut rng, start, span)).collect();
-                i += batch.len() as u64;
-                let mut items = Vec::new();
-                for chunk in batch.chunks(500) {
-                    let body = json!({ "events": chunk }).to_string();
-                    let p = prepare(body.as_bytes(), "bench", now, &cfg.retention, cfg.store.shards).unwrap();
-                    for (_, w) in p.writes {
-                        hours.insert(keys::hour_label(w.placed_at));
-                        items.push(w.item);
-                    }
-                }
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
-                batch_put(&client, &cfg.store.table, items, 16, 10, deadline).await.unwrap();
-            }
-            store.mark_dirty("bench", &hours).await.unwrap();
+            seed_world(&client, &cfg, "bench", n, start, span).await;
             let seeded = t.elapsed();
             let t = Instant::now();
             let summary = store.roll_up_tenant("bench", Utc::now(), &cfg.retention, usize::MAX).await.unwrap();

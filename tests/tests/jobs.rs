@@ -126,7 +126,7 @@ async fn daily_and_dashboard_metrics_store_every_period_and_drop_the_cache() {
     let weekly: Value =
         serde_json::from_str(&store.metrics_of("acme", "weekly", &monday.to_string(), now).await.unwrap().unwrap()).unwrap();
     assert_eq!(weekly["total_activities"], 14);
-    assert_eq!(weekly["reports_in_period"], 2);
+    assert_eq!(weekly["reports_this_period"], 2);
     assert_eq!(weekly["success_rate_percentage"], 50);
     assert_eq!(weekly["avg_processing_time_seconds"], 2);
     assert_eq!(weekly["active_clients"], 2);

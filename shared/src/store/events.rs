@@ -307,6 +307,22 @@ impl EventStore {
 
     /// Runs a query page after page, handing each page's items to `f` until
     /// it returns `false` or the pages run out.
+    /// One item by key, strongly consistent (expired or not: callers that
+    /// answer reads check `expires_at`).
+    pub(crate) async fn get_item(&self, pk: impl Into<String>, sk: impl Into<String>) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.cfg.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(out.item)
+    }
+
     pub(crate) async fn for_each_page(
         &self,
         query: QueryFluentBuilder,

@@ -57,34 +57,13 @@ impl EventStore {
     }
 
     async fn document(&self, pk: String, sk: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(&self.config().table)
-            .key(PK, s(pk))
-            .key(SK, s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        Ok(out.item.filter(|i| unexpired(i, now)).as_ref().and_then(body_of))
+        Ok(self.get_item(pk, sk).await?.filter(|i| unexpired(i, now)).as_ref().and_then(body_of))
     }
 
     /// Stores a week's report unless the same figures are there already.
     pub async fn put_report(&self, tenant: &str, week: &str, body: &str, digest: &str, expires_at: i64) -> Result<ReportWrite, StoreError> {
         let pk = keys::report_pk(tenant);
-        let old = self
-            .client()
-            .get_item()
-            .table_name(&self.config().table)
-            .key(PK, s(&pk))
-            .key(SK, s(week))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?
-            .item;
-        if let Some(old) = old
+        if let Some(old) = self.get_item(&pk, week).await?
             && old.get("digest").and_then(|v| v.as_s().ok()).is_some_and(|d| d == digest)
         {
             let published = old.get("published").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);

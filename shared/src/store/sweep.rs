@@ -52,17 +52,8 @@ impl EventStore {
 
     /// How far a sweep of the tenant got (an hour or day label, exclusive).
     pub async fn sweep_mark(&self, tenant: &str, sweep: &str) -> Result<Option<String>, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(&self.config().table)
-            .key(PK, s(keys::sweep_pk(tenant)))
-            .key(SK, s(sweep))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        Ok(out.item.and_then(|i| i.get("through").and_then(|v| v.as_s().ok()).cloned()))
+        let item = self.get_item(keys::sweep_pk(tenant), sweep).await?;
+        Ok(item.and_then(|i| i.get("through").and_then(|v| v.as_s().ok()).cloned()))
     }
 
     pub async fn set_sweep_mark(&self, tenant: &str, sweep: &str, through: &str, expires_at: i64) -> Result<(), StoreError> {
