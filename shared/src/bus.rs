@@ -66,7 +66,13 @@ impl Bus {
     /// (`AWS_ENDPOINT_URL_EVENTBRIDGE` locally).
     pub async fn from_env(name: impl Into<String>) -> Self {
         let shared = aws_config::defaults(crate::store::behavior_version()).load().await;
-        Self::new(aws_sdk_eventbridge::Client::new(&shared), name)
+        Self::from_shared(&shared, name)
+    }
+
+    /// A publisher from SDK settings already loaded (a function loads them
+    /// once for all its clients).
+    pub fn from_shared(shared: &aws_config::SdkConfig, name: impl Into<String>) -> Self {
+        Self::new(aws_sdk_eventbridge::Client::new(shared), name)
     }
 
     pub fn name(&self) -> &str {

@@ -31,6 +31,8 @@ fn start_once(binary: &std::path::Path) -> Duration {
         .env("AWS_SECRET_ACCESS_KEY", "local")
         .env("AWS_SESSION_TOKEN", "local")
         .env("ANALYTICS_TABLE", "analytics")
+        .env("ANALYTICS_CURSOR_SECRET", "cold-start")
+        .env("ANALYTICS_EVENT_BUS", "analytics")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -52,8 +52,9 @@ fn main() {
 
         // One busy hour. A 1 MB page of DynamoDB Local can take seconds on
         // a loaded machine: the jobs' storage budgets (the template's) apply.
-        let (client, mut cfg) = fresh_table().await;
+        let (_, mut cfg) = fresh_table().await;
         job_budgets(&mut cfg);
+        let client = integration_tests::client(&cfg.store);
         let hour = Utc::now().duration_trunc(Duration::hours(1)).unwrap() - Duration::hours(2);
         let t = Instant::now();
         seed_world(&client, &cfg, "bench", hour_events, hour, 3600).await;
@@ -68,9 +69,13 @@ fn main() {
         );
         client.delete_table().table_name(&cfg.store.table).send().await.unwrap();
 
+        if days_events == 0 {
+            return;
+        }
         // A tenant with `days` days of hourly rollups.
-        let (client, mut cfg) = fresh_table().await;
+        let (_, mut cfg) = fresh_table().await;
         job_budgets(&mut cfg);
+        let client = integration_tests::client(&cfg.store);
         let today = Utc::now().duration_trunc(Duration::days(1)).unwrap();
         let start = today - Duration::days(days);
         seed_world(&client, &cfg, "bench", days_events, start, (today - start).num_seconds() as u64).await;

@@ -51,27 +51,40 @@ async fn usage_rollup_rolls_up_every_tenant_once() {
             (0..n).map(|i| activity(&format!("{tenant}-{i}"), base + Duration::minutes(37 * i), "u-1", "login")).collect();
         store_events(&client, &cfg, tenant, &events).await;
     }
+    // Every kind of event, for the comparison with whole items below.
+    let mixed = random_world(&mut fastrand::Rng::with_seed(4), "initech", 300, base, 24 * 60);
+    store_events(&client, &cfg, "initech", &mixed).await;
     let store = store_of(&client, &cfg);
-    let dirty = store.dirty_hours("acme").await.unwrap().len() + store.dirty_hours("globex").await.unwrap().len();
+    let mut dirty = 0;
+    for t in ["acme", "globex", "initech"] {
+        dirty += store.dirty_hours(t).await.unwrap().len();
+    }
     let first = run_job(&jobs, json!({"job": "usage-rollup", "scheduled_time": ts(Utc::now())})).await.unwrap();
     assert_eq!(first["job"], "usage-rollup");
-    assert_eq!(first["tenants"], 2);
+    assert_eq!(first["tenants"], 3);
     assert_eq!(first["hours"], dirty as u64, "{first}");
     assert_eq!((first["still_dirty"].as_u64(), first["remaining"].as_u64()), (Some(0), Some(0)));
     assert!(store.dirty_hours("acme").await.unwrap().is_empty());
     let tenants: Vec<String> = store.tenants(None, Utc::now()).await.unwrap().into_iter().map(|t| t.tenant).collect();
-    assert_eq!(tenants, ["acme", "globex"], "the roll-up registers the tenants the other jobs visit");
+    assert_eq!(tenants, ["acme", "globex", "initech"], "the roll-up registers the tenants the other jobs visit");
 
-    // The stored hours are the raw events' rollups.
+    // The stored hours are the raw events' rollups: the whole items,
+    // folded here, give the same as the roll-up's projected reads.
     let now = Utc::now();
-    let stored = store.rollups("acme", Resolution::Hour, &keys_hour(base), &keys_hour(now), now).await.unwrap();
-    let mut total = 0;
-    for (label, r) in &stored {
-        let h = analytics_shared::store::rollups::parse_hour(label).unwrap();
-        assert_eq!(r, &store.rollup_from_events("acme", h, h, h + Duration::hours(1), now).await.unwrap(), "{label}");
-        total += r.activities();
+    for (tenant, activities) in [("acme", 40), ("initech", mixed.iter().filter(|e| e["kind"] == "activity").count() as u64)] {
+        let stored = store.rollups(tenant, Resolution::Hour, &keys_hour(base), &keys_hour(now), now).await.unwrap();
+        let mut total = 0;
+        for (label, r) in &stored {
+            let mut direct = analytics_shared::rollup::Rollup::default();
+            for e in store.hour_events(tenant, label, now).await.unwrap() {
+                direct.add(&e.event);
+            }
+            assert_eq!(r, &direct, "{tenant} {label}");
+            total += r.activities();
+        }
+        assert_eq!(total, activities, "{tenant}");
     }
-    assert_eq!(total, 40);
+    let stored = store.rollups("acme", Resolution::Hour, &keys_hour(base), &keys_hour(now), now).await.unwrap();
 
     let again = run_job(&jobs, json!({"job": "usage-rollup", "scheduled_time": ts(Utc::now())})).await.unwrap();
     assert_eq!((again["tenants"].as_u64(), again["hours"].as_u64()), (Some(0), Some(0)), "{again}");
@@ -199,7 +212,7 @@ async fn health_snapshots_and_alerts_once_per_window() {
 
     let store = store_of(&client, &cfg);
     let snap = store.latest_snapshot("acme", Utc::now() + Duration::minutes(10)).await.unwrap().unwrap();
-    assert_eq!((snap.cpu_percent, snap.memory_used_mb), (Some(12.5), Some(512.0)));
+    assert_eq!((snap.cpu_percent, snap.memory_used_mb, snap.process_memory_mb), (Some(12.5), Some(512.0), Some(20.0)));
     assert_eq!(snap.requests_24h, 30.0);
     assert_eq!(snap.error_rate, 20.0);
     assert_eq!(snap.failed_logins_24h, 30);

@@ -35,8 +35,10 @@ pub const SAFETY_MARGIN: Duration = Duration::from_secs(20);
 pub async fn serve(runs: &'static [Job]) -> Result<(), Error> {
     analytics_shared::telemetry::init();
     let cfg = Config::from_env()?;
-    let client = store::dynamodb_client(&cfg.store).await;
-    let bus = Bus::from_env(cfg.jobs.event_bus.clone()).await;
+    // The SDK settings are loaded once for both clients.
+    let shared = aws_config::defaults(store::behavior_version()).load().await;
+    let client = store::DynamoDbClient::from_conf(store::client_config(&shared, &cfg.store));
+    let bus = Bus::from_shared(&shared, cfg.jobs.event_bus.clone());
     let jobs = Jobs::new(EventStore::new(client, cfg.store.clone()), bus, cfg);
     let measure_host = runs.contains(&Job::HealthSnapshot);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
@@ -95,5 +97,18 @@ pub async fn host_figures() -> HostFigures {
         memory_percent: (total > 0).then(|| (sys.used_memory() as f64 / total as f64 * 10_000.0).round() / 100.0),
         memory_used_mb: Some(mb(sys.used_memory())),
         process_memory_mb: sys.process(pid).map(|p| mb(p.memory())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn host_figures_are_measured() {
+        let h = super::host_figures().await;
+        let cpu = h.cpu_percent.expect("cpu");
+        assert!((0.0..=100.0).contains(&cpu), "{cpu}");
+        assert!(h.memory_percent.is_some_and(|p| p > 0.0 && p <= 100.0), "{h:?}");
+        assert!(h.memory_used_mb.is_some_and(|m| m > 1.0), "{h:?}");
+        assert!(h.process_memory_mb.is_some_and(|m| m > 0.5), "this process has some memory: {h:?}");
     }
 }

@@ -99,6 +99,7 @@ impl Jobs {
             snap.cpu_percent = ctx.host.cpu_percent;
             snap.memory_percent = ctx.host.memory_percent;
             snap.memory_used_mb = ctx.host.memory_used_mb;
+            snap.process_memory_mb = ctx.host.process_memory_mb;
             self.store.put_snapshot(tenant, &snap, self.cfg.retention.metrics_days).await?;
             summary.snapshots += 1;
             let (published, suppressed) = self.alert(tenant, start, end, ctx.now).await?;

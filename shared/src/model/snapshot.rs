@@ -25,6 +25,9 @@ pub struct HealthSnapshot {
     pub cpu_percent: Option<f64>,
     pub memory_percent: Option<f64>,
     pub memory_used_mb: Option<f64>,
+    /// Resident memory of the health job's own process.
+    #[serde(default)]
+    pub process_memory_mb: Option<f64>,
     /// Percent of API requests with a status of 500 or more over 24 hours.
     #[serde(serialize_with = "ser_num")]
     pub error_rate: f64,

@@ -435,6 +435,7 @@ pub fn app_health(last_24h: &Rollup, today: &Rollup, captured_at: DateTime<Utc>)
         cpu_percent: None,
         memory_percent: None,
         memory_used_mb: None,
+        process_memory_mb: None,
         error_rate: pct(api.errors, api.count),
         requests_24h: round2(api.count),
         avg_response_time_ms: api.avg_ms(),

@@ -19,7 +19,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use super::events::{EventStore, StoredEvent};
+use super::events::EventStore;
 use super::keys;
 use super::table::{GSI1, GSI1_PK, PK, SK, TTL_ATTRIBUTE};
 use super::{Item, StoreError, n, s};
@@ -55,6 +55,33 @@ pub fn parse_hour(label: &str) -> Option<DateTime<Utc>> {
 pub fn parse_day(label: &str) -> Option<DateTime<Utc>> {
     chrono::NaiveDate::parse_from_str(label, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
 }
+
+/// The attributes a rollup folds (`Rollup::add`) and an event needs to be
+/// read: the bulky free text (metadata, user agent, query parameters,
+/// descriptions) and the keys stay in the table, a third of a request log.
+const ROLLUP_ATTRIBUTES: [&str; 21] = [
+    "event_id",
+    "occurred_at",
+    "client_occurred_at",
+    "received_at",
+    "user_id",
+    "ip_address",
+    "kind",
+    "action",
+    "custom",
+    "client_id",
+    "report",
+    "endpoint",
+    "method",
+    "status_code",
+    "response_time_ms",
+    "sample_rate",
+    "event_type",
+    "success",
+    "service",
+    "cost_estimate",
+    "error_message",
+];
 
 /// What one roll-up run of a tenant did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -174,8 +201,10 @@ impl EventStore {
         now: DateTime<Utc>,
     ) -> Result<Rollup, StoreError> {
         let label = keys::hour_label(hour);
+        let projection = (0..ROLLUP_ATTRIBUTES.len()).map(|i| format!("#a{i}")).collect::<Vec<_>>().join(", ");
+        let projection = &projection;
         let shards = (0..self.config().shards).map(|shard| {
-            let query = self
+            let mut query = self
                 .query()
                 .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
                 .filter_expression("#ttl > :now")
@@ -184,13 +213,17 @@ impl EventStore {
                 .expression_attribute_values(":a", s(keys::sk_from(from)))
                 .expression_attribute_values(":b", s(keys::sk_before(to)))
                 .expression_attribute_values(":now", n(now.timestamp()))
+                .projection_expression(projection.as_str())
                 .consistent_read(true);
+            for (i, name) in ROLLUP_ATTRIBUTES.iter().enumerate() {
+                query = query.expression_attribute_names(format!("#a{i}"), *name);
+            }
             async move {
                 let mut r = Rollup::default();
                 self.for_each_page(query, |items| {
                     for item in items {
-                        let e: StoredEvent = serde_dynamo::from_item(item)?;
-                        r.add(&e.event);
+                        let e: crate::model::Event = serde_dynamo::from_item(item)?;
+                        r.add(&e);
                     }
                     Ok(true)
                 })
