@@ -165,3 +165,48 @@ fn every_job_is_scheduled_on_its_function() {
     let got: Vec<(&str, &str)> = scheduled.iter().map(|(j, e)| (*j, e.as_str())).collect();
     assert_eq!(got, want, "the contract's schedule table");
 }
+
+/// Every function has an errors alarm and a throttles alarm, asks for named
+/// actions only (no wildcards), and only the publishers may publish.
+#[test]
+fn every_function_is_watched_and_least_privileged() {
+    let t = template();
+    let resources = t["Resources"].as_hash().unwrap();
+    let alarmed: BTreeSet<(String, String)> = resources
+        .values()
+        .filter(|r| s(&r["Type"]) == "AWS::CloudWatch::Alarm" && r["Properties"]["Namespace"].as_str() == Some("AWS/Lambda"))
+        .map(|r| {
+            let p = &r["Properties"];
+            (s(&p["Dimensions"][0]["Value"]).to_owned(), s(&p["MetricName"]).to_owned())
+        })
+        .collect();
+    let mut functions = 0;
+    for (name, res) in resources {
+        if s(&res["Type"]) != "AWS::Serverless::Function" {
+            continue;
+        }
+        functions += 1;
+        let name = s(name);
+        for metric in ["Errors", "Throttles"] {
+            assert!(alarmed.contains(&(name.to_owned(), metric.to_owned())), "{name} has no {metric} alarm");
+        }
+        let binary = s(&res["Metadata"]["BuildProperties"]["Binary"]);
+        let mut actions = Vec::new();
+        for policy in res["Properties"]["Policies"].as_vec().expect("policies") {
+            for st in policy["Statement"].as_vec().unwrap() {
+                match &st["Action"] {
+                    Yaml::Array(a) => actions.extend(a.iter().map(|x| s(x).to_owned())),
+                    one => actions.push(s(one).to_owned()),
+                }
+            }
+        }
+        assert!(actions.iter().all(|a| !a.contains('*')), "{name}: {actions:?}");
+        let publishes = actions.iter().any(|a| a == "events:PutEvents");
+        assert_eq!(publishes, ["health", "weekly-report"].contains(&binary), "{name} publishes: {publishes}");
+    }
+    assert_eq!(functions, 2 + jobs::FUNCTIONS.len());
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(s(&globals["LoggingConfig"]["LogFormat"]), "JSON");
+    assert_eq!(s(&globals["Tracing"]), "Active");
+    assert_eq!(s(&globals["Runtime"]), "provided.al2023");
+}
