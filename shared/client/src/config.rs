@@ -160,7 +160,11 @@ impl ClientConfig {
             Some(v) => match v.trim().parse::<f64>() {
                 Ok(r) if r > 0.0 && r <= 1.0 => r,
                 _ => {
-                    return Err(ConfigError { var: "ANALYTICS_SAMPLING_RATE", value: v, expected: "a number greater than 0 and at most 1" });
+                    return Err(ConfigError {
+                        var: "ANALYTICS_SAMPLING_RATE",
+                        value: v,
+                        expected: "a number greater than 0 and at most 1",
+                    });
                 }
             },
         };
