@@ -34,4 +34,4 @@ pub use client::{Analytics, Builder, ClientError, FlushReport, Stats};
 pub use config::{ClientConfig, ConfigError, FlushStrategy};
 pub use layer::{AnalyticsLayer, AnalyticsUser, ErrorMessage, Tracked, client_ip, keep};
 pub use record::{CallGuard, CallOutcome, Record};
-pub use transport::{BoxError, HttpTransport, Reply, SendError, StaticToken, TokenSource, Transport};
+pub use transport::{BoxError, BoxFuture, HttpTransport, Reply, SendError, StaticToken, TokenSource, Transport};
