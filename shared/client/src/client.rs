@@ -95,6 +95,9 @@ struct Inner {
 
 /// The handle every part of a service shares (cheap to clone). Recording
 /// never waits on the network: it pushes into a bounded buffer and returns.
+/// Call [`Analytics::shutdown`] before the process exits: the background
+/// flusher keeps the client alive until then, and only shutdown sends what
+/// is left.
 #[derive(Clone)]
 pub struct Analytics {
     inner: Arc<Inner>,
@@ -134,6 +137,9 @@ impl Builder {
     pub fn build(self) -> Result<Analytics, ClientError> {
         let transport: Arc<dyn Transport> = match self.transport {
             Some(t) => t,
+            // Disabled: nothing is ever sent, so a missing URL or missing
+            // certificates must not stop the service from starting.
+            None if !self.cfg.enabled => Arc::new(Disabled),
             None => Arc::new(HttpTransport::new(&self.cfg.api_url, self.cfg.request_timeout)?),
         };
         let background = self.cfg.enabled && !self.cfg.flush_per_invocation;
@@ -155,6 +161,15 @@ impl Builder {
             *lock(&inner.task) = Some(task);
         }
         Ok(Analytics { inner })
+    }
+}
+
+/// The transport of a disabled client: never called.
+struct Disabled;
+
+impl Transport for Disabled {
+    fn post(&self, _: String, _: bytes::Bytes) -> crate::transport::BoxFuture<'_, Result<crate::transport::Reply, SendError>> {
+        Box::pin(async { Err(SendError::Network("analytics is disabled".into())) })
     }
 }
 

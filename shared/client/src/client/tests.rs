@@ -450,3 +450,34 @@ async fn the_helpers_record_one_line_events() {
     assert!((250.0..260.0).contains(&ms), "{ms}");
     assert_eq!((ev[3]["service"].as_str(), ev[3]["error_message"].as_str()), (Some("brightdata"), Some("cancelled before completion")));
 }
+
+#[cfg(feature = "lambda")]
+#[tokio::test(start_paused = true)]
+async fn on_lambda_the_route_key_and_source_ip_are_read() {
+    let fake = Fake::default();
+    let a = client(ClientConfig { flush_per_invocation: true, ..cfg(FlushStrategy::Time) }, &fake);
+    let event = json!({
+        "version": "2.0", "routeKey": "GET /items/{id}", "rawPath": "/items/42", "rawQueryString": "",
+        "headers": {"user-agent": "lambda-tests"},
+        "requestContext": {"accountId": "1", "apiId": "a", "domainName": "d", "domainPrefix": "d",
+            "http": {"method": "GET", "path": "/items/42", "protocol": "HTTP/1.1", "sourceIp": "198.51.100.77", "userAgent": "lambda-tests"},
+            "requestId": "r", "routeKey": "GET /items/{id}", "stage": "$default", "time": "t", "timeEpoch": 0},
+        "isBase64Encoded": false
+    });
+    let req = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let svc = AnalyticsLayer::new(a.clone()).layer(tower::service_fn(|_r: lambda_http::Request| async {
+        Ok::<_, lambda_http::Error>(http::Response::new(lambda_http::Body::from("ok")))
+    }));
+    svc.oneshot(req).await.unwrap();
+    let ev = fake.stored();
+    assert_eq!(ev.len(), 1, "flushed before the invocation returned");
+    assert_eq!((ev[0]["endpoint"].as_str(), ev[0]["ip_address"].as_str()), (Some("/items/{id}"), Some("198.51.100.77")));
+}
+
+#[test]
+fn a_disabled_client_starts_without_a_url_or_a_runtime() {
+    let a = Analytics::builder(ClientConfig { enabled: false, api_url: "not a url".into(), ..ClientConfig::default() }).build();
+    assert!(a.is_ok());
+    let err = Analytics::builder(ClientConfig { api_url: "not a url".into(), ..ClientConfig::default() }).build().unwrap_err();
+    assert!(err.to_string().contains("not a URL"), "{err}");
+}
