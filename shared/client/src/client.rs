@@ -192,8 +192,13 @@ async fn run(inner: Arc<Inner>) {
             _ = tick.tick(), if strategy.by_time() => {}
             _ = inner.wake.notified(), if strategy.by_count() => {}
         }
-        flush(&inner).await;
+        flush(&inner, far_future()).await;
     }
+}
+
+/// No deadline: a flush is then bounded by the retries alone.
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(365 * 86_400)
 }
 
 impl Analytics {
@@ -248,7 +253,16 @@ impl Analytics {
     /// the buffer). On Lambda, await this at the end of each invocation
     /// (the layer does it when `flush_per_invocation` is set).
     pub async fn flush(&self) -> FlushReport {
-        flush(&self.inner).await
+        flush(&self.inner, far_future()).await
+    }
+
+    /// [`Analytics::flush`] bounded in time: retries stop, and a pending
+    /// attempt is abandoned, when `limit` has passed; what is not delivered
+    /// by then goes back to the buffer for the next flush. The layer uses
+    /// it per invocation (with `request_timeout`), so a backend that is
+    /// down cannot hold a Lambda invocation until its own timeout.
+    pub async fn flush_within(&self, limit: Duration) -> FlushReport {
+        flush(&self.inner, tokio::time::Instant::now() + limit).await
     }
 
     /// Stops the background flusher, sends what is left, and counts as
@@ -262,7 +276,7 @@ impl Analytics {
         if let Some(task) = task {
             let _ = task.await;
         }
-        let mut report = flush(inner).await;
+        let mut report = flush(inner, far_future()).await;
         let left = {
             let mut buf = lock(&inner.buffer);
             let n = buf.len() as u64;
@@ -299,7 +313,7 @@ struct Ready {
     json: String,
 }
 
-async fn flush(inner: &Inner) -> FlushReport {
+async fn flush(inner: &Inner, deadline: tokio::time::Instant) -> FlushReport {
     let _one_at_a_time = inner.flushing.lock().await;
     let mut report = FlushReport::default();
     // Only what is buffered now: under a steady stream a flush still ends.
@@ -331,7 +345,7 @@ async fn flush(inner: &Inner) -> FlushReport {
         let mut rest = ready.into_iter();
         for range in ranges {
             let chunk: Vec<Ready> = rest.by_ref().take(range.len()).collect();
-            if let Err(unsent) = send_batch(inner, chunk, &mut report).await {
+            if let Err(unsent) = send_batch(inner, chunk, &mut report, deadline).await {
                 let back: Vec<PendingEvent> = unsent.into_iter().chain(rest).map(|r| r.event).collect();
                 requeue(inner, back, &mut report);
                 return report;
@@ -366,15 +380,18 @@ fn requeue(inner: &Inner, events: Vec<PendingEvent>, report: &mut FlushReport) {
 /// it on a 413, resends only what was not stored, retries with full-jitter
 /// backoff (at least the server's `Retry-After`). `Err` returns what is
 /// still unsent when the retries are used up.
-async fn send_batch(inner: &Inner, batch: Vec<Ready>, report: &mut FlushReport) -> Result<(), Vec<Ready>> {
+async fn send_batch(inner: &Inner, batch: Vec<Ready>, report: &mut FlushReport, deadline: tokio::time::Instant) -> Result<(), Vec<Ready>> {
     let cfg = &inner.cfg;
     let c = &inner.counters;
-    let far = tokio::time::Instant::now() + Duration::from_secs(365 * 86_400);
-    let mut backoff = Backoff::with_schedule(cfg.backoff_base, cfg.backoff_cap, cfg.max_retries + 1, far);
+    let mut backoff = Backoff::with_schedule(cfg.backoff_base, cfg.backoff_cap, cfg.max_retries + 1, deadline);
     let mut stack = vec![batch];
     while let Some(mut batch) = stack.pop() {
         loop {
-            let verdict = match attempt(inner, &batch).await {
+            // Abandoning an attempt is safe: the batch is owned here, and a
+            // resend of what the backend did store is a duplicate.
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let answer = tokio::time::timeout(remaining, attempt(inner, &batch)).await.unwrap_or(Err(SendError::Timeout(remaining)));
+            let verdict = match answer {
                 Ok(reply) => batch::classify(&reply, batch.len()),
                 Err(e) => Verdict::Retry { retry_after: None, reason: e.to_string() },
             };

@@ -84,7 +84,7 @@ where
             if client.config().flush_per_invocation {
                 // Lambda: a frozen environment runs no timer, so the
                 // invocation sends its own events before it answers.
-                client.flush().await;
+                client.flush_within(client.config().request_timeout).await;
             }
             result
         })

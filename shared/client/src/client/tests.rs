@@ -481,3 +481,21 @@ fn a_disabled_client_starts_without_a_url_or_a_runtime() {
     let err = Analytics::builder(ClientConfig { api_url: "not a url".into(), ..ClientConfig::default() }).build().unwrap_err();
     assert!(err.to_string().contains("not a URL"), "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn per_invocation_flushes_are_bounded_in_time_and_keep_what_they_could_not_send() {
+    let fake = Fake::default();
+    fake.state().down = true;
+    let timeout = Duration::from_secs(3);
+    let a =
+        client(ClientConfig { flush_per_invocation: true, max_retries: 20, request_timeout: timeout, ..cfg(FlushStrategy::Time) }, &fake);
+    let svc = AnalyticsLayer::new(a.clone())
+        .layer(tower::service_fn(|_r: http::Request<String>| async { Ok::<_, Infallible>(http::Response::new(String::new())) }));
+    let t0 = tokio::time::Instant::now();
+    svc.oneshot(http::Request::get("/x").body(String::new()).unwrap()).await.unwrap();
+    assert!(t0.elapsed() <= timeout, "the invocation answered within {timeout:?}: {:?}", t0.elapsed());
+    assert!(fake.state().requests.len() < 21, "the deadline, not the 20 retries, ended the flush");
+    assert_eq!(a.stats().buffered, 1, "kept for the next invocation");
+    fake.state().down = false;
+    assert_eq!(a.flush().await.sent, 1);
+}
