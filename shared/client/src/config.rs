@@ -7,6 +7,9 @@
 
 use std::time::Duration;
 
+pub use analytics_shared::config::ConfigError;
+use analytics_shared::config::parse_num as num;
+
 /// When buffered events are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushStrategy {
@@ -99,15 +102,6 @@ impl Default for ClientConfig {
             backoff_cap: Duration::from_secs(20),
         }
     }
-}
-
-/// A variable that is set but does not parse.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{var}={value:?} is invalid: expected {expected}")]
-pub struct ConfigError {
-    pub var: &'static str,
-    pub value: String,
-    pub expected: &'static str,
 }
 
 /// Every variable [`ClientConfig::from_lookup`] reads.
@@ -235,19 +229,6 @@ impl ClientConfig {
     /// The sampling rate applied to API requests (1 when sampling is off).
     pub fn effective_sampling_rate(&self) -> f64 {
         if self.sampling_enabled { self.sampling_rate } else { 1.0 }
-    }
-}
-
-fn num<T>(var: &'static str, raw: Option<String>, default: T, min: T, max: T, expected: &'static str) -> Result<T, ConfigError>
-where
-    T: std::str::FromStr + PartialOrd + Copy,
-{
-    match raw {
-        None => Ok(default),
-        Some(v) => match v.trim().parse::<T>() {
-            Ok(n) if n >= min && n <= max => Ok(n),
-            _ => Err(ConfigError { var, value: v, expected }),
-        },
     }
 }
 
