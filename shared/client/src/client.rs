@@ -28,7 +28,8 @@ pub enum ClientError {
 }
 
 /// What the client has done since it started. `recorded` = `sent` +
-/// `duplicates` + `rejected` + `dropped` + `buffered` (+ events in flight).
+/// `duplicates` + `rejected` + `dropped` + `buffered` (+ events in flight),
+/// except that records after shutdown count only as dropped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Events put in the buffer.
