@@ -48,6 +48,7 @@ lint: ## formatting, clippy (warnings are errors) and cfn-lint on the SAM templa
 
 bench: ## the benchmarks of BENCHMARKS.md (those on DynamoDB Local start the stack if needed)
 	cargo bench -p analytics-shared --bench ingest_pipeline
+	cargo bench -p analytics-client --bench client
 	cargo bench -p integration-tests --bench peak_memory
 	cargo bench -p integration-tests --bench write_strategies
 	cargo bench -p integration-tests --bench period_reads

@@ -290,7 +290,9 @@ impl Config {
     }
 }
 
-fn parse_num<T>(var: &'static str, raw: Option<String>, default: T, min: T, max: T, expected: &'static str) -> Result<T, ConfigError>
+/// A number within bounds, or the error naming the variable (the sending
+/// client, `analytics-client`, reads its variables by the same rule).
+pub fn parse_num<T>(var: &'static str, raw: Option<String>, default: T, min: T, max: T, expected: &'static str) -> Result<T, ConfigError>
 where
     T: std::str::FromStr + PartialOrd + Copy,
 {

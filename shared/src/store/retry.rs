@@ -17,7 +17,14 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(max_attempts: u32, deadline: Instant) -> Self {
-        Self { base: Duration::from_millis(25), cap: Duration::from_secs(2), attempt: 0, max_attempts, deadline }
+        Self::with_schedule(Duration::from_millis(25), Duration::from_secs(2), max_attempts, deadline)
+    }
+
+    /// The same full-jitter rule with another base and cap: the sending
+    /// client (`analytics-client`) waits on a remote service rather than
+    /// DynamoDB, so it starts slower and caps higher, under the same rule.
+    pub fn with_schedule(base: Duration, cap: Duration, max_attempts: u32, deadline: Instant) -> Self {
+        Self { base, cap, attempt: 0, max_attempts, deadline }
     }
 
     /// The next delay, drawn uniformly from `[0, min(cap, base * 2^n)]`,
