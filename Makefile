@@ -52,7 +52,8 @@ bench: ## the benchmarks of BENCHMARKS.md (those on DynamoDB Local start the sta
 	cargo bench -p integration-tests --bench peak_memory
 	cargo bench -p integration-tests --bench write_strategies
 	cargo bench -p integration-tests --bench period_reads
-	cargo lambda build --release --x86-64
+	cargo bench -p integration-tests --bench jobs
+	cargo lambda build --release --x86-64 --bin ingest --bin query --bin rollup --bin health --bin cleanup --bin weekly-report
 	cargo bench -p integration-tests --bench cold_start
 
 sam-build: ## sam build from the root (ARCH=arm64 needs the aarch64-unknown-linux-gnu Rust target)
