@@ -30,6 +30,13 @@ pub fn jobs_of(function: &str) -> &'static [Job] {
 /// work in progress and return the summary.
 pub const SAFETY_MARGIN: Duration = Duration::from_secs(20);
 
+/// The time a job may start new work in, out of the invocation's: all but
+/// the safety margin, or a quarter of it for short invocations (a local
+/// runtime's default timeout is shorter than the margin).
+pub fn work_budget(invocation: Duration) -> Duration {
+    invocation.saturating_sub(SAFETY_MARGIN.min(invocation / 4))
+}
+
 /// Builds the clients once and serves invocations of the given jobs (the
 /// first is the default when a payload names none).
 pub async fn serve(runs: &'static [Job]) -> Result<(), Error> {
@@ -45,7 +52,7 @@ pub async fn serve(runs: &'static [Job]) -> Result<(), Error> {
         let jobs = &jobs;
         async move {
             let budget = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
-            let deadline = tokio::time::Instant::now() + budget.saturating_sub(SAFETY_MARGIN);
+            let deadline = tokio::time::Instant::now() + work_budget(budget);
             let host = if measure_host { host_figures().await } else { HostFigures::default() };
             handle(jobs, runs, event.payload, deadline, host).await.map_err(Error::from)
         }
@@ -102,6 +109,15 @@ pub async fn host_figures() -> HostFigures {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn short_invocations_keep_most_of_their_time() {
+        assert_eq!(super::work_budget(Duration::from_secs(600)), Duration::from_secs(580));
+        assert_eq!(super::work_budget(Duration::from_secs(20)), Duration::from_secs(15));
+        assert_eq!(super::work_budget(Duration::ZERO), Duration::ZERO);
+    }
+
     #[tokio::test]
     async fn host_figures_are_measured() {
         let h = super::host_figures().await;
