@@ -51,7 +51,11 @@ pub async fn serve(runs: &'static [Job]) -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let jobs = &jobs;
         async move {
-            let budget = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
+            // A runtime that gives no deadline (or one already past, as
+            // some local emulators do) gets Lambda's longest timeout.
+            let budget = event.context.deadline().duration_since(std::time::SystemTime::now()).ok().filter(|b| !b.is_zero());
+            let budget = budget.unwrap_or(Duration::from_secs(900));
+            tracing::info!(budget_ms = budget.as_millis() as u64, "invocation budget");
             let deadline = tokio::time::Instant::now() + work_budget(budget);
             let host = if measure_host { host_figures().await } else { HostFigures::default() };
             handle(jobs, runs, event.payload, deadline, host).await.map_err(Error::from)
