@@ -62,17 +62,24 @@ impl Jobs {
                 summary.tenants_left += 1;
                 continue;
             }
+            // Every week of the run and the one before the first, read once,
+            // cut at each Monday (no stored piece straddles one).
+            let (Some(first), Some(last)) = (mondays.first(), mondays.last()) else { break };
+            let edges: Vec<DateTime<Utc>> = mondays.iter().map(|d| midnight(*d)).collect();
+            let range = DateRange { from: midnight(*first) - Duration::days(7), to: midnight(*last) + Duration::days(7) };
+            let pieces = period::read_pieces(&self.store, &t.tenant, range, &edges, ctx.now).await?;
+            let week_of = |start: DateTime<Utc>| {
+                let parts: Vec<_> = pieces.iter().filter(|p| p.start >= start && p.start < start + Duration::days(7)).cloned().collect();
+                period::total(&parts)
+            };
             for monday in &mondays {
                 let start = midnight(*monday);
-                let range = DateRange { from: start - Duration::days(7), to: start + Duration::days(7) };
-                let pieces = period::read_pieces(&self.store, &t.tenant, range, &[start], ctx.now).await?;
-                let (week, previous): (Vec<_>, Vec<_>) = pieces.into_iter().partition(|p| p.start >= start);
-                let week = period::total(&week);
+                let (week, previous) = (week_of(start), week_of(start - Duration::days(7)));
                 if week.is_empty() {
                     summary.skipped_empty += 1;
                     continue;
                 }
-                let report = weekly_report(&t.tenant, *monday, &week, &period::total(&previous));
+                let report = weekly_report(&t.tenant, *monday, &week, &previous);
                 let body = serde_json::to_string(&report).map_err(StoreError::unavailable)?;
                 let digest = crate::cursor::digest(&body);
                 let expires = (start + Duration::days(7) + keep).timestamp();
