@@ -13,6 +13,7 @@ export ANALYTICS_TABLE ?= analytics
 export ANALYTICS_LOCAL_JWT_SECRET ?= local-dev-secret
 export ANALYTICS_LOCAL_JWT_ISSUER ?= analytics-local
 export RUST_LOG ?= info
+SAM_ARCH := $(or $(ARCH),arm64)
 
 .PHONY: help dev stack seed token invoke test lint bench sam-build stop clean
 
@@ -56,10 +57,13 @@ bench: ## the benchmarks of BENCHMARKS.md (those on DynamoDB Local start the sta
 	cargo lambda build --release --x86-64 --bin ingest --bin query --bin rollup --bin health --bin cleanup --bin weekly-report
 	cargo bench -p integration-tests --bench cold_start
 
-sam-build: ## sam build from the root (ARCH=arm64 needs the aarch64-unknown-linux-gnu Rust target)
+sam-build: ## sam build from the root, for arm64 as the template deploys (ARCH=x86_64 for the other)
 	tests/stack/install.sh --with-sam
-	SAM_CLI_TELEMETRY=0 .local/sam/bin/sam build --parameter-overrides Architecture=$(or $(ARCH),x86_64)
+	@if [ "$(SAM_ARCH)" = arm64 ] && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then \
+	  rustup target add aarch64-unknown-linux-gnu; fi
+	SAM_CLI_TELEMETRY=0 .local/sam/bin/sam build --parameter-overrides Architecture=$(SAM_ARCH)
 	@ls -l .aws-sam/build/*/bootstrap
+	@! command -v file >/dev/null || file .aws-sam/build/IngestFunction/bootstrap
 
 stop: ## stop the local stack
 	tests/stack/stop.sh

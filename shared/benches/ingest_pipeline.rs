@@ -7,7 +7,7 @@ use analytics_shared::config::Retention;
 use analytics_shared::ingest::prepare;
 use analytics_shared::store::events::event_write;
 use analytics_shared::validate::{Context, parse_timestamp, validate_event};
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use serde_json::{Value, json};
 
 /// The allocator the function binaries use, so the figures are theirs.
@@ -83,4 +83,19 @@ criterion_group! {
     config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(5));
     targets = pipeline
 }
-criterion_main!(benches);
+/// `INGEST_PIPELINE_BATCHES=N` runs `prepare` on N batches and exits, for an
+/// instruction count that a shared machine cannot disturb:
+/// `INGEST_PIPELINE_BATCHES=20 valgrind --tool=callgrind <bench binary>`.
+fn main() {
+    if let Some(n) = std::env::var("INGEST_PIPELINE_BATCHES").ok().and_then(|v| v.parse::<usize>().ok()) {
+        let now_s = "2026-11-21T10:00:00Z";
+        let body = serde_json::to_vec(&batch(now_s)).unwrap();
+        let (now, retention) = (parse_timestamp(now_s).unwrap(), Retention::default());
+        let events: usize =
+            (0..n).map(|_| prepare(std::hint::black_box(&body), "tenant-1", now, &retention, 8).unwrap().writes.len()).sum();
+        println!("prepared {events} events");
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -5,11 +5,12 @@
 use std::collections::BTreeSet;
 
 use analytics_shared::cursor::{Binding, CursorKey, digest};
+use analytics_shared::query::period::local_midnight;
+use analytics_shared::query::zone::Zone;
 use analytics_shared::store::events::{EventStore, event_write};
 use analytics_shared::store::keys;
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Duration, DurationRound, NaiveDate, TimeZone, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
 use integration_tests::*;
 use query::{App, BASE, ROUTES};
 use serde_json::{Value, json};
@@ -478,10 +479,10 @@ async fn trends_follow_a_dst_change() {
     let (client, mut cfg) = fresh_table().await;
     cfg.retention.events_days = 400;
     let env = Env::with(client, cfg);
-    let ny = Tz::America__New_York;
-    let midnight = |d: NaiveDate| ny.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap()).earliest().unwrap().to_utc();
+    let ny = Zone::named("America/New_York").unwrap();
+    let midnight = |d: NaiveDate| local_midnight(&ny, d);
     // The latest day within a year whose length in New York is not 24 hours.
-    let mut day = Utc::now().with_timezone(&ny).date_naive() - Duration::days(1);
+    let mut day = ny.local(Utc::now()).date() - Duration::days(1);
     while midnight(day.succ_opt().unwrap()) - midnight(day) == Duration::hours(24) {
         day = day.pred_opt().unwrap();
     }

@@ -11,13 +11,13 @@ use analytics_shared::cursor::{Binding, CursorKey, digest};
 use analytics_shared::error::json_text_response;
 use analytics_shared::query::answers::{self, GroupBy, TrendMetric};
 use analytics_shared::query::period::{self, DateRange, Granularity, MAX_BUCKETS, Piece, bucket_bounds, read_pieces};
+use analytics_shared::query::zone::Zone;
 use analytics_shared::query::{Access, Params, Scope};
 use analytics_shared::rollup::Rollup;
 use analytics_shared::store::events::EventStore;
 use analytics_shared::store::feed::FeedQuery;
 use analytics_shared::{ApiError, Caller, Config, http as glue};
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use chrono_tz::Tz;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 
@@ -343,7 +343,7 @@ impl App {
                     caller.require(Access::Managers)?;
                 }
                 let scope = caller.scope(p.text("user_id", 256)?)?;
-                let range = p.range(now, Tz::UTC, 30)?;
+                let range = p.range(now, &Zone::UTC, 30)?;
                 let pieces = self.pieces(tenant, &scope, range, &[], now).await?;
                 let days = utc_days(range);
                 json!(answers::activity_summary(&pieces, group_by, &days))
@@ -364,14 +364,14 @@ impl App {
             Route::ApiRequests => {
                 let class = p.choice("status_class", &[("1xx", 1), ("2xx", 2), ("3xx", 3), ("4xx", 4), ("5xx", 5)], 0)?;
                 let endpoint = p.text("endpoint", 2048)?;
-                let range = p.range(now, Tz::UTC, self.cfg.retention.api_log_days.into())?;
+                let range = p.range(now, &Zone::UTC, self.cfg.retention.api_log_days.into())?;
                 let all = period::total(&self.pieces(tenant, &Scope::Tenant, range, &[], now).await?);
                 let endpoints = answers::api_requests(&all, endpoint, (class != 0).then_some(class));
                 json!({ "date_from": range.from, "date_to": range.to, "endpoints": endpoints })
             }
             Route::AuthEvents => {
                 let limit = p.limit(10)?;
-                let range = p.range(now, Tz::UTC, 30)?;
+                let range = p.range(now, &Zone::UTC, 30)?;
                 let all = period::total(&self.pieces(tenant, &Scope::Tenant, range, &[], now).await?);
                 let mut v = json!(answers::auth_events(&all, limit));
                 v["date_from"] = json!(range.from);
@@ -380,7 +380,7 @@ impl App {
             }
             Route::ExternalCalls => {
                 let per_day = p.choice("granularity", &[("total", false), ("day", true)], false)?;
-                let range = p.range(now, Tz::UTC, 30)?;
+                let range = p.range(now, &Zone::UTC, 30)?;
                 let pieces = self.pieces(tenant, &Scope::Tenant, range, &[], now).await?;
                 let services = answers::external_calls(&period::total(&pieces));
                 let total_cost = services.iter().map(|s| s.total_cost).sum::<f64>();
@@ -434,7 +434,7 @@ impl App {
         }
         let range = match (p.get("date_from"), p.get("date_to")) {
             (None, None) => self.retained(now),
-            _ => p.range(now, Tz::UTC, self.cfg.retention.events_days.into())?,
+            _ => p.range(now, &Zone::UTC, self.cfg.retention.events_days.into())?,
         };
         let binding_query = digest(&p.normalized());
         let binding = Binding { tenant: &caller.tenant, caller: &caller.user_id, query: &binding_query };
@@ -508,7 +508,7 @@ impl App {
         )
         .await?;
         let total = period::total(&in_period);
-        let bounds = bucket_bounds(range, Granularity::Day, Tz::UTC);
+        let bounds = bucket_bounds(range, Granularity::Day, &Zone::UTC);
         Ok(json!({
             "period": p.get("period").unwrap_or("30d"),
             "date_from": range.from,
@@ -540,8 +540,8 @@ impl App {
             TrendMetric::Activities,
         )?;
         let tz = p.tz()?;
-        let range = p.range(now, tz, 30)?;
-        let bounds = bucket_bounds(range, g, tz);
+        let range = p.range(now, &tz, 30)?;
+        let bounds = bucket_bounds(range, g, &tz);
         if bounds.len() > MAX_BUCKETS + 1 {
             return Err(ApiError::bad_request(format!(
                 "this range has {} buckets at this granularity; at most {MAX_BUCKETS}: narrow the dates or use a coarser granularity",
@@ -577,7 +577,7 @@ impl App {
 
 /// The starts of the UTC days of a range.
 fn utc_days(range: DateRange) -> Vec<DateTime<Utc>> {
-    let mut b = bucket_bounds(range, Granularity::Day, Tz::UTC);
+    let mut b = bucket_bounds(range, Granularity::Day, &Zone::UTC);
     b.pop();
     b
 }

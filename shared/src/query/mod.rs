@@ -4,6 +4,7 @@
 pub mod answers;
 pub mod params;
 pub mod period;
+pub mod zone;
 
 use crate::auth::Caller;
 use crate::error::ApiError;

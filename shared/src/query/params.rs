@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use chrono_tz::Tz;
 
 use super::period::{DateRange, MAX_RANGE_DAYS, local_midnight};
+use super::zone::Zone;
 use crate::error::ApiError;
 
 /// Default and bounds of `limit`.
@@ -74,10 +74,10 @@ impl Params {
     }
 
     /// `tz`: an IANA zone name, UTC by default.
-    pub fn tz(&self) -> Result<Tz, ApiError> {
+    pub fn tz(&self) -> Result<Zone, ApiError> {
         match self.get("tz") {
-            None => Ok(Tz::UTC),
-            Some(v) => v.parse::<Tz>().map_err(|_| {
+            None => Ok(Zone::UTC),
+            Some(v) => Zone::named(v).ok_or_else(|| {
                 ApiError::bad_request(format!("`tz` must be an IANA time zone name such as Europe/Paris or Asia/Kolkata, not `{v}`"))
             }),
         }
@@ -86,7 +86,7 @@ impl Params {
     /// `date_from` and `date_to` (a date, read as local midnight in `tz`,
     /// or an RFC 3339 timestamp); `date_to` is exclusive. Without them: the
     /// last `default_days` days, today included.
-    pub fn range(&self, now: DateTime<Utc>, tz: Tz, default_days: i64) -> Result<DateRange, ApiError> {
+    pub fn range(&self, now: DateTime<Utc>, tz: &Zone, default_days: i64) -> Result<DateRange, ApiError> {
         let to = match self.get("date_to") {
             Some(v) => parse_instant("date_to", v, tz)?,
             None => now,
@@ -94,7 +94,7 @@ impl Params {
         let from = match self.get("date_from") {
             Some(v) => parse_instant("date_from", v, tz)?,
             None => {
-                let today = (to - Duration::nanoseconds(1)).with_timezone(&tz).date_naive();
+                let today = tz.local(to - Duration::nanoseconds(1)).date();
                 local_midnight(tz, today - Duration::days(default_days - 1))
             }
         };
@@ -114,7 +114,7 @@ impl Params {
     }
 }
 
-fn parse_instant(name: &str, v: &str, tz: Tz) -> Result<DateTime<Utc>, ApiError> {
+fn parse_instant(name: &str, v: &str, tz: &Zone) -> Result<DateTime<Utc>, ApiError> {
     if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
         return Ok(local_midnight(tz, d));
     }
@@ -152,17 +152,17 @@ mod tests {
     fn date_ranges() {
         let now = at("2026-11-21T10:00:00Z");
         let p = Params::new([("date_from", "2026-11-01"), ("date_to", "2026-11-02T06:00:00Z")], &["date_from", "date_to"]).unwrap();
-        let r = p.range(now, Tz::UTC, 30).unwrap();
+        let r = p.range(now, &Zone::UTC, 30).unwrap();
         assert_eq!((r.from, r.to), (at("2026-11-01T00:00:00Z"), at("2026-11-02T06:00:00Z")));
-        let r = p.range(now, Tz::Asia__Kolkata, 30).unwrap();
+        let r = p.range(now, &Zone::named("Asia/Kolkata").unwrap(), 30).unwrap();
         assert_eq!(r.from, at("2026-10-31T18:30:00Z"), "a date is local midnight in tz");
-        let r = Params::default().range(now, Tz::UTC, 30).unwrap();
+        let r = Params::default().range(now, &Zone::UTC, 30).unwrap();
         assert_eq!((r.from, r.to), (at("2026-10-23T00:00:00Z"), now), "30 days, today included");
-        let e = Params::new([("date_from", "2025-01-01")], &["date_from"]).unwrap().range(now, Tz::UTC, 30).unwrap_err();
+        let e = Params::new([("date_from", "2025-01-01")], &["date_from"]).unwrap().range(now, &Zone::UTC, 30).unwrap_err();
         assert!(e.message.contains("400 days"));
-        let e = Params::new([("date_from", "2026-11-22")], &["date_from"]).unwrap().range(now, Tz::UTC, 30).unwrap_err();
+        let e = Params::new([("date_from", "2026-11-22")], &["date_from"]).unwrap().range(now, &Zone::UTC, 30).unwrap_err();
         assert!(e.message.contains("before"));
-        let e = Params::new([("date_to", "yesterday")], &["date_to"]).unwrap().range(now, Tz::UTC, 30).unwrap_err();
+        let e = Params::new([("date_to", "yesterday")], &["date_to"]).unwrap().range(now, &Zone::UTC, 30).unwrap_err();
         assert!(e.message.contains("`date_to`"));
     }
 

@@ -4,8 +4,9 @@
 //! range. What a period read costs grows with its hours, never with its
 //! events.
 
-use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Timelike, Utc};
+
+use super::zone::{LocalTime, Zone};
 
 use crate::rollup::{Rollup, SLOTS};
 use crate::store::StoreError;
@@ -37,25 +38,22 @@ pub const MAX_BUCKETS: usize = 31 * 24;
 
 /// The instant a local wall-clock time names: the earlier of two when the
 /// clocks go back, the first valid instant after it when they jump forward.
-pub fn local_to_utc(tz: Tz, naive: NaiveDateTime) -> DateTime<Utc> {
-    match tz.from_local_datetime(&naive) {
-        LocalResult::Single(t) => t.to_utc(),
-        LocalResult::Ambiguous(a, _) => a.to_utc(),
-        LocalResult::None => (1..=16)
-            .find_map(|q| tz.from_local_datetime(&(naive + Duration::minutes(15 * q))).earliest())
-            .map(|t| t.to_utc())
-            .unwrap_or_else(|| naive.and_utc()),
-    }
+pub fn local_to_utc(tz: &Zone, naive: NaiveDateTime) -> DateTime<Utc> {
+    let earliest = |n: NaiveDateTime| match tz.from_local(n) {
+        LocalTime::Single(t) | LocalTime::Ambiguous(t, _) => Some(t),
+        LocalTime::None => None,
+    };
+    earliest(naive).or_else(|| (1..=16).find_map(|q| earliest(naive + Duration::minutes(15 * q)))).unwrap_or_else(|| naive.and_utc())
 }
 
 /// The start of a local day.
-pub fn local_midnight(tz: Tz, day: NaiveDate) -> DateTime<Utc> {
+pub fn local_midnight(tz: &Zone, day: NaiveDate) -> DateTime<Utc> {
     local_to_utc(tz, day.and_hms_opt(0, 0, 0).expect("midnight exists"))
 }
 
 /// The local start of the bucket `t` falls in.
-fn floor_local(t: DateTime<Utc>, g: Granularity, tz: Tz) -> NaiveDateTime {
-    let local = t.with_timezone(&tz).naive_local();
+fn floor_local(t: DateTime<Utc>, g: Granularity, tz: &Zone) -> NaiveDateTime {
+    let local = tz.local(t);
     let day = local.date();
     match g {
         Granularity::Hour => local.with_minute(0).and_then(|l| l.with_second(0)).and_then(|l| l.with_nanosecond(0)).unwrap_or(local),
@@ -83,7 +81,7 @@ fn next_local(n: NaiveDateTime, g: Granularity) -> NaiveDateTime {
 /// plus the end of the last one. Hours step in real time (a local hour that
 /// repeats when clocks go back is two buckets); days, weeks and months
 /// follow the local calendar, so a day may last 23 or 25 hours.
-pub fn bucket_bounds(range: DateRange, g: Granularity, tz: Tz) -> Vec<DateTime<Utc>> {
+pub fn bucket_bounds(range: DateRange, g: Granularity, tz: &Zone) -> Vec<DateTime<Utc>> {
     let mut bounds = Vec::new();
     if g == Granularity::Hour {
         let mut t = local_to_utc(tz, floor_local(range.from, g, tz));
@@ -283,12 +281,12 @@ mod tests {
     #[test]
     fn kolkata_days_start_at_half_past_six_utc() {
         let r = DateRange { from: at("2026-11-19T18:30:00Z"), to: at("2026-11-21T18:30:00Z") };
-        let b = bucket_bounds(r, Granularity::Day, Tz::Asia__Kolkata);
+        let b = bucket_bounds(r, Granularity::Day, &Zone::named("Asia/Kolkata").unwrap());
         assert_eq!(b, vec![at("2026-11-19T18:30:00Z"), at("2026-11-20T18:30:00Z"), at("2026-11-21T18:30:00Z")]);
         let hours = bucket_bounds(
             DateRange { from: at("2026-11-21T10:00:00Z"), to: at("2026-11-21T12:00:00Z") },
             Granularity::Hour,
-            Tz::Asia__Kolkata,
+            &Zone::named("Asia/Kolkata").unwrap(),
         );
         assert_eq!(hours[0], at("2026-11-21T09:30:00Z"), "local hours start at :30 UTC");
         assert_eq!(hours.len(), 4);
@@ -296,7 +294,7 @@ mod tests {
 
     #[test]
     fn a_day_across_the_dst_change_lasts_25_hours() {
-        let ny = Tz::America__New_York;
+        let ny = &Zone::named("America/New_York").unwrap();
         let r = DateRange { from: local_midnight(ny, NaiveDate::from_ymd_opt(2026, 10, 31).unwrap()), to: at("2026-11-03T05:00:00Z") };
         let b = bucket_bounds(r, Granularity::Day, ny);
         assert_eq!(b[0], at("2026-10-31T04:00:00Z"));
@@ -304,10 +302,10 @@ mod tests {
         assert_eq!(b[2], at("2026-11-02T05:00:00Z"), "1 November 2026 has 25 hours in New York");
         assert_eq!(b[2] - b[1], Duration::hours(25));
         let weeks =
-            bucket_bounds(DateRange { from: at("2026-11-18T12:00:00Z"), to: at("2026-11-21T00:00:00Z") }, Granularity::Week, Tz::UTC);
+            bucket_bounds(DateRange { from: at("2026-11-18T12:00:00Z"), to: at("2026-11-21T00:00:00Z") }, Granularity::Week, &Zone::UTC);
         assert_eq!(weeks, vec![at("2026-11-16T00:00:00Z"), at("2026-11-23T00:00:00Z")], "ISO weeks start on Monday");
         let months =
-            bucket_bounds(DateRange { from: at("2026-11-18T12:00:00Z"), to: at("2027-01-02T00:00:00Z") }, Granularity::Month, Tz::UTC);
+            bucket_bounds(DateRange { from: at("2026-11-18T12:00:00Z"), to: at("2027-01-02T00:00:00Z") }, Granularity::Month, &Zone::UTC);
         assert_eq!(months.len(), 4);
         assert_eq!(months[2], at("2027-01-01T00:00:00Z"));
     }
@@ -315,8 +313,9 @@ mod tests {
     #[test]
     fn a_skipped_midnight_maps_to_the_first_instant_of_the_day() {
         // Santiago skips from 00:00 to 01:00 on 6 September 2026.
-        let t = local_midnight(Tz::America__Santiago, NaiveDate::from_ymd_opt(2026, 9, 6).unwrap());
-        assert_eq!(t.with_timezone(&Tz::America__Santiago).hour(), 1);
+        let santiago = Zone::named("America/Santiago").unwrap();
+        let t = local_midnight(&santiago, NaiveDate::from_ymd_opt(2026, 9, 6).unwrap());
+        assert_eq!(santiago.local(t).hour(), 1);
     }
 
     #[test]
