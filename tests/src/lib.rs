@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use analytics_shared::auth::{LocalToken, mint_local_token};
 use analytics_shared::config::{AuthConfig, Config, StoreConfig};
+use analytics_shared::store::events::EventStore;
 use analytics_shared::store::{self, table};
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use serde_json::{Value, json};
@@ -49,6 +50,53 @@ pub fn ensure_stack() {
         assert!(status.success(), "tests/stack/start.sh failed; run it by hand to see why");
         assert!(reachable(&endpoint), "DynamoDB Local is not answering on {endpoint} after start.sh");
     });
+}
+
+/// A relay to DynamoDB Local that holds back the answer on its first
+/// connection for `hold` (longer than a test's attempt timeout: the request
+/// lands, its answer comes too late); returns its endpoint and how many
+/// connections it has taken, which says whether the client retried.
+async fn relay_holding_the_first_answer(hold: Duration) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let upstream = dynamodb_endpoint().trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let taken = Arc::new(AtomicUsize::new(0));
+    let count = taken.clone();
+    tokio::spawn(async move {
+        while let Ok((down, _)) = listener.accept().await {
+            let first = count.fetch_add(1, Ordering::SeqCst) == 0;
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let up = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                let ((mut down_r, mut down_w), (mut up_r, mut up_w)) = (down.into_split(), up.into_split());
+                let requests = tokio::io::copy(&mut down_r, &mut up_w);
+                let answers = async {
+                    if first {
+                        tokio::time::sleep(hold).await;
+                    }
+                    tokio::io::copy(&mut up_r, &mut down_w).await
+                };
+                let _ = tokio::join!(requests, answers);
+            });
+        }
+    });
+    (format!("http://{addr}"), taken)
+}
+
+/// A store of `cfg`'s table whose first request lands but whose answer
+/// comes after the attempt timeout, as when a network drops an answer: the
+/// client retries. The counter is the connections taken, 2 or more once the
+/// client has retried.
+pub async fn store_losing_its_first_answer(cfg: &Config) -> (EventStore, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    ensure_stack();
+    let mut slow = cfg.store.clone();
+    slow.attempt_timeout = Duration::from_millis(400);
+    slow.deadline = Duration::from_secs(20);
+    let (endpoint, connections) = relay_holding_the_first_answer(Duration::from_secs(2)).await;
+    let client = aws_sdk_dynamodb::Client::from_conf(store::client_config(&sdk_config(&endpoint), &slow));
+    (EventStore::new(client, slow), connections)
 }
 
 /// Shared SDK settings pointing at an endpoint, with dummy credentials.

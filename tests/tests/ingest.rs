@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use analytics_shared::model::{EventBody, EventKind};
-use analytics_shared::store::events::{EventStore, ItemKey};
+use analytics_shared::store::events::{EventStore, ItemKey, PutOutcome};
 use analytics_shared::store::keys;
 use analytics_shared::validate::parse_timestamp;
 use chrono::Utc;
@@ -423,4 +423,28 @@ async fn expired_items_are_never_read_back() {
     let hour = keys::hour_label(parse_timestamp(&minutes_ago(10)).unwrap());
     let in_hour = store.hour_events("acme", &hour, now).await.unwrap();
     assert!(in_hour.iter().all(|e| e.event.event_id != "old"));
+}
+
+/// The write lands but its answer comes after the attempt timeout: the
+/// client's retry finds the item, and it is still this write, reported
+/// stored, once. A resend later is a duplicate.
+#[tokio::test]
+async fn a_write_whose_answer_was_lost_is_stored_not_a_duplicate() {
+    let (client, cfg) = fresh_table().await;
+    let (store, connections) = store_losing_its_first_answer(&cfg).await;
+    let ev = json!({"event_id": "lost-answer", "kind": "auth", "occurred_at": minutes_ago(1), "event_type": "login", "success": true});
+    let body = json!({ "events": [ev] }).to_string();
+    let write = |received_at| {
+        let batch = analytics_shared::ingest::prepare(body.as_bytes(), "acme", received_at, &cfg.retention, cfg.store.shards).unwrap();
+        batch.writes.into_iter().map(|(_, w)| w.item).collect::<Vec<_>>()
+    };
+    // The write is the relay's first connection: its answer is held.
+    let now = analytics_shared::validate::receive_time();
+    assert_eq!(store.put_new(write(now)).await.unwrap(), vec![PutOutcome::Stored]);
+    assert!(connections.load(std::sync::atomic::Ordering::SeqCst) >= 2, "the held answer made the client retry");
+    assert_eq!(count_items(&client, &cfg.store.table).await, 1);
+
+    let later = now + chrono::Duration::milliseconds(1);
+    assert_eq!(store.put_new(write(later)).await.unwrap(), vec![PutOutcome::Duplicate]);
+    assert_eq!(count_items(&client, &cfg.store.table).await, 1);
 }

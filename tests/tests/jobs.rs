@@ -242,6 +242,23 @@ async fn an_alert_that_could_not_be_published_is_sent_by_the_retry() {
     assert_eq!(bus.received().await.len(), 2);
 }
 
+/// The claim of an alert lands but its answer comes too late: the
+/// client's retry finds the claim and it is still this run's, so the alert
+/// goes out; another run of the same window finds it claimed.
+#[tokio::test]
+async fn an_alert_claim_whose_answer_was_lost_is_still_this_runs() {
+    let (client, cfg) = fresh_table().await;
+    let (store, connections) = store_losing_its_first_answer(&cfg).await;
+    let end = Utc::now().duration_trunc(Duration::minutes(5)).unwrap();
+    let start = end - Duration::minutes(15);
+    assert!(store.claim_alert("acme", "failed_logins#ip#192.0.2.1", start, end).await.unwrap());
+    assert!(connections.load(std::sync::atomic::Ordering::SeqCst) >= 2, "the held answer made the client retry");
+    let direct = store_of(&client, &cfg);
+    assert!(!direct.claim_alert("acme", "failed_logins#ip#192.0.2.1", start, end).await.unwrap(), "a rerun is refused");
+    let next = end + Duration::minutes(15);
+    assert!(direct.claim_alert("acme", "failed_logins#ip#192.0.2.1", end, next).await.unwrap(), "the next window is free");
+}
+
 /// Events and snapshots written under a longer retention are removed once
 /// the current one has passed; recent ones stay; a rerun removes nothing.
 #[tokio::test]

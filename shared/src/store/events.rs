@@ -8,12 +8,13 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use super::item::RECEIVED_AT;
 use super::keys;
 use super::retry::Backoff;
 use super::table::{GSI1, GSI1_PK, GSI2_PK, PK, SK, TTL_ATTRIBUTE};
@@ -164,6 +165,12 @@ impl EventStore {
     /// transient errors are retried by the client; the whole call is bounded
     /// by the deadline. Any write still failing fails the call, and nothing
     /// is reported stored.
+    ///
+    /// A retried attempt can find the item its own earlier attempt wrote
+    /// (the write landed, its answer was lost or came after the attempt
+    /// timeout). The failed condition returns the existing item, and one
+    /// that carries this write's `received_at` is this write: stored, not a
+    /// duplicate. A resend is a later request with a later receive time.
     pub async fn put_new(&self, writes: Vec<Item>) -> Result<Vec<PutOutcome>, StoreError> {
         let deadline = Instant::now() + self.cfg.deadline;
         let all = futures::stream::iter(writes.into_iter().map(|item| self.put_one(item)))
@@ -176,19 +183,25 @@ impl EventStore {
     }
 
     async fn put_one(&self, item: Item) -> Result<PutOutcome, StoreError> {
+        let written_at = item.get(RECEIVED_AT).cloned();
         let res = self
             .client
             .put_item()
             .table_name(&self.cfg.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match res {
             Ok(_) => Ok(PutOutcome::Stored),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) => {
-                Ok(PutOutcome::Duplicate)
-            }
+            Err(SdkError::ServiceError(e)) => match e.err() {
+                PutItemError::ConditionalCheckFailedException(failed) => {
+                    let existing = failed.item().and_then(|old| old.get(RECEIVED_AT));
+                    Ok(if written_at.is_some() && existing == written_at.as_ref() { PutOutcome::Stored } else { PutOutcome::Duplicate })
+                }
+                _ => Err(StoreError::sdk(SdkError::ServiceError(e))),
+            },
             Err(e) => Err(StoreError::sdk(e)),
         }
     }
@@ -482,6 +495,37 @@ mod tests {
             let (store, http) = store(&[(400, EXISTS), (200, "{}")]);
             assert_eq!(store.put_new(vec![item()]).await.unwrap(), vec![PutOutcome::Duplicate]);
             assert_eq!(http.actual_requests().count(), 1);
+        }
+
+        /// A condition failure carrying the item that exists (ALL_OLD).
+        fn exists_from(received_at: &str) -> String {
+            format!(
+                r#"{{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"exists","Item":{{"pk":{{"S":"p"}},"sk":{{"S":"s"}},"received_at":{{"S":"{received_at}"}}}}}}"#
+            )
+        }
+
+        fn item_received(at: &str) -> Item {
+            let mut it = item();
+            it.insert(RECEIVED_AT.into(), s(at));
+            it
+        }
+
+        #[tokio::test]
+        async fn a_retry_that_finds_its_own_write_reports_it_stored() {
+            // The first attempt's write landed but its answer did not.
+            let own = exists_from("2026-11-30T10:00:00.123Z");
+            let (store, http) = store(&[(500, r#"{"__type":"InternalServerError"}"#), (400, &own)]);
+            assert_eq!(store.put_new(vec![item_received("2026-11-30T10:00:00.123Z")]).await.unwrap(), vec![PutOutcome::Stored]);
+            assert_eq!(http.actual_requests().count(), 2);
+            let sent = http.actual_requests().next().unwrap().body().bytes().map(|b| String::from_utf8_lossy(b).into_owned());
+            assert!(sent.unwrap().contains(r#""ReturnValuesOnConditionCheckFailure":"ALL_OLD""#));
+        }
+
+        #[tokio::test]
+        async fn an_item_received_earlier_is_a_duplicate() {
+            let earlier = exists_from("2026-11-30T09:59:59.999Z");
+            let (store, _) = store(&[(400, &earlier)]);
+            assert_eq!(store.put_new(vec![item_received("2026-11-30T10:00:00.123Z")]).await.unwrap(), vec![PutOutcome::Duplicate]);
         }
 
         #[tokio::test]

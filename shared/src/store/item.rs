@@ -11,6 +11,10 @@ use serde_json::{Map, Value};
 use super::{Item, n, s};
 use crate::model::{Event, EventBody, ReportStatus};
 
+/// When the request that wrote the event arrived: also what tells a write's
+/// own retried attempt from a resend (`EventStore::put_new`).
+pub(super) const RECEIVED_AT: &str = "received_at";
+
 fn time(t: DateTime<Utc>) -> AttributeValue {
     s(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
@@ -56,7 +60,7 @@ pub(super) fn put_event(item: &mut Item, e: Event) {
     if let Some(t) = e.client_occurred_at {
         put(item, "client_occurred_at", time(t));
     }
-    put(item, "received_at", time(e.received_at));
+    put(item, RECEIVED_AT, time(e.received_at));
     put_opt_s(item, "user_id", e.user_id);
     put_opt_s(item, "ip_address", e.ip_address);
     put_opt_s(item, "user_agent", e.user_agent);

@@ -3,13 +3,18 @@
 //! JSON; a digest of it tells a rerun that produced the same result apart
 //! from a changed one.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
 
 use super::events::EventStore;
 use super::keys;
 use super::table::{PK, SK, TTL_ATTRIBUTE};
 use super::{Item, StoreError, n, s};
+
+/// The attribute of an alert record naming the claim that wrote it.
+const CLAIM: &str = "claim";
 
 /// What storing a report did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,13 +149,17 @@ impl EventStore {
     /// Claims the alert of a condition for a window: true when no alert of
     /// the same condition and subject covers any of `[start, end)` (the
     /// caller then publishes it), false when one does (a rerun, or a run
-    /// whose window overlaps the last alert's).
+    /// whose window overlaps the last alert's). Each claim carries an id of
+    /// its own, so a retried attempt that finds the claim its lost-answer
+    /// attempt wrote still knows the claim is its own.
     pub async fn claim_alert(&self, tenant: &str, key: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<bool, StoreError> {
+        let claim = s(uuid::Uuid::now_v7().simple().to_string());
         let item: Item = [
             (PK.to_owned(), s(keys::alert_pk(tenant))),
             (SK.to_owned(), s(key)),
             ("window_start".to_owned(), n(start.timestamp())),
             ("window_end".to_owned(), n(end.timestamp())),
+            (CLAIM.to_owned(), claim.clone()),
             (TTL_ATTRIBUTE.to_owned(), n(end.timestamp() + 86_400)),
         ]
         .into();
@@ -161,11 +170,15 @@ impl EventStore {
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk) OR window_end <= :start")
             .expression_attribute_values(":start", n(start.timestamp()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match res {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(SdkError::ServiceError(e)) => match e.err() {
+                PutItemError::ConditionalCheckFailedException(held) => Ok(held.item().and_then(|old| old.get(CLAIM)) == Some(&claim)),
+                _ => Err(StoreError::sdk(SdkError::ServiceError(e))),
+            },
             Err(e) => Err(StoreError::sdk(e)),
         }
     }
