@@ -5,10 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use serde::Deserialize;
@@ -18,7 +16,7 @@ use super::item::RECEIVED_AT;
 use super::keys;
 use super::retry::Backoff;
 use super::table::{GSI1, GSI1_PK, GSI2_PK, PK, SK, TTL_ATTRIBUTE};
-use super::{Item, StoreError, n, s};
+use super::{Item, StoreError, n, put_once, s};
 use crate::config::{Retention, StoreConfig};
 use crate::model::{Event, EventBody};
 use crate::validate::retention_days;
@@ -166,11 +164,9 @@ impl EventStore {
     /// by the deadline. Any write still failing fails the call, and nothing
     /// is reported stored.
     ///
-    /// A retried attempt can find the item its own earlier attempt wrote
-    /// (the write landed, its answer was lost or came after the attempt
-    /// timeout). The failed condition returns the existing item, and one
-    /// that carries this write's `received_at` is this write: stored, not a
-    /// duplicate. A resend is a later request with a later receive time.
+    /// A retried attempt that finds the item its own earlier attempt wrote
+    /// knows it by the request's `received_at` ([`super::put_once`]): stored,
+    /// not a duplicate. A resend is a later request, received later.
     pub async fn put_new(&self, writes: Vec<Item>) -> Result<Vec<PutOutcome>, StoreError> {
         let deadline = Instant::now() + self.cfg.deadline;
         let all = futures::stream::iter(writes.into_iter().map(|item| self.put_one(item)))
@@ -183,27 +179,9 @@ impl EventStore {
     }
 
     async fn put_one(&self, item: Item) -> Result<PutOutcome, StoreError> {
-        let written_at = item.get(RECEIVED_AT).cloned();
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.cfg.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(PutOutcome::Stored),
-            Err(SdkError::ServiceError(e)) => match e.err() {
-                PutItemError::ConditionalCheckFailedException(failed) => {
-                    let existing = failed.item().and_then(|old| old.get(RECEIVED_AT));
-                    Ok(if written_at.is_some() && existing == written_at.as_ref() { PutOutcome::Stored } else { PutOutcome::Duplicate })
-                }
-                _ => Err(StoreError::sdk(SdkError::ServiceError(e))),
-            },
-            Err(e) => Err(StoreError::sdk(e)),
-        }
+        let request =
+            self.client.put_item().table_name(&self.cfg.table).set_item(Some(item)).condition_expression("attribute_not_exists(pk)");
+        Ok(if put_once(request, RECEIVED_AT).await? { PutOutcome::Stored } else { PutOutcome::Duplicate })
     }
 
     /// Which of the keys exist already (keys only, strongly consistent):

@@ -18,7 +18,10 @@ pub mod tenants;
 use std::collections::HashMap;
 
 use aws_config::{BehaviorVersion, retry::RetryConfig, timeout::TimeoutConfig};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use crate::config::StoreConfig;
 use crate::error::ApiError;
@@ -99,6 +102,28 @@ impl From<StoreError> for ApiError {
         ApiError::unavailable(
             "storage is temporarily unavailable; nothing from this request was acknowledged, resend it later (resending is safe)",
         )
+    }
+}
+
+/// Sends a conditional `PutItem` (item and condition set on `request`):
+/// true when it wrote, false when the condition held it back. A retried
+/// attempt can fail the condition on the item its own earlier attempt wrote
+/// (that write landed, its answer was lost or came after the attempt
+/// timeout); so the failure returns the existing item (`ALL_OLD`, no extra
+/// cost), and one whose `mark` attribute equals this item's is this put's
+/// own: written. The mark must tell this put apart from any other.
+pub(crate) async fn put_once(request: PutItemFluentBuilder, mark: &str) -> Result<bool, StoreError> {
+    let ours = request.get_item().as_ref().and_then(|i| i.get(mark)).cloned();
+    let res = request.return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld).send().await;
+    match res {
+        Ok(_) => Ok(true),
+        Err(SdkError::ServiceError(e)) => match e.err() {
+            PutItemError::ConditionalCheckFailedException(held) => {
+                Ok(ours.is_some() && held.item().and_then(|old| old.get(mark)) == ours.as_ref())
+            }
+            _ => Err(StoreError::sdk(SdkError::ServiceError(e))),
+        },
+        Err(e) => Err(StoreError::sdk(e)),
     }
 }
 

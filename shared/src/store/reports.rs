@@ -3,15 +3,13 @@
 //! JSON; a digest of it tells a rerun that produced the same result apart
 //! from a changed one.
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use super::events::EventStore;
 use super::keys;
 use super::table::{PK, SK, TTL_ATTRIBUTE};
-use super::{Item, StoreError, n, s};
+use super::{Item, StoreError, n, put_once, s};
 
 /// The attribute of an alert record naming the claim that wrote it.
 const CLAIM: &str = "claim";
@@ -153,34 +151,23 @@ impl EventStore {
     /// its own, so a retried attempt that finds the claim its lost-answer
     /// attempt wrote still knows the claim is its own.
     pub async fn claim_alert(&self, tenant: &str, key: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<bool, StoreError> {
-        let claim = s(uuid::Uuid::now_v7().simple().to_string());
         let item: Item = [
             (PK.to_owned(), s(keys::alert_pk(tenant))),
             (SK.to_owned(), s(key)),
             ("window_start".to_owned(), n(start.timestamp())),
             ("window_end".to_owned(), n(end.timestamp())),
-            (CLAIM.to_owned(), claim.clone()),
+            (CLAIM.to_owned(), s(uuid::Uuid::now_v7().simple().to_string())),
             (TTL_ATTRIBUTE.to_owned(), n(end.timestamp() + 86_400)),
         ]
         .into();
-        let res = self
+        let request = self
             .client()
             .put_item()
             .table_name(&self.config().table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk) OR window_end <= :start")
-            .expression_attribute_values(":start", n(start.timestamp()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) => match e.err() {
-                PutItemError::ConditionalCheckFailedException(held) => Ok(held.item().and_then(|old| old.get(CLAIM)) == Some(&claim)),
-                _ => Err(StoreError::sdk(SdkError::ServiceError(e))),
-            },
-            Err(e) => Err(StoreError::sdk(e)),
-        }
+            .expression_attribute_values(":start", n(start.timestamp()));
+        put_once(request, CLAIM).await
     }
 
     /// Gives a claim back when its alert could not be published, so the
