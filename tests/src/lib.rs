@@ -6,7 +6,8 @@
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use analytics_shared::auth::{LocalToken, mint_local_token};
@@ -52,18 +53,26 @@ pub fn ensure_stack() {
     });
 }
 
+/// How many connections a relay has taken: 2 or more once the client has
+/// retried on a new connection.
+#[derive(Clone, Default)]
+pub struct Connections(Arc<AtomicUsize>);
+
+impl Connections {
+    pub fn taken(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// A relay to DynamoDB Local that holds back the answer on its first
 /// connection for `hold` (longer than a test's attempt timeout: the request
-/// lands, its answer comes too late); returns its endpoint and how many
-/// connections it has taken, which says whether the client retried.
-async fn relay_holding_the_first_answer(hold: Duration) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+/// lands, its answer comes too late); returns its endpoint.
+async fn relay_holding_the_first_answer(hold: Duration) -> (String, Connections) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let upstream = dynamodb_endpoint().trim_start_matches("http://").trim_end_matches('/').to_owned();
-    let taken = Arc::new(AtomicUsize::new(0));
-    let count = taken.clone();
+    let connections = Connections::default();
+    let count = connections.0.clone();
     tokio::spawn(async move {
         while let Ok((down, _)) = listener.accept().await {
             let first = count.fetch_add(1, Ordering::SeqCst) == 0;
@@ -82,14 +91,13 @@ async fn relay_holding_the_first_answer(hold: Duration) -> (String, std::sync::A
             });
         }
     });
-    (format!("http://{addr}"), taken)
+    (format!("http://{addr}"), connections)
 }
 
 /// A store of `cfg`'s table whose first request lands but whose answer
 /// comes after the attempt timeout, as when a network drops an answer: the
-/// client retries. The counter is the connections taken, 2 or more once the
-/// client has retried.
-pub async fn store_losing_its_first_answer(cfg: &Config) -> (EventStore, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+/// client retries.
+pub async fn store_losing_its_first_answer(cfg: &Config) -> (EventStore, Connections) {
     ensure_stack();
     let mut slow = cfg.store.clone();
     slow.attempt_timeout = Duration::from_millis(400);
