@@ -57,13 +57,29 @@ impl Caller {
             .string("sub")
             .filter(|s| !s.is_empty())
             .ok_or_else(|| ApiError::unauthorized("the token has no `sub` claim; it must name the user"))?;
-        let tenant = claims.string(&cfg.tenant_claim).filter(|t| !t.is_empty()).unwrap_or_else(|| cfg.default_tenant.clone());
-        if !valid_tenant(&tenant) {
-            return Err(ApiError::forbidden(format!(
-                "the token's tenant `{}` is not a valid tenant id (1 to 64 characters of A-Z a-z 0-9 . _ -)",
-                tenant.chars().take(80).collect::<String>()
-            )));
-        }
+        let tenant = match claims.0.get(&cfg.tenant_claim) {
+            None if cfg.require_tenant => {
+                return Err(ApiError::forbidden(format!(
+                    "the token has no `{}` claim; this deployment requires every token to name its tenant",
+                    cfg.tenant_claim
+                )));
+            }
+            None => cfg.default_tenant.clone(),
+            Some(Value::String(t)) if valid_tenant(t) => t.clone(),
+            // Present but not a tenant id: never the default tenant, whose
+            // data the caller would then read and write.
+            Some(other) => {
+                let shown: String = match other {
+                    Value::String(t) => format!("`{t}`"),
+                    v => format!("of JSON type {}", json_type(v)),
+                };
+                return Err(ApiError::forbidden(format!(
+                    "the token's `{}` claim {} is not a tenant id (a string of 1 to 64 characters of A-Z a-z 0-9 . _ -)",
+                    cfg.tenant_claim,
+                    shown.chars().take(90).collect::<String>()
+                )));
+            }
+        };
         let roles = claims.list(&cfg.roles_claim);
         let scopes = claims.string("scope").map(|s| s.split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
         Ok(Caller { tenant, user_id, roles, scopes })
@@ -74,6 +90,17 @@ impl Caller {
 /// that can never be confused with the key separator `#`.
 pub fn valid_tenant(t: &str) -> bool {
     (1..=64).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
 }
 
 /// Verified claims, from either source.
@@ -136,19 +163,21 @@ pub fn bearer_token(header: Option<&str>) -> Result<&str, ApiError> {
     Ok(token.trim())
 }
 
-/// Verifies a local HS256 token: signature, `exp` and `iss`. Any other
-/// algorithm (`none` included) is refused.
+/// Verifies a local HS256 token: signature, `exp`, `nbf` when present and
+/// `iss`. Any other algorithm (`none` included) is refused.
 pub fn verify_local_token(token: &str, secret: &str, issuer: &str) -> Result<Claims, ApiError> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_issuer(&[issuer]);
     validation.set_required_spec_claims(&["exp", "iss", "sub"]);
     validation.validate_aud = false;
+    validation.validate_nbf = true;
     validation.leeway = 5;
     let data =
         jsonwebtoken::decode::<Map<String, Value>>(token, &DecodingKey::from_secret(secret.as_bytes()), &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
             let why = match e.kind() {
                 K::ExpiredSignature => "the token has expired; make a new one".to_string(),
+                K::ImmatureSignature => "the token is not valid yet (its `nbf` is in the future)".to_string(),
                 K::InvalidSignature => "the token's signature does not verify".to_string(),
                 K::InvalidIssuer => format!("the token's issuer is not `{issuer}`"),
                 K::InvalidAlgorithm | K::InvalidAlgorithmName => "the token must be signed with HS256".to_string(),
@@ -296,6 +325,59 @@ mod tests {
             assert_eq!(c.tenant, "t1");
             assert!(c.has_scope(INGEST_SCOPE));
         }
+    }
+
+    /// A tenant claim that is there but is not a tenant id is refused,
+    /// whatever its JSON type: it never falls back to the default tenant.
+    #[test]
+    fn a_tenant_claim_of_the_wrong_type_is_forbidden() {
+        let sign = |tenant: Value| {
+            let exp = chrono::Utc::now().timestamp() + 600;
+            let claims = serde_json::json!({"sub": "u-1", "iss": "analytics-local", "exp": exp, "custom:tenant": tenant, "cognito:groups": ["admin"]});
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(b"s3cret")).unwrap()
+        };
+        for bad in [
+            serde_json::json!(""),
+            serde_json::json!(["acme"]),
+            serde_json::json!(true),
+            serde_json::json!({"id": "acme"}),
+            serde_json::json!(42),
+            serde_json::json!(null),
+            serde_json::json!("a#b"),
+            serde_json::json!("x".repeat(65)),
+        ] {
+            let e = authenticate(&cfg(), Some(&format!("Bearer {}", sign(bad.clone()))), None).unwrap_err();
+            assert_eq!(e.code, crate::error::ErrorCode::Forbidden, "{bad}");
+            assert!(e.message.contains("custom:tenant"), "{}", e.message);
+        }
+        assert_eq!(authenticate(&cfg(), Some(&format!("Bearer {}", sign(serde_json::json!("acme")))), None).unwrap().tenant, "acme");
+        // The authorizer passes arrays as "[acme]": not a tenant id either.
+        let claims: HashMap<String, String> = [("sub".into(), "u".into()), ("custom:tenant".into(), "[acme]".into())].into();
+        assert_eq!(authenticate(&AuthConfig::default(), None, Some(&claims)).unwrap_err().code, crate::error::ErrorCode::Forbidden);
+    }
+
+    #[test]
+    fn require_tenant_refuses_tokens_without_one() {
+        let strict = AuthConfig { require_tenant: true, ..cfg() };
+        let t = token(LocalToken { tenant: None, ..BASE });
+        let e = authenticate(&strict, Some(&format!("Bearer {t}")), None).unwrap_err();
+        assert_eq!(e.code, crate::error::ErrorCode::Forbidden);
+        assert!(e.message.contains("requires"), "{}", e.message);
+        let t = token(BASE);
+        assert_eq!(authenticate(&strict, Some(&format!("Bearer {t}")), None).unwrap().tenant, "acme");
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused() {
+        let now = chrono::Utc::now().timestamp();
+        let claims = serde_json::json!({"sub": "u-1", "iss": "analytics-local", "exp": now + 600, "nbf": now + 300});
+        let t = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(b"s3cret")).unwrap();
+        let e = authenticate(&cfg(), Some(&format!("Bearer {t}")), None).unwrap_err();
+        assert_eq!(e.code, crate::error::ErrorCode::Unauthorized);
+        assert!(e.message.contains("nbf"), "{}", e.message);
+        let claims = serde_json::json!({"sub": "u-1", "iss": "analytics-local", "exp": now + 600, "nbf": now - 10});
+        let t = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(b"s3cret")).unwrap();
+        assert!(authenticate(&cfg(), Some(&format!("Bearer {t}")), None).is_ok(), "a past nbf is fine");
     }
 
     #[test]

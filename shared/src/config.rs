@@ -38,6 +38,10 @@ pub struct AuthConfig {
     pub tenant_claim: String,
     /// `ANALYTICS_DEFAULT_TENANT` (default `default`).
     pub default_tenant: String,
+    /// `ANALYTICS_REQUIRE_TENANT` (default false; the SAM template sets
+    /// true): a token without the tenant claim is refused (403) instead of
+    /// belonging to the default tenant.
+    pub require_tenant: bool,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -48,6 +52,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("roles_claim", &self.roles_claim)
             .field("tenant_claim", &self.tenant_claim)
             .field("default_tenant", &self.default_tenant)
+            .field("require_tenant", &self.require_tenant)
             .finish()
     }
 }
@@ -60,6 +65,7 @@ impl Default for AuthConfig {
             roles_claim: "cognito:groups".into(),
             tenant_claim: "custom:tenant".into(),
             default_tenant: "default".into(),
+            require_tenant: false,
         }
     }
 }
@@ -165,7 +171,7 @@ pub struct ConfigError {
 
 /// Every variable [`Config::from_lookup`] reads (a test keeps this list
 /// exact); the template check uses it to catch misspelt variables.
-pub const VARIABLES: [&str; 21] = [
+pub const VARIABLES: [&str; 22] = [
     "ANALYTICS_RETENTION_DAYS",
     "ANALYTICS_API_LOG_RETENTION_DAYS",
     "ANALYTICS_METRICS_RETENTION_DAYS",
@@ -175,6 +181,7 @@ pub const VARIABLES: [&str; 21] = [
     "ANALYTICS_ROLES_CLAIM",
     "ANALYTICS_TENANT_CLAIM",
     "ANALYTICS_DEFAULT_TENANT",
+    "ANALYTICS_REQUIRE_TENANT",
     "ANALYTICS_TABLE",
     "ANALYTICS_SHARDS",
     "ANALYTICS_WRITE_CONCURRENCY",
@@ -222,6 +229,7 @@ impl Config {
                 }
                 None => d.auth.default_tenant,
             },
+            require_tenant: parse_bool("ANALYTICS_REQUIRE_TENANT", get("ANALYTICS_REQUIRE_TENANT"), d.auth.require_tenant)?,
         };
         let ms = |var: &'static str, default: Duration| {
             parse_num(var, get(var), default.as_millis() as u64, 1, 600_000, "milliseconds from 1 to 600000").map(Duration::from_millis)
@@ -290,6 +298,17 @@ impl Config {
     }
 }
 
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, any case), or the error
+/// naming the variable.
+pub fn parse_bool(var: &'static str, raw: Option<String>, default: bool) -> Result<bool, ConfigError> {
+    match raw.as_deref().map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if matches!(v.as_str(), "true" | "1" | "yes") => Ok(true),
+        Some(v) if matches!(v.as_str(), "false" | "0" | "no") => Ok(false),
+        Some(_) => Err(ConfigError { var, value: raw.unwrap_or_default(), expected: "true or false" }),
+    }
+}
+
 /// A number within bounds, or the error naming the variable (the sending
 /// client, `analytics-client`, reads its variables by the same rule).
 pub fn parse_num<T>(var: &'static str, raw: Option<String>, default: T, min: T, max: T, expected: &'static str) -> Result<T, ConfigError>
@@ -344,6 +363,9 @@ mod tests {
         assert_eq!(cfg(&[("ANALYTICS_SHARDS", "0")]).unwrap_err().var, "ANALYTICS_SHARDS");
         assert_eq!(cfg(&[("ANALYTICS_ALERT_ERROR_RATE", "150")]).unwrap_err().var, "ANALYTICS_ALERT_ERROR_RATE");
         assert_eq!(cfg(&[("ANALYTICS_DEFAULT_TENANT", "a#b")]).unwrap_err().var, "ANALYTICS_DEFAULT_TENANT");
+        assert_eq!(cfg(&[("ANALYTICS_REQUIRE_TENANT", "maybe")]).unwrap_err().var, "ANALYTICS_REQUIRE_TENANT");
+        assert!(cfg(&[("ANALYTICS_REQUIRE_TENANT", "TRUE")]).unwrap().auth.require_tenant);
+        assert!(!cfg(&[]).unwrap().auth.require_tenant);
     }
 
     #[test]

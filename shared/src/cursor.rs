@@ -2,9 +2,9 @@
 //!
 //! A cursor is `base64url(json) . base64url(HMAC-SHA256(json))` with a key
 //! from configuration (`ANALYTICS_CURSOR_SECRET`). The payload binds it to
-//! the tenant, the caller and the query it continues, and carries an expiry:
-//! a cursor that was changed, comes from another tenant, caller or query, or
-//! has expired is refused with a 400.
+//! the tenant, the caller, the route and the query it continues, and carries
+//! an expiry: a cursor that was changed, comes from another tenant, caller,
+//! route or query, or has expired is refused with a 400.
 
 use aws_lc_rs::hmac;
 use base64::Engine;
@@ -32,6 +32,8 @@ impl std::fmt::Debug for CursorKey {
 pub struct Binding<'a> {
     pub tenant: &'a str,
     pub caller: &'a str,
+    /// The route's path pattern (`/user-activity`).
+    pub route: &'a str,
     /// A digest of the query's normalized parameters (cursor excluded).
     pub query: &'a str,
 }
@@ -40,6 +42,7 @@ pub struct Binding<'a> {
 struct Payload {
     t: String,
     c: String,
+    r: String,
     q: String,
     /// The position: the sort key of the last item returned.
     p: String,
@@ -57,6 +60,7 @@ impl CursorKey {
         let payload = Payload {
             t: binding.tenant.to_owned(),
             c: binding.caller.to_owned(),
+            r: binding.route.to_owned(),
             q: binding.query.to_owned(),
             p: position.to_owned(),
             e: now.timestamp() + CURSOR_TTL_SECONDS,
@@ -75,7 +79,7 @@ impl CursorKey {
         let tag = B64.decode(tag).map_err(|_| invalid())?;
         hmac::verify(&self.0, &json, &tag).map_err(|_| invalid())?;
         let p: Payload = serde_json::from_slice(&json).map_err(|_| invalid())?;
-        if p.t != binding.tenant || p.c != binding.caller || p.q != binding.query {
+        if p.t != binding.tenant || p.c != binding.caller || p.r != binding.route || p.q != binding.query {
             return Err(invalid());
         }
         if p.e <= now.timestamp() {
@@ -99,7 +103,7 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()
     }
 
-    const B: Binding<'static> = Binding { tenant: "acme", caller: "u-1", query: "q1" };
+    const B: Binding<'static> = Binding { tenant: "acme", caller: "u-1", route: "/user-activity", query: "q1" };
 
     #[test]
     fn a_cursor_opens_only_where_it_belongs() {
@@ -107,7 +111,12 @@ mod tests {
         let now = at("2026-11-21T10:00:00Z");
         let c = key.seal(B, "1795255445123#e1", now);
         assert_eq!(key.open(&c, B, now).unwrap(), "1795255445123#e1");
-        for other in [Binding { tenant: "globex", ..B }, Binding { caller: "u-2", ..B }, Binding { query: "q2", ..B }] {
+        for other in [
+            Binding { tenant: "globex", ..B },
+            Binding { caller: "u-2", ..B },
+            Binding { route: "/reports/weekly", ..B },
+            Binding { query: "q2", ..B },
+        ] {
             assert_eq!(key.open(&c, other, now).unwrap_err().code, crate::error::ErrorCode::BadRequest);
         }
         assert!(CursorKey::new(b"other").open(&c, B, now).is_err(), "a foreign key");

@@ -18,6 +18,9 @@ pub enum ErrorCode {
     MethodNotAllowed,
     PayloadTooLarge,
     Unavailable,
+    /// A bug: logged with its cause; never a reason to resend.
+    #[serde(rename = "internal_error")]
+    Internal,
 }
 
 impl ErrorCode {
@@ -30,6 +33,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -43,6 +47,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal_error",
         }
     }
 }
@@ -92,6 +97,13 @@ impl ApiError {
     /// caller should resend later, which is always safe.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self { retry_after: Some(RETRY_AFTER_SECONDS), ..Self::new(ErrorCode::Unavailable, message) }
+    }
+
+    /// A bug on this side (an item that does not map, a body that does
+    /// not serialize): the caller learns only that it was logged, and gets
+    /// no `Retry-After`, since resending would fail the same way.
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::Internal, "the request failed on our side; the cause is logged under this request's x-request-id")
     }
 
     pub fn status(&self) -> StatusCode {
@@ -152,6 +164,7 @@ mod tests {
             (ErrorCode::MethodNotAllowed, 405, "method_not_allowed"),
             (ErrorCode::PayloadTooLarge, 413, "payload_too_large"),
             (ErrorCode::Unavailable, 503, "unavailable"),
+            (ErrorCode::Internal, 500, "internal_error"),
         ];
         for (code, status, name) in cases {
             assert_eq!(code.status().as_u16(), status);

@@ -20,6 +20,7 @@ pub mod report;
 pub mod rollup;
 pub mod store;
 pub mod telemetry;
+pub mod time;
 pub mod validate;
 
 pub use auth::Caller;

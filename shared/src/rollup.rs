@@ -5,15 +5,15 @@
 //! rollup job or built on the spot from raw events of hours not rolled up
 //! yet: one code path, so the two can never disagree.
 //!
-//! Events are placed by their storage time ([`Event::placement_time`]), the
-//! same time their keys, hours and cursors use.
+//! Events are placed at their corrected `occurred_at`, the same time their
+//! keys, hours and cursors use.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AuthEventType, Event, EventBody, ReportStatus};
+use crate::model::{AuthEventType, Event, EventBody, EventKind, ReportStatus};
 
 /// Quarter hours per hour: every IANA zone in use today is offset from UTC
 /// by a multiple of 15 minutes, so quarter-hour counters let an hour be cut
@@ -82,7 +82,7 @@ pub struct UserActivity {
 
 impl UserActivity {
     pub fn total(&self) -> u64 {
-        self.actions.values().sum()
+        self.actions.values().fold(0, |a, b| a.saturating_add(*b))
     }
 }
 
@@ -109,44 +109,44 @@ pub struct ReportStats {
 
 impl ReportStats {
     fn add(&mut self, e: &crate::model::Activity) {
-        self.generated += 1;
+        sat(&mut self.generated, 1);
         let Some(r) = &e.report else { return };
         match r.status {
-            ReportStatus::Completed => self.completed += 1,
-            ReportStatus::Failed => self.failed += 1,
+            ReportStatus::Completed => sat(&mut self.completed, 1),
+            ReportStatus::Failed => sat(&mut self.failed, 1),
         }
         if let Some(ms) = r.processing_time_ms {
-            self.processing_ms += ms;
-            self.processing_count += 1;
+            sat(&mut self.processing_ms, ms);
+            sat(&mut self.processing_count, 1);
         }
         for (k, v) in &r.categories {
-            *self.categories.entry(k.clone()).or_default() += v;
+            sat(self.categories.entry(k.clone()).or_default(), *v);
         }
         if let Some(i) = &r.impact {
-            self.impact_high += i.high;
-            self.impact_medium += i.medium;
-            self.impact_low += i.low;
+            sat(&mut self.impact_high, i.high);
+            sat(&mut self.impact_medium, i.medium);
+            sat(&mut self.impact_low, i.low);
         }
         self.savings += r.estimated_monthly_savings.unwrap_or(0.0);
     }
 
     pub fn merge(&mut self, o: &ReportStats) {
-        self.generated += o.generated;
-        self.completed += o.completed;
-        self.failed += o.failed;
-        self.processing_ms += o.processing_ms;
-        self.processing_count += o.processing_count;
+        sat(&mut self.generated, o.generated);
+        sat(&mut self.completed, o.completed);
+        sat(&mut self.failed, o.failed);
+        sat(&mut self.processing_ms, o.processing_ms);
+        sat(&mut self.processing_count, o.processing_count);
         add_counts(&mut self.categories, &o.categories);
-        self.impact_high += o.impact_high;
-        self.impact_medium += o.impact_medium;
-        self.impact_low += o.impact_low;
+        sat(&mut self.impact_high, o.impact_high);
+        sat(&mut self.impact_medium, o.impact_medium);
+        sat(&mut self.impact_low, o.impact_low);
         self.savings += o.savings;
     }
 
     /// Completed out of reports with an outcome, in percent.
     pub fn success_rate(&self) -> Option<f64> {
-        let decided = self.completed + self.failed;
-        (decided > 0).then(|| 100.0 * self.completed as f64 / decided as f64)
+        let decided = self.completed as f64 + self.failed as f64;
+        (decided > 0.0).then(|| (100.0 * self.completed as f64 / decided).clamp(0.0, 100.0))
     }
 
     pub fn avg_processing_seconds(&self) -> Option<f64> {
@@ -170,6 +170,15 @@ pub struct ApiStats {
     pub received: u64,
     pub time_ms: f64,
     pub latency: Histogram,
+}
+
+impl ApiStats {
+    pub fn merge(&mut self, o: &ApiStats) {
+        self.count += o.count;
+        sat(&mut self.received, o.received);
+        self.time_ms += o.time_ms;
+        self.latency.merge(&o.latency);
+    }
 }
 
 /// The key of [`Rollup::api`]: `"{class digit} {METHOD} {endpoint}"`.
@@ -198,6 +207,15 @@ pub struct ExternalStats {
     pub errors: u64,
     pub time_ms: f64,
     pub cost: f64,
+}
+
+impl ExternalStats {
+    pub fn merge(&mut self, o: &ExternalStats) {
+        sat(&mut self.calls, o.calls);
+        sat(&mut self.errors, o.errors);
+        self.time_ms += o.time_ms;
+        self.cost += o.cost;
+    }
 }
 
 /// Counters per quarter hour, for cutting an hour at a local boundary.
@@ -239,10 +257,48 @@ pub struct Rollup {
     pub slots: Vec<SlotCounters>,
 }
 
+/// Adds without wrapping: accepted values are bounded (10^12 per count),
+/// but a sum over enough of them must still never wrap or panic.
+pub fn sat(into: &mut u64, v: u64) {
+    *into = into.saturating_add(v);
+}
+
 fn add_counts(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
     for (k, v) in from {
-        *into.entry(k.clone()).or_default() += v;
+        sat(into.entry(k.clone()).or_default(), *v);
     }
+}
+
+/// The key that stands for every entry merged away by [`Rollup::compact`].
+/// It holds a control character, which no user id, client id, IP, service
+/// or endpoint may contain, so it never meets a real key.
+pub const OTHER: &str = "\u{1f}other";
+
+/// How a key is shown in an answer: [`OTHER`] as `other`.
+pub fn shown(key: &str) -> &str {
+    if key == OTHER { "other" } else { key }
+}
+
+/// Keeps the `max` most active entries of a breakdown (by `weight`,
+/// ties by key) and merges the others into [`OTHER`] with `merge`.
+fn cap<V: Default>(map: &mut BTreeMap<String, V>, max: usize, weight: impl Fn(&V) -> f64, merge: impl Fn(&mut V, &V)) {
+    let max = max.max(2);
+    if map.len() <= max {
+        return;
+    }
+    let mut order: Vec<(f64, String)> = map.iter().filter(|(k, _)| *k != OTHER).map(|(k, v)| (weight(v), k.clone())).collect();
+    order.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let mut other = map.remove(OTHER).unwrap_or_default();
+    for (_, k) in order.into_iter().skip(max - 1) {
+        if let Some(v) = map.remove(&k) {
+            merge(&mut other, &v);
+        }
+    }
+    map.insert(OTHER.to_owned(), other);
+}
+
+fn cap_counts(map: &mut BTreeMap<String, u64>, max: usize) {
+    cap(map, max, |v| *v as f64, |a, b| sat(a, *b));
 }
 
 /// A failed login: the `login_failed` type, or a `login` that did not succeed.
@@ -261,22 +317,22 @@ impl Rollup {
         if self.slots.is_empty() {
             self.slots = vec![SlotCounters::default(); SLOTS];
         }
-        let slot = slot_of(e.placement_time());
+        let slot = slot_of(e.occurred_at);
         let counters = &mut self.slots[slot];
         match &e.body {
             EventBody::Activity(a) => {
-                counters.activities += 1;
+                sat(&mut counters.activities, 1);
                 let user = self.users.entry(e.user_id.clone().unwrap_or_default()).or_default();
-                *user.actions.entry(a.action.clone()).or_default() += 1;
+                sat(user.actions.entry(a.action.clone()).or_default(), 1);
                 user.slots |= 1 << slot;
                 let is_report = a.action == "generate_report";
                 if is_report {
-                    counters.reports += 1;
+                    sat(&mut counters.reports, 1);
                     self.reports.add(a);
                 }
                 if let Some(c) = &a.client_id {
                     let client = self.clients.entry(c.clone()).or_default();
-                    client.activities += 1;
+                    sat(&mut client.activities, 1);
                     if is_report {
                         client.reports.add(a);
                     }
@@ -290,31 +346,31 @@ impl Rollup {
                 }
                 let stats = self.api.entry(api_key(r.status_code, &r.method, &r.endpoint)).or_default();
                 stats.count += weight;
-                stats.received += 1;
+                sat(&mut stats.received, 1);
                 stats.time_ms += weight * r.response_time_ms;
                 stats.latency.record(r.response_time_ms, weight);
             }
             EventBody::Auth(a) => {
                 let o = self.auth.entry(a.event_type.as_str().to_owned()).or_default();
                 if a.success {
-                    o.success += 1;
+                    sat(&mut o.success, 1);
                 } else {
-                    o.failure += 1;
+                    sat(&mut o.failure, 1);
                 }
                 if is_failed_login(a.event_type, a.success) {
                     if let Some(ip) = &e.ip_address {
-                        *self.failed_login_ips.entry(ip.clone()).or_default() += 1;
+                        sat(self.failed_login_ips.entry(ip.clone()).or_default(), 1);
                     }
                     if let Some(u) = &e.user_id {
-                        *self.failed_login_users.entry(u.clone()).or_default() += 1;
+                        sat(self.failed_login_users.entry(u.clone()).or_default(), 1);
                     }
                 }
             }
             EventBody::ExternalCall(c) => {
                 let s = self.external.entry(c.service.clone()).or_default();
-                s.calls += 1;
+                sat(&mut s.calls, 1);
                 if c.status_code.is_some_and(|code| code >= 400) || c.error_message.is_some() {
-                    s.errors += 1;
+                    sat(&mut s.errors, 1);
                 }
                 s.time_ms += c.response_time_ms;
                 s.cost += c.cost_estimate.unwrap_or(0.0);
@@ -335,8 +391,8 @@ impl Rollup {
                 .iter()
                 .zip(&o.slots)
                 .map(|(a, b)| SlotCounters {
-                    activities: a.activities + b.activities,
-                    reports: a.reports + b.reports,
+                    activities: a.activities.saturating_add(b.activities),
+                    reports: a.reports.saturating_add(b.reports),
                     api_requests: a.api_requests + b.api_requests,
                     errors: a.errors + b.errors,
                 })
@@ -351,32 +407,77 @@ impl Rollup {
         }
         for (c, s) in &o.clients {
             let mine = self.clients.entry(c.clone()).or_default();
-            mine.activities += s.activities;
+            sat(&mut mine.activities, s.activities);
             mine.reports.merge(&s.reports);
         }
         self.reports.merge(&o.reports);
         for (k, s) in &o.api {
-            let mine = self.api.entry(k.clone()).or_default();
-            mine.count += s.count;
-            mine.received += s.received;
-            mine.time_ms += s.time_ms;
-            mine.latency.merge(&s.latency);
+            self.api.entry(k.clone()).or_default().merge(s);
         }
         for (k, s) in &o.auth {
             let mine = self.auth.entry(k.clone()).or_default();
-            mine.success += s.success;
-            mine.failure += s.failure;
+            sat(&mut mine.success, s.success);
+            sat(&mut mine.failure, s.failure);
         }
         add_counts(&mut self.failed_login_ips, &o.failed_login_ips);
         add_counts(&mut self.failed_login_users, &o.failed_login_users);
         for (k, s) in &o.external {
-            let mine = self.external.entry(k.clone()).or_default();
-            mine.calls += s.calls;
-            mine.errors += s.errors;
-            mine.time_ms += s.time_ms;
-            mine.cost += s.cost;
+            self.external.entry(k.clone()).or_default().merge(s);
         }
         self.slots = slots;
+    }
+
+    /// Bounds every breakdown with free-text keys (users and their actions,
+    /// clients, endpoints, failed-login IPs and users, services, report
+    /// categories) to `max` entries: the least active are merged into one
+    /// [`OTHER`] entry. Totals stay exact; only which key a figure belongs
+    /// to is lost for the merged ones.
+    pub fn compact(&mut self, max: usize) {
+        for u in self.users.values_mut() {
+            cap_counts(&mut u.actions, max);
+        }
+        cap(
+            &mut self.users,
+            max,
+            |u| u.total() as f64,
+            |a, b| {
+                add_counts(&mut a.actions, &b.actions);
+                a.slots |= b.slots;
+            },
+        );
+        cap(
+            &mut self.clients,
+            max,
+            |c| c.activities as f64,
+            |a, b| {
+                sat(&mut a.activities, b.activities);
+                a.reports.merge(&b.reports);
+            },
+        );
+        for c in self.clients.values_mut() {
+            cap_counts(&mut c.reports.categories, max);
+        }
+        cap_counts(&mut self.reports.categories, max);
+        // Endpoints are capped as endpoints: the merged ones keep their
+        // status class and method under the endpoint `OTHER`.
+        let mut per_endpoint: BTreeMap<String, f64> = BTreeMap::new();
+        for (k, s) in &self.api {
+            *per_endpoint.entry(split_api_key(k).2.to_owned()).or_default() += s.count;
+        }
+        if per_endpoint.len() > max.max(2) {
+            let mut order: Vec<(f64, String)> = per_endpoint.into_iter().filter(|(k, _)| k != OTHER).map(|(k, v)| (v, k)).collect();
+            order.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+            let dropped: std::collections::BTreeSet<String> = order.into_iter().skip(max.max(2) - 1).map(|(_, k)| k).collect();
+            let api = std::mem::take(&mut self.api);
+            for (k, s) in api {
+                let (class, method, endpoint) = split_api_key(&k);
+                let key = if dropped.contains(endpoint) { api_key(class * 100, method, OTHER) } else { k.clone() };
+                self.api.entry(key).or_default().merge(&s);
+            }
+        }
+        cap_counts(&mut self.failed_login_ips, max);
+        cap_counts(&mut self.failed_login_users, max);
+        cap(&mut self.external, max, |s| s.calls as f64, ExternalStats::merge);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -386,6 +487,40 @@ impl Rollup {
             && self.api.is_empty()
             && self.auth.is_empty()
             && self.external.is_empty()
+    }
+
+    /// The figures of one kind of event only (its maps and its quarter-hour
+    /// counters): an hour is kept kind by kind, and merging the four parts
+    /// gives the whole back.
+    pub fn part(&self, kind: EventKind) -> Rollup {
+        let mut r = Rollup::default();
+        match kind {
+            EventKind::Activity => {
+                r.users = self.users.clone();
+                r.clients = self.clients.clone();
+                r.reports = self.reports.clone();
+            }
+            EventKind::ApiRequest => r.api = self.api.clone(),
+            EventKind::Auth => {
+                r.auth = self.auth.clone();
+                r.failed_login_ips = self.failed_login_ips.clone();
+                r.failed_login_users = self.failed_login_users.clone();
+            }
+            EventKind::ExternalCall => r.external = self.external.clone(),
+        }
+        if r.is_empty() {
+            return Rollup::default();
+        }
+        r.slots = self
+            .slots
+            .iter()
+            .map(|c| match kind {
+                EventKind::Activity => SlotCounters { activities: c.activities, reports: c.reports, ..Default::default() },
+                EventKind::ApiRequest => SlotCounters { api_requests: c.api_requests, errors: c.errors, ..Default::default() },
+                EventKind::Auth | EventKind::ExternalCall => SlotCounters::default(),
+            })
+            .collect();
+        r
     }
 
     /// Only what one user may see of the span: their own activity and the
@@ -420,7 +555,7 @@ impl Rollup {
 
     /// Activity events in the span.
     pub fn activities(&self) -> u64 {
-        self.users.values().map(UserActivity::total).sum()
+        self.users.values().fold(0, |a, u| a.saturating_add(u.total()))
     }
 
     /// Counters summed over every quarter hour, or over the whole span when
@@ -428,8 +563,8 @@ impl Rollup {
     pub fn counters(&self) -> SlotCounters {
         if !self.slots.is_empty() {
             return self.slots.iter().fold(SlotCounters::default(), |mut acc, s| {
-                acc.activities += s.activities;
-                acc.reports += s.reports;
+                sat(&mut acc.activities, s.activities);
+                sat(&mut acc.reports, s.reports);
                 acc.api_requests += s.api_requests;
                 acc.errors += s.errors;
                 acc
@@ -450,8 +585,12 @@ impl Rollup {
         self.auth
             .iter()
             .filter_map(|(t, o)| AuthEventType::parse(t).map(|t| (t, o)))
-            .map(|(t, o)| u64::from(is_failed_login(t, true)) * o.success + u64::from(is_failed_login(t, false)) * o.failure)
-            .sum()
+            .map(|(t, o)| {
+                let s = if is_failed_login(t, true) { o.success } else { 0 };
+                let f = if is_failed_login(t, false) { o.failure } else { 0 };
+                s.saturating_add(f)
+            })
+            .fold(0, u64::saturating_add)
     }
 
     /// Activity counts per action.
@@ -535,6 +674,64 @@ mod tests {
         assert!(day.slots.is_empty(), "a span without quarters drops them");
         assert_eq!(day.counters().activities, 2 * whole.counters().activities);
         assert_eq!(day.counters().errors, 2.0 * whole.counters().errors);
+    }
+
+    #[test]
+    fn the_parts_of_each_kind_merge_back_into_the_whole() {
+        let mut whole = Rollup::default();
+        sample().iter().for_each(|e| whole.add(e));
+        let mut back = Rollup::default();
+        for k in EventKind::ALL {
+            back.merge(&whole.part(k));
+        }
+        assert_eq!(back, whole);
+        assert!(whole.part(EventKind::ApiRequest).users.is_empty());
+        assert_eq!(whole.part(EventKind::ApiRequest).counters().errors, 2.0);
+        assert_eq!(whole.part(EventKind::ApiRequest).counters().activities, 0);
+    }
+
+    #[test]
+    fn compacting_keeps_the_busiest_keys_and_every_total() {
+        let mut r = Rollup::default();
+        let t = parse_timestamp("2026-11-21T10:00:00Z").unwrap();
+        for i in 0..50u32 {
+            for _ in 0..=i {
+                r.add(&ev(serde_json::json!({"kind": "api_request", "occurred_at": t, "endpoint": format!("/items/{i}"), "method": "GET",
+                    "status_code": if i % 2 == 0 { 200 } else { 503 }, "response_time_ms": 10})));
+                r.add(&ev(serde_json::json!({"kind": "activity", "occurred_at": t, "user_id": format!("u{i}"), "action": "login", "client_id": format!("c{i}")})));
+                r.add(&ev(serde_json::json!({"kind": "auth", "occurred_at": t, "user_id": format!("u{i}"), "event_type": "login_failed", "success": false,
+                    "ip_address": format!("198.51.100.{i}")})));
+                r.add(&ev(serde_json::json!({"kind": "external_call", "occurred_at": t, "service": format!("s{i}"), "endpoint": "/v1", "response_time_ms": 1, "cost_estimate": 0.5})));
+            }
+        }
+        let before = (r.counters(), r.activities(), r.failed_logins(), r.external.values().map(|s| s.cost).sum::<f64>());
+        r.compact(10);
+        let endpoints: std::collections::BTreeSet<&str> = r.api.keys().map(|k| split_api_key(k).2).collect();
+        assert_eq!(endpoints.len(), 10);
+        assert!(endpoints.contains(OTHER) && endpoints.contains("/items/49") && !endpoints.contains("/items/0"));
+        assert_eq!(
+            (r.users.len(), r.clients.len(), r.failed_login_ips.len(), r.failed_login_users.len(), r.external.len()),
+            (10, 10, 10, 10, 10)
+        );
+        assert_eq!(r.users[OTHER].total(), (1..=41).sum::<u64>(), "the 41 least active users merged");
+        let after = (r.counters(), r.activities(), r.failed_logins(), r.external.values().map(|s| s.cost).sum::<f64>());
+        assert_eq!(before, after, "totals stay exact");
+        assert_eq!(r.api.values().map(|s| s.count).sum::<f64>(), (1..=50).sum::<u32>() as f64);
+        assert_eq!(shown(OTHER), "other");
+        let again = r.clone();
+        r.compact(10);
+        assert_eq!(r, again, "compacting is idempotent");
+    }
+
+    #[test]
+    fn sums_saturate_instead_of_wrapping() {
+        let big = |n: u64| ReportStats { generated: n, completed: n, impact_high: n, processing_ms: n, ..Default::default() };
+        let mut r = big(u64::MAX - 1);
+        r.merge(&big(10));
+        assert_eq!((r.generated, r.completed, r.impact_high, r.processing_ms), (u64::MAX, u64::MAX, u64::MAX, u64::MAX));
+        r.failed = u64::MAX;
+        let rate = r.success_rate().unwrap();
+        assert!((0.0..=100.0).contains(&rate), "{rate}");
     }
 
     #[test]

@@ -40,6 +40,21 @@ pub mod limits {
     pub const MAX_QUERY_PARAMS: usize = 50;
     /// How far in the future (after skew correction) an event may be.
     pub const MAX_FUTURE_HOURS: i64 = 23;
+    /// Counts and sizes: report categories and impact, request and
+    /// response sizes, token counts, processing time.
+    pub const MAX_COUNT: u64 = 1_000_000_000_000;
+    /// `response_time_ms`: a day.
+    pub const MAX_RESPONSE_TIME_MS: f64 = 86_400_000.0;
+    /// `cost_estimate` and `estimated_monthly_savings` (USD).
+    pub const MAX_AMOUNT: f64 = 1e9;
+    pub const MIN_SAMPLE_RATE: f64 = 0.0001;
+    /// Numbers inside metadata: 0, or a magnitude within these (what a
+    /// DynamoDB number holds, with room to spare).
+    pub const MIN_METADATA_MAGNITUDE: f64 = 1e-120;
+    pub const MAX_METADATA_MAGNITUDE: f64 = 1e120;
+    /// Typed decimal fields below this are stored as 0: a DynamoDB number
+    /// holds at most 38 digits, and no duration or amount is finer.
+    pub const FINEST_DECIMAL: f64 = 1e-9;
 }
 use limits::*;
 
@@ -243,21 +258,26 @@ impl Checker {
         Some(s)
     }
 
+    /// A count or size: an integer in 0..=10^12.
     fn count(&mut self, path: &str, v: Option<i64>) -> Option<u64> {
         let n = v?;
-        if n < 0 {
-            self.fail(path, format!("must be a non-negative integer, not {n}"));
-            return None;
+        match u64::try_from(n) {
+            Ok(n) if n <= MAX_COUNT => Some(n),
+            _ => {
+                self.fail(path, format!("must be a whole number from 0 to {MAX_COUNT}, not {n}"));
+                None
+            }
         }
-        Some(n as u64)
     }
 
-    fn non_negative(&mut self, path: &str, v: Option<f64>) -> Option<f64> {
+    /// A decimal in `min..=max`, stored as 0 below [`FINEST_DECIMAL`].
+    fn decimal(&mut self, path: &str, v: Option<f64>, min: f64, max: f64) -> Option<f64> {
         let x = v?;
-        if !x.is_finite() || x < 0.0 {
-            self.fail(path, format!("must be a number >= 0, not {x}"));
+        if !(x.is_finite() && x >= min && x <= max) {
+            self.fail(path, format!("must be a number from {min} to {max}, not {x}"));
+            return None;
         }
-        Some(x)
+        Some(if x < FINEST_DECIMAL { 0.0 } else { x })
     }
 
     fn status_code(&mut self, path: &str, v: Option<i64>) -> Option<u16> {
@@ -293,10 +313,16 @@ impl Checker {
         }
         for (k, v) in map {
             let p = format!("{path}.{k}");
-            if k.chars().count() > MAX_METADATA_KEY_CHARS {
-                self.fail(&p, format!("key is longer than {MAX_METADATA_KEY_CHARS} characters"));
-            }
+            self.key(&p, k);
             self.metadata_value(&p, v, depth);
+        }
+    }
+
+    /// A key of metadata or query parameters: 1..=64 characters.
+    fn key(&mut self, path: &str, k: &str) {
+        let n = k.chars().count();
+        if !(1..=MAX_METADATA_KEY_CHARS).contains(&n) {
+            self.fail(path, format!("keys must be 1 to {MAX_METADATA_KEY_CHARS} characters, not {n}"));
         }
     }
 
@@ -304,6 +330,19 @@ impl Checker {
         match v {
             Value::String(s) if s.chars().count() > MAX_METADATA_STRING_CHARS => {
                 self.fail(path, format!("string is longer than {MAX_METADATA_STRING_CHARS} characters"));
+            }
+            Value::Number(n) => {
+                // Integers are exact and at most 20 digits; a float has at
+                // most 17 significant digits, so only its magnitude can be
+                // beyond what DynamoDB stores.
+                if let Some(x) = n.as_f64().filter(|_| n.is_f64())
+                    && !(x == 0.0 || (MIN_METADATA_MAGNITUDE..=MAX_METADATA_MAGNITUDE).contains(&x.abs()))
+                {
+                    self.fail(
+                        path,
+                        format!("numbers must be 0 or of magnitude {MIN_METADATA_MAGNITUDE:e} to {MAX_METADATA_MAGNITUDE:e}, not {n}"),
+                    );
+                }
             }
             Value::Object(m) => self.metadata(path, m, depth + 1),
             Value::Array(items) => {
@@ -455,6 +494,8 @@ fn validate_wire(w: WireEvent, ctx: &Context) -> Result<Event, Vec<Problem>> {
     let days = retention_days(kind, &ctx.retention);
     if ctx.received_at - occurred_at > Duration::days(i64::from(days)) {
         c.fail("occurred_at", format!("is older than the {days}-day retention of kind {}", kind.as_str()));
+    } else if !crate::time::in_range(occurred_at) {
+        c.fail("occurred_at", format!("must lie within {} after clock-skew correction", crate::time::RANGE_TEXT));
     }
     let client_occurred_at = client_time.filter(|t| *t != occurred_at);
 
@@ -524,6 +565,7 @@ fn validate_wire(w: WireEvent, ctx: &Context) -> Result<Event, Vec<Problem>> {
                     c.fail("query_params", format!("has {} keys; at most {MAX_QUERY_PARAMS} are allowed", q.len()));
                 }
                 for (k, v) in q.iter() {
+                    c.key(&format!("query_params.{k}"), k);
                     if v.chars().count() > MAX_METADATA_STRING_CHARS {
                         c.fail(format!("query_params.{k}"), format!("is longer than {MAX_METADATA_STRING_CHARS} characters"));
                     }
@@ -531,8 +573,8 @@ fn validate_wire(w: WireEvent, ctx: &Context) -> Result<Event, Vec<Problem>> {
                 sanitize_query_params(q);
             }
             let sample_rate = match w.sample_rate {
-                Some(r) if !(r > 0.0 && r <= 1.0) => {
-                    c.fail("sample_rate", format!("must be greater than 0 and at most 1, not {r}"));
+                Some(r) if !(MIN_SAMPLE_RATE..=1.0).contains(&r) => {
+                    c.fail("sample_rate", format!("must be from {MIN_SAMPLE_RATE} to 1, not {r}"));
                     1.0
                 }
                 Some(r) => r,
@@ -542,7 +584,7 @@ fn validate_wire(w: WireEvent, ctx: &Context) -> Result<Event, Vec<Problem>> {
                 endpoint: endpoint.unwrap_or_default(),
                 method: method.unwrap_or_default(),
                 status_code: c.status_code("status_code", status).unwrap_or_default(),
-                response_time_ms: c.non_negative("response_time_ms", rt).unwrap_or_default(),
+                response_time_ms: c.decimal("response_time_ms", rt, 0.0, MAX_RESPONSE_TIME_MS).unwrap_or_default(),
                 request_size: c.count("request_size", w.request_size),
                 response_size: c.count("response_size", w.response_size),
                 query_params,
@@ -583,8 +625,8 @@ fn validate_wire(w: WireEvent, ctx: &Context) -> Result<Event, Vec<Problem>> {
                 endpoint: endpoint.unwrap_or_default(),
                 method: c.method("method", w.method),
                 status_code: c.status_code("status_code", w.status_code),
-                response_time_ms: c.non_negative("response_time_ms", rt).unwrap_or_default(),
-                cost_estimate: c.non_negative("cost_estimate", w.cost_estimate),
+                response_time_ms: c.decimal("response_time_ms", rt, 0.0, MAX_RESPONSE_TIME_MS).unwrap_or_default(),
+                cost_estimate: c.decimal("cost_estimate", w.cost_estimate, 0.0, MAX_AMOUNT),
                 request_size: c.count("request_size", w.request_size),
                 response_size: c.count("response_size", w.response_size),
                 error_message: c.text("error_message", w.error_message, MAX_TEXT_CHARS),
@@ -641,7 +683,7 @@ fn validate_report(c: &mut Checker, r: WireReport) -> Option<ReportOutcome> {
         medium: c.count("report.impact.medium", i.medium).unwrap_or(0),
         low: c.count("report.impact.low", i.low).unwrap_or(0),
     });
-    let estimated_monthly_savings = c.non_negative("report.estimated_monthly_savings", r.estimated_monthly_savings);
+    let estimated_monthly_savings = c.decimal("report.estimated_monthly_savings", r.estimated_monthly_savings, 0.0, MAX_AMOUNT);
     Some(ReportOutcome { status: status?, processing_time_ms, categories, impact, estimated_monthly_savings })
 }
 

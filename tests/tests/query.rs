@@ -351,8 +351,8 @@ async fn paging_returns_every_event_exactly_once() {
         assert_eq!((a.status, a.code()), (400, "bad_request"), "{}", a.body);
     }
     let key = CursorKey::new(SECRET.as_bytes());
-    let q = digest("limit=50");
-    let binding = Binding { tenant: "acme", caller: "alice", query: &q };
+    let q = digest(r#"{"limit":"50"}"#);
+    let binding = Binding { tenant: "acme", caller: "alice", route: "/user-activity", query: &q };
     let fresh = key.seal(binding, "9999999999999#z", Utc::now());
     assert_eq!(env.get("/user-activity", &member("acme", "alice"), &[("limit", "50"), ("cursor", &fresh)]).await.status, 200);
     let stale = key.seal(binding, "9999999999999#z", Utc::now() - Duration::hours(2));

@@ -59,7 +59,7 @@ impl App {
         caller.may_ingest()?;
         let dry_run = dry_run(req)?;
         if let Some(ct) = req.headers().get(http::header::CONTENT_TYPE)
-            && !ct.to_str().unwrap_or("").to_ascii_lowercase().starts_with("application/json")
+            && !is_json_media_type(ct.to_str().unwrap_or(""))
         {
             return Err(ApiError::bad_request("the Content-Type must be application/json"));
         }
@@ -80,4 +80,23 @@ fn dry_run(req: &Request) -> Result<bool, ApiError> {
     let pairs = analytics_shared::http::query_pairs(req);
     let params = Params::new(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &["dry_run"])?;
     params.choice("dry_run", &[("true", true), ("1", true), ("false", false), ("0", false)], false)
+}
+
+/// `application/json`, any case, with or without parameters
+/// (`; charset=utf-8`); `application/jsonx` is another type.
+pub fn is_json_media_type(value: &str) -> bool {
+    value.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_media_type_is_matched_whole() {
+        for ok in ["application/json", "Application/JSON", "application/json; charset=utf-8", " application/json ;x=1"] {
+            assert!(super::is_json_media_type(ok), "{ok}");
+        }
+        for bad in ["application/jsonx", "application/json-patch+json", "text/json", "", "application/"] {
+            assert!(!super::is_json_media_type(bad), "{bad}");
+        }
+    }
 }

@@ -295,9 +295,7 @@ impl App {
             Caching::Standard => Some(self.cfg.query.cache_ttl),
             Caching::Health => Some(self.cfg.query.cache_ttl.min(300)),
         };
-        let cache_key = ttl.map(|_| {
-            format!("{}#{}", def.path.trim_start_matches('/'), digest(&format!("{}?{}", caller.visibility(), params.normalized())))
-        });
+        let cache_key = ttl.map(|_| analytics_shared::query::cache_key(def.path, &caller.visibility(), &params));
         if let Some(key) = &cache_key
             && let Some(body) = self.store.cached(&caller.tenant, key, now).await?
         {
@@ -306,7 +304,7 @@ impl App {
         let read_before = self.store.items_read();
         let below = glue::path_below(req.uri().path(), BASE).unwrap_or_default();
         let path_param = path_match(def.path, below).flatten();
-        let value = self.answer(def.route, &caller, &params, path_param, now).await?;
+        let value = self.answer(def, &caller, &params, path_param, now).await?;
         tracing::info!(tenant = %caller.tenant, items_read = self.store.items_read() - read_before, "answered");
         let body = value.to_string();
         if let (Some(ttl), Some(key)) = (ttl, &cache_key)
@@ -319,15 +317,15 @@ impl App {
 
     async fn answer(
         &self,
-        route: Route,
+        def: &RouteDef,
         caller: &Caller,
         p: &Params,
         path_param: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Value, ApiError> {
         let tenant = caller.tenant.as_str();
-        Ok(match route {
-            Route::UserActivity => self.user_activity(caller, p, now).await?,
+        Ok(match def.route {
+            Route::UserActivity => self.user_activity(caller, def.path, p, now).await?,
             Route::RecentActivity => {
                 let scope = caller.scope(None)?;
                 let (items, _) = self.feed(tenant, &scope, None, self.retained(now), None, p.limit(10)?, now).await?;
@@ -392,7 +390,7 @@ impl App {
                 v
             }
             Route::CacheInvalidate => json!({ "invalidated": self.store.invalidate_cache(tenant).await? }),
-            Route::WeeklyReports => self.weekly_reports(caller, p, now).await?,
+            Route::WeeklyReports => self.weekly_reports(caller, def.path, p, now).await?,
             Route::WeeklyReport => {
                 let week = path_param.unwrap_or_default();
                 if analytics_shared::report::parse_week(week).is_none() {
@@ -402,16 +400,16 @@ impl App {
                 let body = body.ok_or_else(|| {
                     ApiError::not_found(format!("no weekly report for {week}; reports are made on Mondays for the week before"))
                 })?;
-                serde_json::from_str(&body).map_err(|e| ApiError::from(analytics_shared::store::StoreError::unavailable(e)))?
+                serde_json::from_str(&body).map_err(|e| ApiError::from(analytics_shared::store::StoreError::corrupt(e)))?
             }
         })
     }
 
     /// Stored weekly reports, newest first, paged by an opaque cursor.
-    async fn weekly_reports(&self, caller: &Caller, p: &Params, now: DateTime<Utc>) -> Result<Value, ApiError> {
+    async fn weekly_reports(&self, caller: &Caller, route: &str, p: &Params, now: DateTime<Utc>) -> Result<Value, ApiError> {
         let limit = p.limit(10)?;
         let binding_query = digest(&p.normalized());
-        let binding = Binding { tenant: &caller.tenant, caller: &caller.user_id, query: &binding_query };
+        let binding = Binding { tenant: &caller.tenant, caller: &caller.user_id, route, query: &binding_query };
         let before = p.get("cursor").map(|c| self.cursors.open(c, binding, now)).transpose()?;
         let page = self.store.reports(&caller.tenant, before.as_deref(), limit, now).await?;
         let items: Vec<Value> = page.bodies.iter().filter_map(|b| serde_json::from_str(b).ok()).collect();
@@ -424,7 +422,7 @@ impl App {
         DateRange { from: now - Duration::days(self.cfg.retention.events_days.into()), to: now + Duration::milliseconds(1) }
     }
 
-    async fn user_activity(&self, caller: &Caller, p: &Params, now: DateTime<Utc>) -> Result<Value, ApiError> {
+    async fn user_activity(&self, caller: &Caller, route: &str, p: &Params, now: DateTime<Utc>) -> Result<Value, ApiError> {
         let scope = caller.scope(p.text("user_id", 256)?)?;
         let action = p.text("activity_type", 64)?;
         if let Some(a) = action
@@ -437,7 +435,7 @@ impl App {
             _ => p.range(now, &Zone::UTC, self.cfg.retention.events_days.into())?,
         };
         let binding_query = digest(&p.normalized());
-        let binding = Binding { tenant: &caller.tenant, caller: &caller.user_id, query: &binding_query };
+        let binding = Binding { tenant: &caller.tenant, caller: &caller.user_id, route, query: &binding_query };
         let before = p.get("cursor").map(|c| self.cursors.open(c, binding, now)).transpose()?;
         let (items, next) = self.feed(&caller.tenant, &scope, action, range, before, p.limit(50)?, now).await?;
         let next_cursor = next.map(|pos| self.cursors.seal(binding, &pos, now));

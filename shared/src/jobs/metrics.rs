@@ -167,7 +167,7 @@ impl Jobs {
                 let span = merged(*start, *end);
                 let history = merged(*end - Duration::days(history_days), *end);
                 let m = dashboard_metrics(*period, *start, *end, &span, &history);
-                let body = serde_json::to_string(&m).map_err(crate::store::StoreError::unavailable)?;
+                let body = serde_json::to_string(&m).map_err(crate::store::StoreError::corrupt)?;
                 let period_end = period.bounds(*start).1.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
                 let expires = (period_end + Duration::days(i64::from(self.cfg.retention.rollup_days))).timestamp();
                 self.store.put_metrics(tenant, period.as_str(), &start.to_string(), &body, expires).await?;

@@ -99,6 +99,13 @@ impl JobRequest {
                 "invalid job payload: {e}; expected {{\"job\", \"scheduled_time\"}} or {{\"window_start\", \"window_end\", \"tenant\"?}} with RFC 3339 times"
             ))
         })?;
+        for (name, t) in [("scheduled_time", req.scheduled_time), ("window_start", req.window_start), ("window_end", req.window_end)] {
+            if let Some(t) = t
+                && !crate::time::in_range(t)
+            {
+                return Err(JobError::BadRequest(format!("{name} {t} must lie within {}", crate::time::RANGE_TEXT)));
+            }
+        }
         if let Some(t) = &req.tenant
             && !crate::auth::valid_tenant(t)
         {
@@ -221,7 +228,7 @@ impl Jobs {
             Job::MetricsCleanup => serde_json::to_value(Box::pin(self.metrics_cleanup(req, ctx)).await?),
             Job::WeeklyReport => serde_json::to_value(Box::pin(self.weekly_report(req, ctx)).await?),
         };
-        let mut summary = summary.map_err(|e| StoreError::unavailable(format!("summary: {e}")))?;
+        let mut summary = summary.map_err(|e| StoreError::corrupt(format!("summary: {e}")))?;
         if let Some(map) = summary.as_object_mut() {
             map.insert("job".into(), job.name().into());
         }
@@ -255,6 +262,12 @@ mod tests {
         let typo = JobRequest::parse(serde_json::json!({"window_strat": "2026-11-01T00:00:00Z"})).unwrap_err();
         assert!(typo.to_string().contains("window_strat"), "{typo}");
         assert!(JobRequest::parse(serde_json::json!({"tenant": "a#b"})).is_err());
+        for far in ["+262142-12-31T00:00:00Z", "-0001-01-01T00:00:00Z", "0000-01-01T00:00:00Z", "1969-12-31T23:00:00Z"] {
+            for field in ["scheduled_time", "window_start", "window_end"] {
+                let e = JobRequest::parse(serde_json::json!({ field: far })).unwrap_err();
+                assert!(e.to_string().contains(field), "{field}={far}: {e}");
+            }
+        }
         let w = |a: &str, b: &str| JobRequest { window_start: Some(at(a)), window_end: Some(at(b)), ..Default::default() };
         assert!(w("2026-11-02T00:00:00Z", "2026-11-01T00:00:00Z").manual_window(now, Duration::days(1)).is_err());
         assert!(w("2026-11-01T00:00:00Z", "2026-11-30T00:00:00Z").manual_window(now, Duration::days(1)).is_err(), "future end");

@@ -80,7 +80,7 @@ impl Jobs {
                     continue;
                 }
                 let report = weekly_report(&t.tenant, *monday, &week, &previous);
-                let body = serde_json::to_string(&report).map_err(StoreError::unavailable)?;
+                let body = serde_json::to_string(&report).map_err(StoreError::corrupt)?;
                 let digest = crate::cursor::digest(&body);
                 let expires = (start + Duration::days(7) + keep).timestamp();
                 let publish = match self.store.put_report(&t.tenant, &report.week, &body, &digest, expires).await? {

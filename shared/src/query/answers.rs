@@ -11,7 +11,7 @@ use crate::model::snapshot::{ser_num, ser_opt};
 
 use super::period::{Piece, clip};
 use crate::model::HealthSnapshot;
-use crate::rollup::{ApiStats, Histogram, ReportStats, Rollup, split_api_key};
+use crate::rollup::{ApiStats, Histogram, ReportStats, Rollup, shown, split_api_key};
 use crate::store::keys::day_label;
 
 /// Rounds to 2 decimals.
@@ -19,8 +19,9 @@ pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// A share in percent, always within 0..=100.
 fn pct(part: f64, whole: f64) -> f64 {
-    if whole > 0.0 { round2(100.0 * part / whole) } else { 0.0 }
+    if whole > 0.0 { round2((100.0 * part / whole).clamp(0.0, 100.0)) } else { 0.0 }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,7 +56,7 @@ pub struct ActivitySummary {
 }
 
 fn by_count_desc(map: BTreeMap<String, u64>) -> Vec<KeyCount> {
-    let mut v: Vec<KeyCount> = map.into_iter().map(|(key, count)| KeyCount { key, count }).collect();
+    let mut v: Vec<KeyCount> = map.into_iter().map(|(key, count)| KeyCount { key: shown(&key).to_owned(), count }).collect();
     v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
     v
 }
@@ -71,7 +72,7 @@ pub fn activity_summary(pieces: &[Piece], group_by: GroupBy, days: &[DateTime<Ut
         GroupBy::Day => {
             let mut per_day: BTreeMap<String, u64> = days.iter().map(|d| (day_label(*d), 0)).collect();
             for p in pieces {
-                *per_day.entry(day_label(p.start)).or_default() += p.rollup.activities();
+                crate::rollup::sat(per_day.entry(day_label(p.start)).or_default(), p.rollup.activities());
             }
             per_day.into_iter().map(|(key, count)| KeyCount { key, count }).collect()
         }
@@ -185,8 +186,8 @@ pub fn buckets(pieces: &[Piece], bounds: &[DateTime<Utc>]) -> Vec<BucketTotals> 
 
 fn add_counters(t: &mut BucketTotals, r: &Rollup) {
     let c = r.counters();
-    t.activities += c.activities;
-    t.reports += c.reports;
+    crate::rollup::sat(&mut t.activities, c.activities);
+    crate::rollup::sat(&mut t.reports, c.reports);
     t.api_requests += c.api_requests;
     t.errors += c.errors;
 }
@@ -213,7 +214,7 @@ pub struct Categories {
 }
 
 pub fn categories(r: &ReportStats) -> Categories {
-    let total: u64 = r.categories.values().sum();
+    let total: u64 = r.categories.values().fold(0, |a, b| a.saturating_add(*b));
     let categories = by_count_desc(r.categories.clone())
         .into_iter()
         .map(|kc| CategoryShare { percentage: pct(kc.count as f64, total as f64), category: kc.key, count: kc.count })
@@ -231,7 +232,7 @@ pub struct BusinessImpact {
 }
 
 pub fn business_impact(r: &ReportStats) -> BusinessImpact {
-    let total = r.impact_high + r.impact_medium + r.impact_low;
+    let total = r.impact_high.saturating_add(r.impact_medium).saturating_add(r.impact_low);
     let share = |n: u64| Share { count: n, percentage: pct(n as f64, total as f64) };
     BusinessImpact { total, high: share(r.impact_high), medium: share(r.impact_medium), low: share(r.impact_low) }
 }
@@ -256,7 +257,7 @@ pub fn client_performance(r: &Rollup, limit: usize) -> Vec<ClientPerformance> {
         .clients
         .iter()
         .map(|(id, c)| ClientPerformance {
-            client_id: id.clone(),
+            client_id: shown(id).to_owned(),
             reports: c.reports.generated,
             completed: c.reports.completed,
             failed: c.reports.failed,
@@ -321,7 +322,7 @@ pub fn api_requests(r: &Rollup, endpoint: Option<&str>, class: Option<u16>) -> V
         if endpoint.is_some_and(|e| e != ep) || class.is_some_and(|k| k != c) {
             continue;
         }
-        per.entry((ep.to_owned(), method.to_owned())).or_default().add(c, s);
+        per.entry((shown(ep).to_owned(), method.to_owned())).or_default().add(c, s);
     }
     let mut v: Vec<EndpointStats> = per
         .into_iter()
@@ -398,7 +399,7 @@ pub fn external_calls(r: &Rollup) -> Vec<ServiceStats> {
         .external
         .iter()
         .map(|(name, s)| ServiceStats {
-            service: name.clone(),
+            service: shown(name).to_owned(),
             calls: s.calls,
             errors: s.errors,
             avg_response_time_ms: (s.calls > 0).then(|| round2(s.time_ms / s.calls as f64)),

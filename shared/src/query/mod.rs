@@ -56,6 +56,15 @@ impl Caller {
     }
 }
 
+/// The key a cached answer is stored under: the route, then a digest of an
+/// unambiguous encoding (JSON) of the route, the caller's visibility and
+/// every parameter but the cursor, so no parameter value can make one
+/// request's key equal another's.
+pub fn cache_key(route: &str, visibility: &str, params: &Params) -> String {
+    let canonical = serde_json::json!([route, visibility, params.normalized()]).to_string();
+    format!("{}#{}", route.trim_start_matches('/'), crate::cursor::digest(&canonical))
+}
+
 /// The events a request reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
@@ -95,5 +104,18 @@ mod tests {
         assert_eq!(admin.scope(Some("you")).unwrap(), Scope::User("you".into()));
         assert_ne!(user.visibility(), admin.visibility());
         assert_eq!(manager.visibility(), admin.visibility());
+    }
+
+    #[test]
+    fn cache_keys_separate_routes_visibilities_and_parameter_lists() {
+        let names = ["endpoint", "status_class"];
+        let real = Params::new([("endpoint", "/x"), ("status_class", "5xx")], &names).unwrap();
+        let forged = Params::new([("endpoint", "/x&status_class=5xx")], &names).unwrap();
+        let k = cache_key("/api-requests", "all", &real);
+        assert!(k.starts_with("api-requests#"));
+        assert_ne!(k, cache_key("/api-requests", "all", &forged));
+        assert_ne!(k, cache_key("/api-requests", "user:u-1", &real));
+        assert_ne!(k, cache_key("/auth-events", "all", &real));
+        assert_eq!(k, cache_key("/api-requests", "all", &Params::new([("status_class", "5xx"), ("endpoint", "/x")], &names).unwrap()));
     }
 }

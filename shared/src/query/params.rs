@@ -107,20 +107,34 @@ impl Params {
         Ok(DateRange { from, to })
     }
 
-    /// The parameters in a canonical form, `cursor` left out: what a cache
-    /// entry and a cursor are bound to.
+    /// The parameters in a canonical, unambiguous form (a JSON object of
+    /// the sorted pairs, so a value holding `&` or `=` cannot pass for
+    /// another parameter list), `cursor` left out: what a cache entry and a
+    /// cursor are bound to.
     pub fn normalized(&self) -> String {
-        self.values.iter().filter(|(k, _)| *k != "cursor").map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+        let kept: BTreeMap<&str, &str> =
+            self.values.iter().filter(|(k, _)| *k != "cursor").map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        serde_json::to_string(&kept).unwrap_or_default()
     }
 }
 
 fn parse_instant(name: &str, v: &str, tz: &Zone) -> Result<DateTime<Utc>, ApiError> {
-    if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-        return Ok(local_midnight(tz, d));
+    // A date is bounded by its calendar year (its local midnight may lie a
+    // few hours before 1970 in a zone east of UTC), a timestamp by itself.
+    let (t, ok) = match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        Ok(d) => (Some(local_midnight(tz, d)), (1970..10_000).contains(&chrono::Datelike::year(&d))),
+        Err(_) => {
+            let t = crate::validate::parse_timestamp(v);
+            (t, t.is_some_and(crate::time::in_range))
+        }
+    };
+    match t {
+        Some(t) if ok => Ok(t),
+        Some(_) => Err(ApiError::bad_request(format!("`{name}` must lie within {}, not `{v}`", crate::time::RANGE_TEXT))),
+        None => Err(ApiError::bad_request(format!(
+            "`{name}` must be a date (2026-11-01) or an RFC 3339 timestamp (2026-11-01T10:00:00Z), not `{v}`"
+        ))),
     }
-    crate::validate::parse_timestamp(v).ok_or_else(|| {
-        ApiError::bad_request(format!("`{name}` must be a date (2026-11-01) or an RFC 3339 timestamp (2026-11-01T10:00:00Z), not `{v}`"))
-    })
 }
 
 #[cfg(test)]
@@ -171,5 +185,39 @@ mod tests {
         let a = Params::new([("b", "2"), ("a", "1"), ("cursor", "x")], &["a", "b", "cursor"]).unwrap();
         let b = Params::new([("a", "1"), ("b", "2")], &["a", "b", "cursor"]).unwrap();
         assert_eq!(a.normalized(), b.normalized());
+    }
+
+    /// `endpoint=/x&status_class=5xx` as one value is not the two parameters.
+    #[test]
+    fn a_value_holding_separators_cannot_pass_for_other_parameters() {
+        let names = ["endpoint", "status_class"];
+        let forged = Params::new([("endpoint", "/x&status_class=5xx")], &names).unwrap();
+        let real = Params::new([("endpoint", "/x"), ("status_class", "5xx")], &names).unwrap();
+        assert_ne!(forged.normalized(), real.normalized());
+        let quoted = Params::new([("endpoint", "/x\",\"status_class\":\"5xx")], &names).unwrap();
+        assert_ne!(quoted.normalized(), real.normalized());
+    }
+
+    #[test]
+    fn dates_outside_1970_to_9999_are_a_400_naming_the_parameter() {
+        let now = at("2026-11-21T10:00:00Z");
+        for (name, v) in [
+            ("date_to", "-262143-01-05"),
+            ("date_to", "+262142-12-31"),
+            ("date_from", "0000-01-01"),
+            ("date_from", "1969-12-31"),
+            ("date_to", "10000-01-01"),
+            ("date_from", "1969-12-31T23:59:59Z"),
+            ("date_to", "+10000-01-01T00:00:00Z"),
+            ("date_to", "99999-01-01"),
+        ] {
+            let e = Params::new([(name, v)], &["date_from", "date_to"]).unwrap().range(now, &Zone::UTC, 30).unwrap_err();
+            assert_eq!(e.code, crate::error::ErrorCode::BadRequest, "{name}={v}");
+            assert!(e.message.contains(&format!("`{name}`")), "{name}={v}: {}", e.message);
+        }
+        let p = Params::new([("date_from", "9999-12-01"), ("date_to", "9999-12-31T23:59:59Z")], &["date_from", "date_to"]).unwrap();
+        assert!(p.range(now, &Zone::named("Asia/Kolkata").unwrap(), 30).is_ok(), "the last days are fine");
+        let p = Params::new([("date_from", "1970-01-01"), ("date_to", "1970-01-02")], &["date_from", "date_to"]).unwrap();
+        assert!(p.range(now, &Zone::UTC, 30).is_ok());
     }
 }

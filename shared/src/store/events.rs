@@ -195,7 +195,7 @@ impl EventStore {
                 .projection_expression("pk, sk")
                 .consistent_read(true)
                 .build()
-                .map_err(StoreError::unavailable)?;
+                .map_err(StoreError::corrupt)?;
             let mut backoff = Backoff::new(self.cfg.max_attempts, deadline);
             loop {
                 let out = self.client.batch_get_item().request_items(&self.cfg.table, request).send().await.map_err(StoreError::sdk)?;

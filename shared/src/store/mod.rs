@@ -78,11 +78,19 @@ pub enum StoreError {
     /// An item that could not be mapped (a bug, never the caller's input).
     #[error("item mapping failed: {0}")]
     Mapping(#[from] serde_dynamo::Error),
+    /// A stored document that does not parse, or a value that does not
+    /// serialize: a bug or a damaged item, not a reason to resend.
+    #[error("corrupt or unserializable data: {0}")]
+    Corrupt(String),
 }
 
 impl StoreError {
     pub fn unavailable(e: impl std::fmt::Display) -> Self {
         StoreError::Unavailable(e.to_string())
+    }
+
+    pub fn corrupt(e: impl std::fmt::Display) -> Self {
+        StoreError::Corrupt(e.to_string())
     }
 
     /// A failed SDK call, with its whole cause chain: the SDK's own `Display`
@@ -97,11 +105,22 @@ impl StoreError {
 }
 
 impl From<StoreError> for ApiError {
+    /// Only a storage that is still failing after the retries is a 503
+    /// (the caller may resend); data that does not map is a bug: a 500,
+    /// logged with its cause.
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "storage failed");
-        ApiError::unavailable(
-            "storage is temporarily unavailable; nothing from this request was acknowledged, resend it later (resending is safe)",
-        )
+        match e {
+            StoreError::Unavailable(_) => {
+                tracing::error!(error = %e, "storage failed");
+                ApiError::unavailable(
+                    "storage is temporarily unavailable; nothing from this request was acknowledged, resend it later (resending is safe)",
+                )
+            }
+            StoreError::Mapping(_) | StoreError::Corrupt(_) => {
+                tracing::error!(error = %e, "internal error: stored data does not map");
+                ApiError::internal()
+            }
+        }
     }
 }
 

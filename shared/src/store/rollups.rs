@@ -244,7 +244,7 @@ impl EventStore {
     pub async fn put_rollup(&self, tenant: &str, res: Resolution, label: &str, rollup: &Rollup, expires_at: i64) -> Result<(), StoreError> {
         let pk = keys::rollup_pk(tenant, res.as_str());
         let old_parts = self.rollup_part_keys(&pk, label).await?;
-        let data = if rollup.is_empty() { Vec::new() } else { serde_json::to_vec(rollup).map_err(StoreError::unavailable)? };
+        let data = if rollup.is_empty() { Vec::new() } else { serde_json::to_vec(rollup).map_err(StoreError::corrupt)? };
         let chunks: Vec<&[u8]> = data.chunks(PART_BYTES).collect();
         let rev = uuid::Uuid::now_v7().simple().to_string();
         for (i, chunk) in chunks.iter().enumerate() {
@@ -332,7 +332,7 @@ impl EventStore {
                 return Err(StoreError::unavailable("a rollup is being rewritten; retry"));
             }
             let bytes = chunks.concat();
-            let rollup: Rollup = serde_json::from_slice(&bytes).map_err(|e| StoreError::unavailable(format!("rollup {label}: {e}")))?;
+            let rollup: Rollup = serde_json::from_slice(&bytes).map_err(|e| StoreError::corrupt(format!("rollup {label}: {e}")))?;
             out.insert(label, rollup);
         }
         Ok(out)
@@ -378,7 +378,7 @@ impl EventStore {
 
     /// Rebuilds a day's rollup (`yyyy-mm-dd`) from its stored hours.
     pub async fn rebuild_day(&self, tenant: &str, day: &str, now: DateTime<Utc>, retention: &Retention) -> Result<(), StoreError> {
-        let Some(start) = parse_day(day) else { return Err(StoreError::unavailable(format!("bad day label {day}"))) };
+        let Some(start) = parse_day(day) else { return Err(StoreError::corrupt(format!("bad day label {day}"))) };
         let hours = self.rollups(tenant, Resolution::Hour, &format!("{day}T00"), &format!("{day}T23"), now).await?;
         let mut total = Rollup::default();
         for r in hours.values() {

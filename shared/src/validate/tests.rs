@@ -179,12 +179,12 @@ fn report_rules() {
     assert_problem(with(activity(), json!({"report": {"status": "completed"}})), "report", "only allowed with action generate_report");
     assert_problem(rep(json!({"status": "done"})), "report.status", "completed or failed");
     assert_problem(rep(json!({})), "report.status", "required");
-    assert_problem(rep(json!({"status": "failed", "processing_time_ms": -1})), "report.processing_time_ms", "non-negative");
-    assert_problem(rep(json!({"status": "failed", "categories": {"cost": -2}})), "report.categories.cost", "non-negative");
+    assert_problem(rep(json!({"status": "failed", "processing_time_ms": -1})), "report.processing_time_ms", "from 0 to");
+    assert_problem(rep(json!({"status": "failed", "categories": {"cost": -2}})), "report.categories.cost", "from 0 to");
     assert_problem(rep(json!({"status": "failed", "categories": {"Cost!": 2}})), "report.categories.Cost!", "category names");
-    assert_problem(rep(json!({"status": "failed", "impact": {"low": -1}})), "report.impact.low", "non-negative");
+    assert_problem(rep(json!({"status": "failed", "impact": {"low": -1}})), "report.impact.low", "from 0 to");
     assert_problem(rep(json!({"status": "failed", "impact": {"huge": 1}})), "report.impact.huge", "unknown field");
-    assert_problem(rep(json!({"status": "failed", "estimated_monthly_savings": -5.0})), "report.estimated_monthly_savings", ">= 0");
+    assert_problem(rep(json!({"status": "failed", "estimated_monthly_savings": -5.0})), "report.estimated_monthly_savings", "from 0 to");
     assert_problem(rep(json!({"status": "failed", "processing_time_ms": 1.5})), "report.processing_time_ms", "invalid type");
 }
 
@@ -201,11 +201,11 @@ fn api_request_rules() {
     assert_problem(with(api(), json!({"status_code": 99})), "status_code", "must be 100..=599");
     assert_problem(with(api(), json!({"status_code": 600})), "status_code", "must be 100..=599");
     assert!(check(with(api(), json!({"status_code": 599}))).is_ok());
-    assert_problem(with(api(), json!({"response_time_ms": -1})), "response_time_ms", ">= 0");
-    assert_problem(with(api(), json!({"request_size": -1})), "request_size", "non-negative");
+    assert_problem(with(api(), json!({"response_time_ms": -1})), "response_time_ms", "from 0 to");
+    assert_problem(with(api(), json!({"request_size": -1})), "request_size", "from 0 to");
     assert_problem(with(api(), json!({"query_params": {"page": 2}})), "query_params.page", "invalid type");
-    assert_problem(with(api(), json!({"sample_rate": 0})), "sample_rate", "greater than 0");
-    assert_problem(with(api(), json!({"sample_rate": 1.5})), "sample_rate", "at most 1");
+    assert_problem(with(api(), json!({"sample_rate": 0})), "sample_rate", "from 0.0001 to 1");
+    assert_problem(with(api(), json!({"sample_rate": 1.5})), "sample_rate", "from 0.0001 to 1");
     let e = check(with(api(), json!({"sample_rate": 0.25}))).unwrap();
     let EventBody::ApiRequest(a) = e.body else { panic!() };
     assert_eq!(a.sample_rate, 0.25);
@@ -230,7 +230,7 @@ fn external_call_rules() {
         v.as_object_mut().unwrap().remove(field);
         assert_problem(v, field, "required for kind external_call");
     }
-    assert_problem(with(base.clone(), json!({"cost_estimate": -0.01})), "cost_estimate", ">= 0");
+    assert_problem(with(base.clone(), json!({"cost_estimate": -0.01})), "cost_estimate", "from 0 to");
     assert_problem(with(base.clone(), json!({"status_code": 42})), "status_code", "100..=599");
     assert_problem(with(base.clone(), json!({"service": "bad service"})), "service", "1 to 64 characters");
     assert_problem(with(base, json!({"method": "YELL"})), "method", "HTTP method");
@@ -256,7 +256,7 @@ fn metadata_limits() {
     let fifty: Map<String, Value> = (0..50).map(|i| (format!("k{i}"), json!(i))).collect();
     assert!(check(with(activity(), json!({"metadata": fifty}))).is_ok());
     let long_key = "k".repeat(65);
-    assert_problem(with(activity(), json!({"metadata": {long_key.clone(): 1}})), &format!("metadata.{long_key}"), "longer than 64");
+    assert_problem(with(activity(), json!({"metadata": {long_key.clone(): 1}})), &format!("metadata.{long_key}"), "1 to 64 characters");
     assert_problem(with(activity(), json!({"metadata": {"note": "n".repeat(1001)}})), "metadata.note", "longer than 1000");
     assert!(check(with(activity(), json!({"metadata": {"a": {"b": {"c": 1}}}}))).is_ok(), "three levels are fine");
     assert_problem(with(activity(), json!({"metadata": {"a": {"b": {"c": {"d": 1}}}}})), "metadata.a.b.c", "deeper than 3");
@@ -345,4 +345,58 @@ fn stored_events_serialize_with_utc_z_times_and_the_kind_tag() {
     assert!(v.get("client_occurred_at").is_none());
     let back: Event = serde_json::from_value(v).unwrap();
     assert_eq!(back, e);
+}
+
+/// The contract's ranges: each value outside rejects the event with its
+/// path; the edges themselves are accepted.
+#[test]
+fn every_number_is_checked_against_its_range() {
+    let ext = json!({"kind": "external_call", "service": "gemini", "endpoint": "/v1", "response_time_ms": 1});
+    let rep = |r: Value| with(activity(), json!({"action": "generate_report", "report": r}));
+    for (event, path) in [
+        (with(api(), json!({"response_time_ms": 1e200})), "response_time_ms"),
+        (with(api(), json!({"response_time_ms": 86_400_000.5})), "response_time_ms"),
+        (with(api(), json!({"sample_rate": 1e-200})), "sample_rate"),
+        (with(api(), json!({"sample_rate": 0.00009})), "sample_rate"),
+        (with(api(), json!({"request_size": 1_000_000_000_001_i64})), "request_size"),
+        (with(api(), json!({"response_size": i64::MAX})), "response_size"),
+        (with(ext.clone(), json!({"cost_estimate": 1.5e9})), "cost_estimate"),
+        (with(ext.clone(), json!({"response_time_ms": 1e300})), "response_time_ms"),
+        (rep(json!({"status": "completed", "processing_time_ms": 9_000_000_000_000_000_i64})), "report.processing_time_ms"),
+        (rep(json!({"status": "completed", "categories": {"cost": 4_611_686_018_427_387_904_i64}})), "report.categories.cost"),
+        (rep(json!({"status": "completed", "impact": {"high": 1_000_000_000_001_i64}})), "report.impact.high"),
+        (rep(json!({"status": "completed", "estimated_monthly_savings": 1e10})), "report.estimated_monthly_savings"),
+        (with(activity(), json!({"metadata": {"big": 1e126}})), "metadata.big"),
+        (with(activity(), json!({"metadata": {"tiny": -1e-130}})), "metadata.tiny"),
+        (with(activity(), json!({"metadata": {"deep": {"x": [1e121]}}})), "metadata.deep.x[0]"),
+        (with(activity(), json!({"metadata": {"": 1}})), "metadata."),
+        (with(activity(), json!({"metadata": {"n": {"": "x"}}})), "metadata.n."),
+        (with(api(), json!({"query_params": {"": "x"}})), "query_params."),
+        (with(api(), json!({"query_params": {"k".repeat(65): "x"}})), &format!("query_params.{}", "k".repeat(65))),
+    ] {
+        let p = problems(event.clone());
+        assert!(p.iter().any(|p| p.path == path), "{event}: wanted a problem at {path}, got {p:?}");
+    }
+    // The edges are in range.
+    for ok in [
+        with(api(), json!({"response_time_ms": 86_400_000, "sample_rate": 0.0001, "request_size": 1_000_000_000_000_i64})),
+        with(ext.clone(), json!({"cost_estimate": 1e9})),
+        with(activity(), json!({"metadata": {"a": 1e120, "b": -1e-120, "c": 0.0, "d": u64::MAX, "e": i64::MIN}})),
+        rep(json!({"status": "completed", "processing_time_ms": 1_000_000_000_000_i64, "categories": {"cost": 1_000_000_000_000_i64},
+            "estimated_monthly_savings": 1e9})),
+    ] {
+        assert!(check(ok.clone()).is_ok(), "{ok}: {:?}", check(ok.clone()).err());
+    }
+    // A decimal finer than a nano-unit is stored as 0 (DynamoDB holds 38 digits).
+    let e = check(with(api(), json!({"response_time_ms": 1e-300}))).unwrap();
+    let EventBody::ApiRequest(a) = e.body else { panic!() };
+    assert_eq!(a.response_time_ms, 0.0);
+}
+
+#[test]
+fn a_corrected_time_before_1970_is_refused() {
+    let ctx = Context { received_at: now(), sent_at: None, retention: Retention { events_days: 36_500, ..Retention::default() } };
+    let e = validate_event(&with(activity(), json!({"occurred_at": "1969-12-31T23:59:59Z"})).to_string(), &ctx).unwrap_err();
+    assert!(e.iter().any(|p| p.path == "occurred_at" && p.message.contains("1970")), "{e:?}");
+    assert!(validate_event(&with(activity(), json!({"occurred_at": "1970-01-01T00:00:00Z"})).to_string(), &ctx).is_ok());
 }
