@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 use crate::config::Retention;
 use crate::error::ApiError;
-use crate::store::events::{EventStore, EventWrite, ItemKey, PutOutcome, event_write};
+use crate::store::events::{EventStore, EventWrite, PutOutcome, event_write, writer_id};
 use crate::store::keys::{self, hour_start};
 use crate::validate::{self, Context, Problem, limits};
 
@@ -152,6 +152,9 @@ fn drop_repeats(writes: &mut Vec<(usize, EventWrite)>) -> usize {
     before - writes.len()
 }
 
+/// The code of an event DynamoDB refused for what it holds.
+pub const UNSTORABLE: &str = "unstorable";
+
 fn rejection(index: usize, raw: &str, problems: Vec<Problem>) -> Rejection {
     #[derive(Deserialize)]
     struct IdOnly {
@@ -171,7 +174,8 @@ fn rejection(index: usize, raw: &str, problems: Vec<Problem>) -> Rejection {
 
 /// Runs a whole batch: validates, marks the touched hours dirty, writes each
 /// event once, and reports. A `dry_run` reads which events exist already
-/// but writes nothing. Every event counted `accepted` is durably written.
+/// but writes nothing. Every event counted `accepted` is durably written;
+/// one DynamoDB refuses for what it holds is rejected alone (`unstorable`).
 pub async fn ingest(
     store: &EventStore,
     tenant: &str,
@@ -182,42 +186,65 @@ pub async fn ingest(
 ) -> Result<IngestOutcome, ApiError> {
     let batch = prepare(body, tenant, received_at, retention, store.config().shards)?;
     if batch.writes.is_empty() {
-        let details = batch
-            .rejected
-            .iter()
-            .flat_map(|r| {
-                r.problems
-                    .iter()
-                    .map(move |p| serde_json::json!({"index": r.index, "event_id": r.event_id, "path": p.path, "message": p.message}))
-            })
-            .collect();
-        return Err(ApiError::validation(
-            format!("none of the {} events is valid; fix the problems listed in details and resend", batch.rejected.len()),
-            details,
-        ));
+        return Err(none_stored(&batch.rejected));
     }
-
+    let mut rejected = batch.rejected;
     let (stored, duplicates) = if dry_run {
-        let keys: Vec<ItemKey> = batch.writes.iter().map(|(_, w)| w.key()).collect();
-        let existing = store.existing(&keys).await?;
-        (keys.len() - existing.len(), existing.len())
+        let writes: Vec<EventWrite> = batch.writes.into_iter().map(|(_, w)| w).collect();
+        let existing = store.existing(&writes).await?;
+        let dup = writes.iter().filter(|w| existing.contains(&w.identity_key())).count();
+        (writes.len() - dup, dup)
     } else {
         let hours: BTreeSet<DateTime<Utc>> = batch.writes.iter().map(|(_, w)| hour_start(w.placed_at)).collect();
         let hours: BTreeSet<String> = hours.into_iter().map(keys::hour_label).collect();
         store.mark_dirty(tenant, &hours).await?;
-        let outcomes = store.put_new(batch.writes.into_iter().map(|(_, w)| w.item).collect()).await?;
+        let (indices, writes): (Vec<usize>, Vec<EventWrite>) = batch.writes.into_iter().unzip();
+        let raw_ids: Vec<Option<String>> = writes.iter().map(|w| w.item.get("event_id").and_then(|v| v.as_s().ok()).cloned()).collect();
+        let outcomes = store.put_events(tenant, writes, &writer_id(), &hours).await?;
         // Again after writing: a roll-up that read these hours mid-write
         // sees the version move and leaves them dirty (store::rollups).
         store.mark_dirty(tenant, &hours).await?;
-        let stored = outcomes.iter().filter(|o| **o == PutOutcome::Stored).count();
-        (stored, outcomes.len() - stored)
+        let (mut stored, mut dup) = (0, 0);
+        for ((index, event_id), outcome) in indices.into_iter().zip(raw_ids).zip(outcomes) {
+            match outcome {
+                PutOutcome::Stored => stored += 1,
+                PutOutcome::Duplicate => dup += 1,
+                PutOutcome::Unstorable(why) => {
+                    tracing::warn!(index, cause = %why, "event refused by storage");
+                    let message = format!("storage refused this event: {why}; change what the message names and resend it");
+                    rejected.push(Rejection {
+                        index,
+                        event_id,
+                        code: UNSTORABLE,
+                        problems: vec![ProblemAt { path: format!("events[{index}]"), message: message.clone() }],
+                        message,
+                    });
+                }
+            }
+        }
+        rejected.sort_by_key(|r| r.index);
+        if stored + dup + batch.repeated == 0 {
+            return Err(none_stored(&rejected));
+        }
+        (stored, dup)
     };
-    Ok(IngestOutcome {
-        accepted: stored,
-        duplicates: duplicates + batch.repeated,
-        rejected: batch.rejected,
-        received_at: batch.received_at,
-    })
+    Ok(IngestOutcome { accepted: stored, duplicates: duplicates + batch.repeated, rejected, received_at: batch.received_at })
+}
+
+/// The 400 of a batch none of whose events could be stored.
+fn none_stored(rejected: &[Rejection]) -> ApiError {
+    let details = rejected
+        .iter()
+        .flat_map(|r| {
+            r.problems.iter().map(move |p| {
+                serde_json::json!({"index": r.index, "event_id": r.event_id, "code": r.code, "path": p.path, "message": p.message})
+            })
+        })
+        .collect();
+    ApiError::validation(
+        format!("none of the {} events could be stored; fix the problems listed in details and resend", rejected.len()),
+        details,
+    )
 }
 
 #[cfg(test)]

@@ -39,9 +39,11 @@ fn mixed_batch(prefix: &str) -> Value {
     ]})
 }
 
-fn key_of(tenant: &str, shards: u16, event_id: &str, occurred_at: &str) -> ItemKey {
-    let t = parse_timestamp(occurred_at).unwrap();
-    ItemKey { pk: keys::event_pk(tenant, &keys::hour_label(t), keys::shard_of(event_id, shards)), sk: keys::event_sk(t, event_id) }
+/// Where an event sent without `sent_at` is stored.
+fn key_of(tenant: &str, shards: u16, ev: &Value) -> ItemKey {
+    let ctx = analytics_shared::validate::Context { received_at: Utc::now(), sent_at: None, retention: Default::default() };
+    let e = analytics_shared::validate::validate_event(&ev.to_string(), &ctx).unwrap();
+    ItemKey::of_event(tenant, &e, shards)
 }
 
 async fn count_items(client: &aws_sdk_dynamodb::Client, table: &str) -> usize {
@@ -53,7 +55,12 @@ async fn count_items(client: &aws_sdk_dynamodb::Client, table: &str) -> usize {
         .send()
         .await
         .unwrap();
-    out.items.unwrap_or_default().iter().filter(|i| i["pk"].as_s().unwrap().contains("#E#")).count()
+    // Events: the hour shards and the activity partitions.
+    out.items
+        .unwrap_or_default()
+        .iter()
+        .filter(|i| i["pk"].as_s().unwrap().contains("#E#") || i["pk"].as_s().unwrap().contains("#A#"))
+        .count()
 }
 
 #[tokio::test]
@@ -72,7 +79,7 @@ async fn stored_events_read_back_with_their_ttl_sanitized() {
     let store = EventStore::new(client.clone(), cfg.store.clone());
     let now = Utc::now();
     for (i, ev) in batch["events"].as_array().unwrap().iter().enumerate() {
-        let key = key_of("acme", cfg.store.shards, ev["event_id"].as_str().unwrap(), ev["occurred_at"].as_str().unwrap());
+        let key = key_of("acme", cfg.store.shards, ev);
         let stored = store.get(&key, now).await.unwrap().unwrap_or_else(|| panic!("event {i} not stored"));
         let days = if ev["kind"] == "api_request" { 30 } else { 90 };
         let occurred = parse_timestamp(ev["occurred_at"].as_str().unwrap()).unwrap();
@@ -82,10 +89,11 @@ async fn stored_events_read_back_with_their_ttl_sanitized() {
         assert_eq!(stored.event.kind().as_str(), ev["kind"].as_str().unwrap());
     }
     // The activity: report outcome kept, secrets redacted, indexed by user and action.
-    let key = key_of("acme", cfg.store.shards, "rb-a", batch["events"][0]["occurred_at"].as_str().unwrap());
+    let key = key_of("acme", cfg.store.shards, &batch["events"][0]);
     let a = store.get(&key, now).await.unwrap().unwrap();
     assert_eq!(a.gsi1pk.as_deref(), Some("T#acme#U#u-42"));
-    assert!(a.gsi2pk.as_deref().unwrap().starts_with("T#acme#A#activity:generate_report#"));
+    assert!(a.pk.starts_with("T#acme#A#activity:generate_report#"), "{}", a.pk);
+    assert!(a.gsi2pk.is_none());
     let m = a.event.metadata.as_ref().unwrap();
     assert_eq!(m["source"], "web");
     assert_eq!(m["session_id"], "[REDACTED]");
@@ -94,7 +102,7 @@ async fn stored_events_read_back_with_their_ttl_sanitized() {
     assert_eq!(report.categories["cost"], 12);
     assert_eq!(report.estimated_monthly_savings, Some(1830.5));
     // The API request: query secret redacted, no per-name index.
-    let key = key_of("acme", cfg.store.shards, "rb-b", batch["events"][1]["occurred_at"].as_str().unwrap());
+    let key = key_of("acme", cfg.store.shards, &batch["events"][1]);
     let b = store.get(&key, now).await.unwrap().unwrap();
     let EventBody::ApiRequest(req) = &b.event.body else { panic!("api_request expected") };
     assert_eq!(req.query_params.as_ref().unwrap()["api_key"], "[REDACTED]");
@@ -410,6 +418,7 @@ async fn expired_items_are_never_read_back() {
         let raw = json!({"event_id": id, "kind": "activity", "user_id": "u-1", "action": "login", "occurred_at": minutes_ago(10)});
         let event = analytics_shared::validate::validate_event(&raw.to_string(), &ctx).unwrap();
         let mut w = analytics_shared::store::events::event_write("acme", event, cfg.store.shards, &cfg.retention);
+        w.item.insert("w".into(), aws_sdk_dynamodb::types::AttributeValue::S("test".into()));
         if expired {
             w.item.insert("expires_at".into(), aws_sdk_dynamodb::types::AttributeValue::N((now.timestamp() - 60).to_string()));
         }
@@ -436,15 +445,21 @@ async fn a_write_whose_answer_was_lost_is_stored_not_a_duplicate() {
     let body = json!({ "events": [ev] }).to_string();
     let write = |received_at| {
         let batch = analytics_shared::ingest::prepare(body.as_bytes(), "acme", received_at, &cfg.retention, cfg.store.shards).unwrap();
-        batch.writes.into_iter().map(|(_, w)| w.item).collect::<Vec<_>>()
+        batch.writes.into_iter().map(|(_, w)| w).collect::<Vec<_>>()
     };
-    // The write is the relay's first connection: its answer is held.
+    let hours = |w: &[analytics_shared::store::events::EventWrite]| w.iter().map(|w| keys::hour_label(w.placed_at)).collect();
+    // The identity write is the relay's first connection: its answer is held.
     let now = analytics_shared::validate::receive_time();
-    assert_eq!(store.put_new(write(now)).await.unwrap(), vec![PutOutcome::Stored]);
+    let first = write(now);
+    assert_eq!(store.put_events("acme", first.clone(), "writer-1", &hours(&first)).await.unwrap(), vec![PutOutcome::Stored]);
     assert!(connections.taken() >= 2, "the held answer made the client retry");
     assert_eq!(count_items(&client, &cfg.store.table).await, 1);
 
-    let later = now + chrono::Duration::milliseconds(1);
-    assert_eq!(store.put_new(write(later)).await.unwrap(), vec![PutOutcome::Duplicate]);
+    // A resend is another request (another writer), received later.
+    let later = write(now + chrono::Duration::milliseconds(1));
+    assert_eq!(store.put_events("acme", later.clone(), "writer-2", &hours(&later)).await.unwrap(), vec![PutOutcome::Duplicate]);
     assert_eq!(count_items(&client, &cfg.store.table).await, 1);
+    // Two requests received in the same millisecond are still two requests.
+    let same_ms = write(now);
+    assert_eq!(store.put_events("acme", same_ms.clone(), "writer-3", &hours(&same_ms)).await.unwrap(), vec![PutOutcome::Duplicate]);
 }

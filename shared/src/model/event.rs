@@ -68,10 +68,11 @@ impl Event {
         self.body.kind()
     }
 
-    /// The time the sender stated (before skew correction). Storage keys are
-    /// built from it because a resend carries exactly this value again,
-    /// while the corrected time moves with each send's network delay.
-    pub fn placement_time(&self) -> DateTime<Utc> {
+    /// The time the sender stated (before skew correction): with the
+    /// `event_id`, what tells a resend apart, since a resend carries exactly
+    /// this value again while the corrected time moves with each send's
+    /// network delay. The event itself is placed at `occurred_at`.
+    pub fn identity_time(&self) -> DateTime<Utc> {
         self.client_occurred_at.unwrap_or(self.occurred_at)
     }
 }

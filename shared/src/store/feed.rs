@@ -1,15 +1,16 @@
 //! Activity feeds, newest first, a page at a time: a user's events through
-//! gsi1, a tenant's through the per-action partitions of gsi2 (a fixed set
-//! per month: the known actions and `custom`). A page reads at most
-//! `limit + 1` items from each partition it touches, however many events
-//! the tenant has; the position is the sort key of the last item returned.
+//! gsi1, a tenant's through the per-action partitions of the table (a fixed
+//! set per month: the known actions and `custom`). A page reads at most
+//! `limit + 1` items from each partition it touches and at most
+//! [`FEED_READ_BUDGET`] items in all, however many events the tenant has;
+//! the position is the sort key of the last item returned, or where the
+//! budget ran out.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Datelike, Duration, Utc};
 
 use super::events::{EventStore, StoredEvent};
 use super::keys;
-use super::table::{GSI1, GSI1_PK, GSI2, GSI2_PK, SK, TTL_ATTRIBUTE};
+use super::table::{GSI1, GSI1_PK, PK, SK, TTL_ATTRIBUTE};
 use super::{StoreError, n, s};
 use crate::model::{CUSTOM_ACTIONS, KNOWN_ACTIONS};
 
@@ -35,10 +36,15 @@ pub struct FeedPage {
     pub next: Option<String>,
 }
 
-/// A partition to read: index, partition key, and an action filter for
-/// the shared `custom` partition.
+/// Items a feed page may read from storage: a filter that matches little
+/// (one custom action among many) ends the page early, with a cursor,
+/// instead of reading on.
+pub const FEED_READ_BUDGET: usize = 2000;
+
+/// A partition to read: index (or the table), partition key, and an action
+/// filter for the shared `custom` partition.
 struct Source {
-    index: &'static str,
+    index: Option<&'static str>,
     attr: &'static str,
     pk: String,
     action: Option<String>,
@@ -69,7 +75,12 @@ impl EventStore {
         let mut found: Vec<StoredEvent> = Vec::new();
         let groups: Vec<Vec<Source>> = match q.user {
             Some(user) => {
-                vec![vec![Source { index: GSI1, attr: GSI1_PK, pk: keys::user_pk(q.tenant, user), action: q.action.map(str::to_owned) }]]
+                vec![vec![Source {
+                    index: Some(GSI1),
+                    attr: GSI1_PK,
+                    pk: keys::user_pk(q.tenant, user),
+                    action: q.action.map(str::to_owned),
+                }]]
             }
             None => months_desc(q.from, q.to)
                 .into_iter()
@@ -81,35 +92,45 @@ impl EventStore {
                     };
                     names
                         .into_iter()
-                        .map(|(name, action)| Source {
-                            index: GSI2,
-                            attr: GSI2_PK,
-                            pk: keys::name_pk(q.tenant, "activity", name, month),
-                            action,
-                        })
+                        .map(|(name, action)| Source { index: None, attr: PK, pk: keys::activity_pk(q.tenant, name, month), action })
                         .collect()
                 })
                 .collect(),
         };
+        // The highest position at which a source ran out of budget: what
+        // lies below it is not known yet, so the page ends there.
+        let mut cut: Option<String> = None;
         for group in groups {
-            let reads = group.iter().map(|src| self.read_source(src, &low, &high, q.before.as_deref(), want, now));
-            for items in futures::future::try_join_all(reads).await? {
+            let budget = (FEED_READ_BUDGET / group.len().max(1)).max(1);
+            let reads = group.iter().map(|src| self.read_source(src, &low, &high, q.before.as_deref(), want, budget, now));
+            for (items, stopped) in futures::future::try_join_all(reads).await? {
                 found.extend(items);
+                if let Some(at) = stopped
+                    && cut.as_ref().is_none_or(|c| at > *c)
+                {
+                    cut = Some(at);
+                }
             }
             // Later groups (older months) hold only older events.
-            if found.len() >= want {
+            if found.len() >= want || cut.is_some() {
                 break;
             }
+        }
+        if let Some(c) = &cut {
+            found.retain(|e| e.sk > *c);
         }
         found.sort_by(|a, b| b.sk.cmp(&a.sk));
         let more = found.len() > q.limit;
         found.truncate(q.limit);
-        let next = if more { found.last().map(|e| e.sk.clone()) } else { None };
+        let next = if more { found.last().map(|e| e.sk.clone()) } else { cut };
         Ok(FeedPage { items: found, next })
     }
 
     /// Up to `want` items of one partition with `low <= sk <= high`, newest
-    /// first, the `exclude` position itself left out.
+    /// first, the `exclude` position itself left out, reading at most
+    /// `budget` items; when the budget ends the read first, also the sort
+    /// key it stopped at.
+    #[allow(clippy::too_many_arguments)]
     async fn read_source(
         &self,
         src: &Source,
@@ -117,12 +138,13 @@ impl EventStore {
         high: &str,
         exclude: Option<&str>,
         want: usize,
+        budget: usize,
         now: DateTime<Utc>,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut filter = String::from("#ttl > :now AND kind = :kind");
+    ) -> Result<(Vec<StoredEvent>, Option<String>), StoreError> {
+        let mut filter = String::from("#ttl > :now");
         let mut query = self
             .query()
-            .index_name(src.index)
+            .set_index_name(src.index.map(str::to_owned))
             .key_condition_expression("#k = :p AND #sk BETWEEN :lo AND :hi")
             .expression_attribute_names("#k", src.attr)
             .expression_attribute_names("#sk", SK)
@@ -131,26 +153,43 @@ impl EventStore {
             .expression_attribute_values(":lo", s(low))
             .expression_attribute_values(":hi", s(high))
             .expression_attribute_values(":now", n(now.timestamp()))
-            .expression_attribute_values(":kind", AttributeValue::S("activity".into()))
-            .scan_index_forward(false)
-            .limit(i32::try_from(want + 1).unwrap_or(i32::MAX));
+            .scan_index_forward(false);
         if let Some(a) = &src.action {
             filter.push_str(" AND #action = :action");
             query = query.expression_attribute_names("#action", "action").expression_attribute_values(":action", s(a));
         }
         let query = query.filter_expression(filter);
         let mut out = Vec::new();
-        self.for_each_page(query, |items| {
+        let mut read = 0;
+        let mut start = None;
+        loop {
+            let page_limit = (want + 1).min(budget - read).max(1);
+            let page = query
+                .clone()
+                .limit(i32::try_from(page_limit).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::sdk)?;
+            read += usize::try_from(page.scanned_count).unwrap_or(page_limit);
+            let items = page.items.unwrap_or_default();
+            self.count_read(items.len());
             for item in items {
                 let e: StoredEvent = serde_dynamo::from_item(item)?;
                 if Some(e.sk.as_str()) != exclude {
                     out.push(e);
                 }
             }
-            Ok(out.len() < want)
-        })
-        .await?;
-        Ok(out)
+            start = page.last_evaluated_key;
+            let Some(last) = &start else { return Ok((out, None)) };
+            if out.len() >= want {
+                return Ok((out, None));
+            }
+            if read >= budget {
+                let at = last.get(SK).and_then(|v| v.as_s().ok()).cloned();
+                return Ok((out, at));
+            }
+        }
     }
 }
 

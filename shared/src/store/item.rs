@@ -11,11 +11,10 @@ use serde_json::{Map, Value};
 use super::{Item, n, s};
 use crate::model::{Event, EventBody, ReportStatus};
 
-/// When the request that wrote the event arrived: also what tells a write's
-/// own retried attempt from a resend (`EventStore::put_new`).
+/// When the request that wrote the event arrived.
 pub(super) const RECEIVED_AT: &str = "received_at";
 
-fn time(t: DateTime<Utc>) -> AttributeValue {
+pub(super) fn time(t: DateTime<Utc>) -> AttributeValue {
     s(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 

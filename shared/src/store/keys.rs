@@ -47,6 +47,43 @@ pub fn sk_before(t: DateTime<Utc>) -> String {
     format!("{:013}#~", (t.timestamp_millis() - 1).max(0))
 }
 
+/// The identity of an event, what tells a resend apart: the tenant, the
+/// `occurred_at` the sender stated and the `event_id`, whatever the skew
+/// correction made of the time. `T#{tenant}#I#{sender's hour}#{shard}` /
+/// `{sender's epoch ms, signed}#{event_id}`: a resend carries exactly these
+/// again, while its corrected time moves with each send's network delay.
+pub fn identity_pk(tenant: &str, sent_time: DateTime<Utc>, shard: u16) -> String {
+    format!("T#{tenant}#I#{}#{shard}", hour_label(sent_time))
+}
+
+pub fn identity_sk(sent_time: DateTime<Utc>, event_id: &str) -> String {
+    format!("{}#{event_id}", sent_time.timestamp_millis())
+}
+
+/// Activity events of one action (or all custom actions) and month, at
+/// their corrected time: the tenant's feed reads a fixed set of these per
+/// month, and an hour's roll-up reads their slice of the hour.
+pub fn activity_pk(tenant: &str, name: &str, t: DateTime<Utc>) -> String {
+    name_pk(tenant, "activity", name, t)
+}
+
+/// Copies of the events written into an hour long after they happened
+/// (the roll-up's journal of late events, kept like the rollups).
+pub fn journal_pk(tenant: &str, hour: &str) -> String {
+    format!("T#{tenant}#J#{hour}")
+}
+
+/// Every partition holding raw events of the hour starting at `hour`:
+/// its shards of API requests, auth events and external calls, and the
+/// month's activity partitions (each read with the hour's sort-key range).
+pub fn raw_partitions(tenant: &str, hour: DateTime<Utc>, shards: u16) -> Vec<String> {
+    let label = hour_label(hour);
+    (0..shards.max(1))
+        .map(|shard| event_pk(tenant, &label, shard))
+        .chain(crate::model::KNOWN_ACTIONS.iter().chain([&crate::model::CUSTOM_ACTIONS]).map(|a| activity_pk(tenant, a, hour)))
+        .collect()
+}
+
 /// gsi1, a user's events: `T#{tenant}#U#{user_id}`.
 pub fn user_pk(tenant: &str, user_id: &str) -> String {
     format!("T#{tenant}#U#{user_id}")
@@ -137,6 +174,14 @@ mod tests {
         assert_eq!(tenant_of_dirty_pk("T#acme#DIRTY"), Some("acme"));
         assert_eq!(rollup_pk("acme", "day"), "T#acme#R#day");
         assert_eq!(day_label(t), "2026-11-21");
+        assert_eq!(identity_pk("acme", t, 3), "T#acme#I#2026-11-21T10#3");
+        assert_eq!(identity_sk(t, "e1"), "1795255445123#e1");
+        let before_1970 = DateTime::parse_from_rfc3339("0001-01-01T00:00:00Z").unwrap().to_utc();
+        assert_eq!(identity_sk(before_1970, "e1"), "-62135596800000#e1", "a sender's clock before 1970 keeps its own identity");
+        assert_eq!(journal_pk("acme", "2026-11-21T10"), "T#acme#J#2026-11-21T10");
+        let parts = raw_partitions("acme", t, 2);
+        assert_eq!(parts.len(), 2 + 12);
+        assert!(parts.contains(&"T#acme#E#2026-11-21T10#1".to_string()) && parts.contains(&"T#acme#A#activity:custom#2026-11".to_string()));
     }
 
     #[test]

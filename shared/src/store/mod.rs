@@ -18,7 +18,7 @@ pub mod tenants;
 use std::collections::HashMap;
 
 use aws_config::{BehaviorVersion, retry::RetryConfig, timeout::TimeoutConfig};
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
@@ -124,25 +124,58 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Sends a conditional `PutItem` (item and condition set on `request`):
-/// true when it wrote, false when the condition held it back. A retried
-/// attempt can fail the condition on the item its own earlier attempt wrote
-/// (that write landed, its answer was lost or came after the attempt
-/// timeout); so the failure returns the existing item (`ALL_OLD`, no extra
-/// cost), and one whose `mark` attribute equals this item's is this put's
-/// own: written. The mark must tell this put apart from any other.
-pub(crate) async fn put_once(request: PutItemFluentBuilder, mark: &str) -> Result<bool, StoreError> {
+/// What a conditional put found.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Put {
+    /// Written, by this attempt or by an earlier attempt of this very put.
+    Written,
+    /// Held back by the condition: the item that is there.
+    Exists(Item),
+    /// DynamoDB refused the item for what it holds (`ValidationException`:
+    /// a value, a key, the item size): resending it fails the same way.
+    Refused(String),
+}
+
+/// Whether a failed call is DynamoDB refusing the request's content rather
+/// than failing to serve it: that is never worth a retry or a 503.
+pub(crate) fn refused<E, R>(e: &SdkError<E, R>) -> Option<String>
+where
+    E: ProvideErrorMetadata,
+{
+    match e {
+        SdkError::ServiceError(se) if se.err().code() == Some("ValidationException") => {
+            Some(se.err().message().unwrap_or("DynamoDB refused the item").to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// Sends a conditional `PutItem` (item and condition set on `request`). A
+/// retried attempt can fail the condition on the item its own earlier
+/// attempt wrote (that write landed, its answer was lost or came after the
+/// attempt timeout); so the failure returns the existing item (`ALL_OLD`, no
+/// extra cost), and one whose `mark` attribute equals this item's is this
+/// put's own: written. The mark must tell this put apart from any other.
+pub(crate) async fn put_once(request: PutItemFluentBuilder, mark: &str) -> Result<Put, StoreError> {
     let ours = request.get_item().as_ref().and_then(|i| i.get(mark)).cloned();
     let res = request.return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld).send().await;
     match res {
-        Ok(_) => Ok(true),
-        Err(SdkError::ServiceError(e)) => match e.err() {
-            PutItemError::ConditionalCheckFailedException(held) => {
-                Ok(ours.is_some() && held.item().and_then(|old| old.get(mark)) == ours.as_ref())
+        Ok(_) => Ok(Put::Written),
+        Err(e) => {
+            if let Some(why) = refused(&e) {
+                return Ok(Put::Refused(why));
             }
-            _ => Err(StoreError::sdk(SdkError::ServiceError(e))),
-        },
-        Err(e) => Err(StoreError::sdk(e)),
+            match e {
+                SdkError::ServiceError(se) => match se.err() {
+                    PutItemError::ConditionalCheckFailedException(held) => {
+                        let old = held.item().cloned().unwrap_or_default();
+                        if ours.is_some() && old.get(mark) == ours.as_ref() { Ok(Put::Written) } else { Ok(Put::Exists(old)) }
+                    }
+                    _ => Err(StoreError::sdk(SdkError::ServiceError(se))),
+                },
+                e => Err(StoreError::sdk(e)),
+            }
+        }
     }
 }
 

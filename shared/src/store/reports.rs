@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::events::EventStore;
 use super::keys;
 use super::table::{PK, SK, TTL_ATTRIBUTE};
-use super::{Item, StoreError, n, put_once, s};
+use super::{Item, Put, StoreError, n, put_once, s};
 
 /// The attribute of an alert record naming the claim that wrote it.
 const CLAIM: &str = "claim";
@@ -167,7 +167,11 @@ impl EventStore {
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk) OR window_end <= :start")
             .expression_attribute_values(":start", n(start.timestamp()));
-        put_once(request, CLAIM).await
+        match put_once(request, CLAIM).await? {
+            Put::Written => Ok(true),
+            Put::Exists(_) => Ok(false),
+            Put::Refused(why) => Err(StoreError::corrupt(format!("alert claim refused: {why}"))),
+        }
     }
 
     /// Gives a claim back when its alert could not be published, so the

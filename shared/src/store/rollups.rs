@@ -200,18 +200,19 @@ impl EventStore {
         to: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Rollup, StoreError> {
-        let label = keys::hour_label(hour);
         let projection = (0..ROLLUP_ATTRIBUTES.len()).map(|i| format!("#a{i}")).collect::<Vec<_>>().join(", ");
         let projection = &projection;
-        let shards = (0..self.config().shards).map(|shard| {
+        let (low, high) = (keys::sk_from(from), keys::sk_before(to));
+        let (low, high) = (&low, &high);
+        let shards = keys::raw_partitions(tenant, hour, self.config().shards).into_iter().map(|pk| {
             let mut query = self
                 .query()
                 .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
                 .filter_expression("#ttl > :now")
                 .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-                .expression_attribute_values(":p", s(keys::event_pk(tenant, &label, shard)))
-                .expression_attribute_values(":a", s(keys::sk_from(from)))
-                .expression_attribute_values(":b", s(keys::sk_before(to)))
+                .expression_attribute_values(":p", s(pk))
+                .expression_attribute_values(":a", s(low))
+                .expression_attribute_values(":b", s(high))
                 .expression_attribute_values(":now", n(now.timestamp()))
                 .projection_expression(projection.as_str())
                 .consistent_read(true);

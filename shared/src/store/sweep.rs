@@ -74,11 +74,19 @@ impl EventStore {
     async fn sweep_partition(
         &self,
         pk: String,
+        range: Option<(String, String)>,
         run: SweepRun,
         due: impl Fn(&Item) -> Result<bool, StoreError>,
     ) -> Result<Swept, StoreError> {
         let SweepRun { now, ttl_on, deadline } = run;
-        let mut query = self.query().key_condition_expression("pk = :p").expression_attribute_values(":p", s(pk));
+        let mut query = self.query().expression_attribute_values(":p", s(pk));
+        query = match range {
+            Some((a, b)) => query
+                .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
+                .expression_attribute_values(":a", s(a))
+                .expression_attribute_values(":b", s(b)),
+            None => query.key_condition_expression("pk = :p"),
+        };
         if ttl_on {
             query = query
                 .filter_expression("#ttl > :soon")
@@ -112,8 +120,10 @@ impl EventStore {
         retention: &Retention,
         run: SweepRun,
     ) -> Result<Swept, StoreError> {
-        let shards = (0..self.config().shards).map(|shard| {
-            self.sweep_partition(keys::event_pk(tenant, hour, shard), run, |item| {
+        let Some(start) = super::rollups::parse_hour(hour) else { return Ok(Swept::default()) };
+        let range = (keys::sk_from(start), keys::sk_before(start + Duration::hours(1)));
+        let shards = keys::raw_partitions(tenant, start, self.config().shards).into_iter().map(|pk| {
+            self.sweep_partition(pk, Some(range.clone()), run, |item| {
                 let e: StoredEvent = serde_dynamo::from_item(item.clone())?;
                 Ok(kinds.contains(&e.event.kind()) && expires_at(&e.event, retention) <= run.now.timestamp())
             })
@@ -128,6 +138,6 @@ impl EventStore {
     /// Sweeps one day of health snapshots, all of them past retention (the
     /// caller passes only such days).
     pub async fn sweep_snapshot_day(&self, tenant: &str, day: &str, run: SweepRun) -> Result<Swept, StoreError> {
-        self.sweep_partition(keys::health_pk(tenant, day), run, |_| Ok(true)).await
+        self.sweep_partition(keys::health_pk(tenant, day), None, run, |_| Ok(true)).await
     }
 }

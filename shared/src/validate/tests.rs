@@ -136,7 +136,7 @@ fn clock_skew_is_corrected_and_the_original_kept() {
     let e = validate_event(&with(activity(), json!({"occurred_at": "2026-11-21T10:04:00Z"})).to_string(), &ctx).unwrap();
     assert_eq!(e.occurred_at, parse_timestamp("2026-11-21T09:59:00Z").unwrap());
     assert_eq!(e.client_occurred_at, parse_timestamp("2026-11-21T10:04:00Z"));
-    assert_eq!(e.placement_time(), parse_timestamp("2026-11-21T10:04:00Z").unwrap());
+    assert_eq!(e.identity_time(), parse_timestamp("2026-11-21T10:04:00Z").unwrap());
     assert_eq!(correct_clock_skew(now(), None, now() + Duration::hours(1)), now(), "no sent_at, no correction");
 }
 
