@@ -86,6 +86,10 @@ pub struct StoreConfig {
     pub deadline: Duration,
     /// `ANALYTICS_DDB_ATTEMPT_TIMEOUT_MS` (default 3000): one request attempt.
     pub attempt_timeout: Duration,
+    /// `ANALYTICS_ROLLUP_MAX_KEYS` (default 1000): distinct endpoints,
+    /// users, clients, IPs, services (each kind of breakdown) an hour's or a
+    /// day's rollup keeps; the least active are merged into `other`.
+    pub rollup_max_keys: usize,
 }
 
 impl Default for StoreConfig {
@@ -97,6 +101,7 @@ impl Default for StoreConfig {
             max_attempts: 5,
             deadline: Duration::from_millis(20_000),
             attempt_timeout: Duration::from_millis(3_000),
+            rollup_max_keys: 1000,
         }
     }
 }
@@ -171,7 +176,7 @@ pub struct ConfigError {
 
 /// Every variable [`Config::from_lookup`] reads (a test keeps this list
 /// exact); the template check uses it to catch misspelt variables.
-pub const VARIABLES: [&str; 22] = [
+pub const VARIABLES: [&str; 23] = [
     "ANALYTICS_RETENTION_DAYS",
     "ANALYTICS_API_LOG_RETENTION_DAYS",
     "ANALYTICS_METRICS_RETENTION_DAYS",
@@ -188,6 +193,7 @@ pub const VARIABLES: [&str; 22] = [
     "ANALYTICS_DDB_MAX_ATTEMPTS",
     "ANALYTICS_DDB_DEADLINE_MS",
     "ANALYTICS_DDB_ATTEMPT_TIMEOUT_MS",
+    "ANALYTICS_ROLLUP_MAX_KEYS",
     "ANALYTICS_CACHE_TTL",
     "ANALYTICS_CURSOR_SECRET",
     "ANALYTICS_EVENT_BUS",
@@ -255,6 +261,14 @@ impl Config {
             )?,
             deadline: ms("ANALYTICS_DDB_DEADLINE_MS", d.store.deadline)?,
             attempt_timeout: ms("ANALYTICS_DDB_ATTEMPT_TIMEOUT_MS", d.store.attempt_timeout)?,
+            rollup_max_keys: parse_num(
+                "ANALYTICS_ROLLUP_MAX_KEYS",
+                get("ANALYTICS_ROLLUP_MAX_KEYS"),
+                d.store.rollup_max_keys,
+                2,
+                1_000_000,
+                "a number from 2 to 1000000",
+            )?,
         };
         let query = QueryConfig {
             cache_ttl: parse_num(

@@ -281,7 +281,7 @@ async fn cleanup_removes_what_an_older_retention_left() {
     store_events(&client, &long, "acme", &events).await;
     let store = store_of(&client, &long);
     store.roll_up_tenant("acme", now, &long.retention, 10_000).await.unwrap();
-    let mut snap = analytics_shared::query::period::app_health_now(&store, "acme", now).await.unwrap();
+    let mut snap = analytics_shared::query::period::app_health_now(&store, "acme", now, &cfg.retention).await.unwrap();
     for days_ago in [90, 60, 1] {
         snap.captured_at = now - Duration::days(days_ago);
         store.put_snapshot("acme", &snap, long.retention.metrics_days).await.unwrap();
@@ -446,10 +446,10 @@ async fn period_reads_match_after_the_jobs() {
     store_events(&client, &cfg, "acme", &events).await;
     let store = store_of(&client, &cfg);
     let range = DateRange { from: start, to: Utc::now() };
-    let raw = period::total(&period::read_pieces(&store, "acme", range, &[], Utc::now()).await.unwrap());
+    let raw = period::total(&period::read_pieces(&store, "acme", range, &[], Utc::now(), &cfg.retention).await.unwrap());
     run_job(&jobs, json!({"job": "usage-rollup"})).await.unwrap();
     run_job(&jobs, json!({"job": "daily-metrics"})).await.unwrap();
-    let rolled = period::total(&period::read_pieces(&store, "acme", range, &[], Utc::now()).await.unwrap());
+    let rolled = period::total(&period::read_pieces(&store, "acme", range, &[], Utc::now(), &cfg.retention).await.unwrap());
     // Stored days keep no quarter-hour detail; every figure is the same.
     assert_eq!(raw.counters(), rolled.counters());
     assert_eq!((raw.actions(), &raw.clients, &raw.reports), (rolled.actions(), &rolled.clients, &rolled.reports));

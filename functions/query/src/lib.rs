@@ -468,7 +468,7 @@ impl App {
         boundaries: &[DateTime<Utc>],
         now: DateTime<Utc>,
     ) -> Result<Vec<Piece>, ApiError> {
-        let mut pieces = read_pieces(&self.store, tenant, range, boundaries, now).await?;
+        let mut pieces = read_pieces(&self.store, tenant, range, boundaries, now, &self.cfg.retention).await?;
         if let Scope::User(u) = scope {
             for p in &mut pieces {
                 p.rollup = p.rollup.own(u);
@@ -569,7 +569,7 @@ impl App {
         {
             return Ok(s);
         }
-        Ok(period::app_health_now(&self.store, tenant, now).await?)
+        Ok(period::app_health_now(&self.store, tenant, now, &self.cfg.retention).await?)
     }
 }
 

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::Serialize;
 
-use super::{JobError, JobRequest, Jobs, RunContext, Window};
+use super::{JobError, JobRequest, Jobs, RunContext};
 use crate::model::EventKind;
 use crate::store::keys;
 use crate::store::rollups::{parse_day, parse_hour};
@@ -82,21 +82,22 @@ impl Jobs {
                     }
                 };
                 let to = manual.map_or(edge, |w| w.end.min(edge));
-                let hours: Vec<DateTime<Utc>> = Window { start: from, end: to }.hours().into_iter().filter(|h| *h < to).collect();
-                let mut done = from;
-                for chunk in hours.chunks(8).take(MAX_UNITS_PER_TENANT / 8) {
-                    if ctx.out_of_time() {
-                        break;
+                // Stepped lazily, from no earlier than 1970: however early a
+                // tenant's first hour, a run sweeps a bounded number of hours.
+                let from = from.max(crate::time::earliest());
+                let mut done = keys::hour_start(from);
+                let mut units = 0;
+                while done < to && units < MAX_UNITS_PER_TENANT && !ctx.out_of_time() {
+                    let mut end = done;
+                    let mut k = 0;
+                    while end < to && k < 8 {
+                        end += Duration::hours(1);
+                        k += 1;
                     }
-                    let sweeps = chunk.iter().map(|h| {
-                        let label = keys::hour_label(*h);
-                        async move { self.store.sweep_event_hour(&t.tenant, &label, sweep.kinds, &r, run).await }
-                    });
-                    for s in futures::future::try_join_all(sweeps).await? {
-                        add(&mut summary, s);
-                    }
-                    summary.swept += chunk.len();
-                    done = chunk[chunk.len() - 1] + Duration::hours(1);
+                    add(&mut summary, self.store.sweep_events(&t.tenant, (done, end), sweep.kinds, &r, run).await?);
+                    summary.swept += k;
+                    units += k;
+                    done = end;
                 }
                 if done < to {
                     summary.complete = false;

@@ -95,7 +95,7 @@ impl Jobs {
                 summary.tenants_left += 1;
                 continue;
             }
-            let mut snap = period::app_health_now(&self.store, tenant, end).await?;
+            let mut snap = period::app_health_now(&self.store, tenant, end, &self.cfg.retention).await?;
             snap.cpu_percent = ctx.host.cpu_percent;
             snap.memory_percent = ctx.host.memory_percent;
             snap.memory_used_mb = ctx.host.memory_used_mb;
@@ -113,7 +113,7 @@ impl Jobs {
     /// overlapping window finds them taken), then published; a claim whose
     /// alert could not be published is given back so the retry sends it.
     async fn alert(&self, tenant: &str, start: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>) -> Result<(usize, usize), JobError> {
-        let pieces = period::read_pieces(&self.store, tenant, DateRange { from: start, to: end }, &[], now).await?;
+        let pieces = period::read_pieces(&self.store, tenant, DateRange { from: start, to: end }, &[], now, &self.cfg.retention).await?;
         let r = period::total(&pieces);
         let alerts = conditions(tenant, &r, start, end, &self.cfg.jobs);
         let mut claimed = Vec::new();

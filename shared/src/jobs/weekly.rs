@@ -67,7 +67,7 @@ impl Jobs {
             let (Some(first), Some(last)) = (mondays.first(), mondays.last()) else { break };
             let edges: Vec<DateTime<Utc>> = mondays.iter().map(|d| midnight(*d)).collect();
             let range = DateRange { from: midnight(*first) - Duration::days(7), to: midnight(*last) + Duration::days(7) };
-            let pieces = period::read_pieces(&self.store, &t.tenant, range, &edges, ctx.now).await?;
+            let pieces = period::read_pieces(&self.store, &t.tenant, range, &edges, ctx.now, &self.cfg.retention).await?;
             let week_of = |start: DateTime<Utc>| {
                 let parts: Vec<_> = pieces.iter().filter(|p| p.start >= start && p.start < start + Duration::days(7)).cloned().collect();
                 period::total(&parts)

@@ -8,11 +8,13 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Timelike, U
 
 use super::zone::{LocalTime, Zone};
 
+use crate::config::Retention;
 use crate::rollup::{Rollup, SLOTS};
 use crate::store::StoreError;
 use crate::store::events::EventStore;
+use crate::store::hours::HourAsk;
 use crate::store::keys::{day_label, hour_label, hour_start};
-use crate::store::rollups::Resolution;
+use crate::store::rollups::{Resolution, StoredRollup};
 
 /// The longest range a query may cover.
 pub const MAX_RANGE_DAYS: i64 = 400;
@@ -121,7 +123,7 @@ pub struct Piece {
 
 /// Which quarters of the hour starting at `hour` meet `[a, b)`. Bucket
 /// edges fall on quarter hours, so a quarter that meets the window lies in it.
-fn quarter_mask(hour: DateTime<Utc>, a: DateTime<Utc>, b: DateTime<Utc>) -> u8 {
+pub fn quarter_mask(hour: DateTime<Utc>, a: DateTime<Utc>, b: DateTime<Utc>) -> u8 {
     (0..SLOTS)
         .filter(|q| {
             let start = hour + Duration::minutes(15 * *q as i64);
@@ -148,21 +150,24 @@ const DAYS_PER_READ: usize = 16;
 
 /// Reads the rollups of `range`. `boundaries` are instants no stored day may
 /// straddle (a trend's bucket edges); days are used wherever they fit,
-/// hours elsewhere, and raw events for dirty hours and the range's partial
-/// first and last hours.
+/// hours elsewhere, and for dirty hours and the range's partial first and
+/// last hours the figures are made as the roll-up makes them
+/// ([`EventStore::hour_figures`]: raw events where they are all kept, the
+/// stored figures and the journal where they are not).
 ///
-/// The dirty markers, the stored days and the stored hours outside whole
-/// days are read at once; only a day that turns out to hold a dirty hour or
-/// to have no stored rollup costs a second round (its hours, and the raw
-/// events of its dirty hours).
+/// The dirty markers of the range, the stored days and the stored hours
+/// outside whole days are read at once; only a day that turns out to hold
+/// a dirty hour or to have no stored rollup costs a second round (its
+/// hours, and the figures of its dirty hours).
 pub async fn read_pieces(
     store: &EventStore,
     tenant: &str,
     range: DateRange,
     boundaries: &[DateTime<Utc>],
     now: DateTime<Utc>,
+    retention: &Retention,
 ) -> Result<Vec<Piece>, StoreError> {
-    // Plan: partial edge hours (raw), whole UTC days, and other whole hours.
+    // Plan: partial edge hours, whole UTC days, and other whole hours.
     let mut edges: Vec<(DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)> = Vec::new(); // (hour, from, to)
     let mut days: Vec<DateTime<Utc>> = Vec::new();
     let mut hours: Vec<DateTime<Utc>> = Vec::new();
@@ -187,17 +192,24 @@ pub async fn read_pieces(
         let (first, last) = (day_label(c[0]), day_label(c[c.len() - 1]));
         async move { store.rollups(tenant, Resolution::Day, &first, &last, now).await }
     });
-    let ((dirty, stored_days), stored_hours) = futures::future::try_join(
-        futures::future::try_join(store.dirty_hours(tenant), futures::future::try_join_all(day_reads)),
-        read_hour_runs(store, tenant, &hours, now),
+    let last_hour = hour_start(range.to - Duration::milliseconds(1));
+    let marker_span = (hour_label(hour_start(range.from)), hour_label(last_hour));
+    let mut first_round: Vec<DateTime<Utc>> = hours.iter().copied().chain(edges.iter().map(|e| e.0)).collect();
+    first_round.sort();
+    first_round.dedup();
+    let ((dirty, stored_days), mut stored_hours) = futures::future::try_join(
+        futures::future::try_join(
+            store.dirty_hours_between(tenant, Some((&marker_span.0, &marker_span.1))),
+            futures::future::try_join_all(day_reads),
+        ),
+        read_hour_runs(store, tenant, &first_round, now),
     )
     .await?;
     let mut stored_days: std::collections::BTreeMap<String, Rollup> = stored_days.into_iter().flatten().collect();
-    let mut stored_hours = stored_hours;
     let is_dirty = |t: DateTime<Utc>| dirty.contains_key(&hour_label(t));
 
     let mut pieces = Vec::new();
-    let mut raw = edges;
+    let mut made = edges;
     let mut more_hours = Vec::new();
     for d in &days {
         let day_dirty = (0..24).any(|i| is_dirty(*d + Duration::hours(i)));
@@ -208,36 +220,45 @@ pub async fn read_pieces(
     }
     for hour in &hours {
         if is_dirty(*hour) {
-            raw.push((*hour, *hour, *hour + Duration::hours(1)));
-        } else if let Some(rollup) = stored_hours.remove(&hour_label(*hour)) {
-            pieces.push(Piece { start: *hour, end: *hour + Duration::hours(1), rollup });
+            made.push((*hour, *hour, *hour + Duration::hours(1)));
+        } else if let Some(doc) = stored_hours.remove(&hour_label(*hour)) {
+            pieces.push(Piece { start: *hour, end: *hour + Duration::hours(1), rollup: doc.rollup });
         }
     }
-    let (clean, dirty_hours): (Vec<DateTime<Utc>>, Vec<DateTime<Utc>>) = more_hours.into_iter().partition(|h| !is_dirty(*h));
-    raw.extend(dirty_hours.into_iter().map(|h| (h, h, h + Duration::hours(1))));
-    let raw_reads = raw.iter().map(|(hour, a, b)| store.rollup_from_events(tenant, *hour, *a, *b, now));
-    let (mut second, raws) =
-        futures::future::try_join(read_hour_runs(store, tenant, &clean, now), futures::future::try_join_all(raw_reads)).await?;
-    for h in &clean {
-        if let Some(rollup) = second.remove(&hour_label(*h)) {
-            pieces.push(Piece { start: *h, end: *h + Duration::hours(1), rollup });
+    let second = read_hour_runs(store, tenant, &more_hours, now).await?;
+    for h in &more_hours {
+        if is_dirty(*h) {
+            made.push((*h, *h, *h + Duration::hours(1)));
+        } else if let Some(doc) = second.get(&hour_label(*h)) {
+            pieces.push(Piece { start: *h, end: *h + Duration::hours(1), rollup: doc.rollup.clone() });
         }
     }
-    for ((_, a, b), r) in raw.into_iter().zip(raws) {
-        pieces.push(Piece { start: a, end: b, rollup: r });
+    let labels: Vec<String> = made.iter().map(|(hour, _, _)| hour_label(*hour)).collect();
+    let asks: Vec<HourAsk<'_>> = made
+        .iter()
+        .zip(&labels)
+        .map(|((hour, a, b), label)| HourAsk {
+            hour: *hour,
+            from: *a,
+            to: *b,
+            stored: stored_hours.get(label).or_else(|| second.get(label)),
+        })
+        .collect();
+    for ((_, a, b), (doc, _)) in made.iter().zip(store.hours_figures(tenant, &asks, now, retention, false).await?) {
+        pieces.push(Piece { start: *a, end: *b, rollup: doc.rollup });
     }
     pieces.sort_by_key(|p| p.start);
     Ok(pieces)
 }
 
-/// Stored hourly rollups of the given hours, one query per run of
+/// Stored hourly documents of the given hours, one query per run of
 /// consecutive hours, in parallel.
 async fn read_hour_runs(
     store: &EventStore,
     tenant: &str,
     hours: &[DateTime<Utc>],
     now: DateTime<Utc>,
-) -> Result<std::collections::BTreeMap<String, Rollup>, StoreError> {
+) -> Result<std::collections::BTreeMap<String, StoredRollup>, StoreError> {
     let mut runs: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
     for hour in hours {
         match runs.last_mut() {
@@ -246,17 +267,22 @@ async fn read_hour_runs(
         }
     }
     let labels: Vec<(String, String)> = runs.iter().map(|(a, b)| (hour_label(*a), hour_label(*b))).collect();
-    let reads = labels.iter().map(|(a, b)| store.rollups(tenant, Resolution::Hour, a, b, now));
+    let reads = labels.iter().map(|(a, b)| store.stored_rollups(tenant, Resolution::Hour, a, b, now, false));
     Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
 }
 
 /// The application figures of system health at `now`: the last 24 hours
 /// read once and split at UTC midnight (which no stored piece straddles)
 /// for the users active today.
-pub async fn app_health_now(store: &EventStore, tenant: &str, now: DateTime<Utc>) -> Result<crate::model::HealthSnapshot, StoreError> {
+pub async fn app_health_now(
+    store: &EventStore,
+    tenant: &str,
+    now: DateTime<Utc>,
+    retention: &Retention,
+) -> Result<crate::model::HealthSnapshot, StoreError> {
     use chrono::DurationRound;
     let midnight = now.duration_trunc(Duration::days(1)).unwrap_or(now);
-    let pieces = read_pieces(store, tenant, DateRange { from: now - Duration::hours(24), to: now }, &[midnight], now).await?;
+    let pieces = read_pieces(store, tenant, DateRange { from: now - Duration::hours(24), to: now }, &[midnight], now, retention).await?;
     let today: Vec<Piece> = pieces.iter().filter(|x| x.start >= midnight).cloned().collect();
     Ok(super::answers::app_health(&total(&pieces), &total(&today), now))
 }

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod cache;
 pub mod events;
 pub mod feed;
+pub mod hours;
 mod item;
 pub mod keys;
 pub mod reports;

@@ -1,13 +1,20 @@
-//! Rollups in the table, the dirty-hour markers that say which hours must be
-//! rolled up again, and the roll-up itself.
+//! Rollups in the table and the dirty-hour markers that say which hours
+//! must be rolled up again. How an hour's figures are made (from its raw
+//! events, or kept where raw retention has passed) is `store::hours`.
 //!
 //! Ingest marks every hour it writes to, before and after writing: the
 //! marker's version (`v`) grows with each mark. The roll-up reads a marker,
-//! recomputes its hour from the raw events, rewrites the hour's and the
-//! day's rollups, and only then deletes the marker, on condition that its
-//! version did not move. A batch that landed meanwhile has bumped the
-//! version, so its hour stays dirty for the next run: no event is ever left
-//! out of a rollup, and recomputing makes every run idempotent.
+//! recomputes its hour, rewrites the hour's and the day's rollups, and only
+//! then deletes the marker, on condition that its version did not move. A
+//! batch that landed meanwhile has bumped the version, so its hour stays
+//! dirty for the next run: no event is ever left out of a rollup, and
+//! recomputing makes every run idempotent.
+//!
+//! A stored rollup is JSON split over items of at most [`PART_BYTES`], all
+//! parts of one write sharing a revision in their sort key
+//! (`{label}#{rev}#{part}`); the old revision is deleted only once the new
+//! one is whole, and readers take the newest whole revision, so a write cut
+//! short never leaves a bucket unreadable or half old, half new.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,16 +22,18 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::events::EventStore;
 use super::keys;
 use super::table::{GSI1, GSI1_PK, PK, SK, TTL_ATTRIBUTE};
 use super::{Item, StoreError, n, s};
-use crate::config::Retention;
+use crate::model::EventKind;
 use crate::rollup::Rollup;
+
+pub use super::hours::RollUpSummary;
 
 /// How long a stored rollup covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +51,7 @@ impl Resolution {
     }
 }
 
-/// A rollup is stored as JSON, split over items of at most this size (the
-/// item limit is 400 KB), so a tenant with many users or endpoints still fits.
+/// The largest part of a stored rollup (the item limit is 400 KB).
 const PART_BYTES: usize = 350 * 1024;
 
 /// Parses `yyyy-mm-ddThh`.
@@ -56,44 +64,60 @@ pub fn parse_day(label: &str) -> Option<DateTime<Utc>> {
     chrono::NaiveDate::parse_from_str(label, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
 }
 
-/// The attributes a rollup folds (`Rollup::add`) and an event needs to be
-/// read: the bulky free text (metadata, user agent, query parameters,
-/// descriptions) and the keys stay in the table, a third of a request log.
-const ROLLUP_ATTRIBUTES: [&str; 21] = [
-    "event_id",
-    "occurred_at",
-    "client_occurred_at",
-    "received_at",
-    "user_id",
-    "ip_address",
-    "kind",
-    "action",
-    "custom",
-    "client_id",
-    "report",
-    "endpoint",
-    "method",
-    "status_code",
-    "response_time_ms",
-    "sample_rate",
-    "event_type",
-    "success",
-    "service",
-    "cost_estimate",
-    "error_message",
-];
+/// How one kind's figures of a stored hour were made.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindState {
+    /// The kind's raw events of the hour may have expired: its figures are
+    /// kept as stored, and only journaled late events are added.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub frozen: bool,
+    /// The earliest TTL among the raw events counted (epoch seconds): raw
+    /// figures can be recomputed only before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_until: Option<i64>,
+    /// The journal entries (sort keys) already counted.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub absorbed: BTreeSet<String>,
+}
 
-/// What one roll-up run of a tenant did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct RollUpSummary {
-    /// Hours recomputed from their raw events.
-    pub hours: usize,
-    /// Days rebuilt from their hours.
-    pub days: usize,
-    /// Hours written to again during the run: they stay dirty for the next.
-    pub still_dirty: usize,
-    /// Dirty hours left for the next run by the per-run bound.
-    pub remaining: usize,
+/// A stored rollup and, for an hour, how each kind's figures were made.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredRollup {
+    pub rollup: Rollup,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kinds: BTreeMap<EventKind, KindState>,
+}
+
+impl StoredRollup {
+    pub fn is_empty(&self) -> bool {
+        self.rollup.is_empty() && self.kinds.values().all(|k| k.absorbed.is_empty() && !k.frozen)
+    }
+
+    /// A stored document: this form, or a bare rollup as written before
+    /// hours kept their kinds' states.
+    fn parse(bytes: &[u8]) -> Result<StoredRollup, serde_json::Error> {
+        serde_json::from_slice::<StoredRollup>(bytes).or_else(|e| {
+            serde_json::from_slice::<Rollup>(bytes).map(|rollup| StoredRollup { rollup, kinds: BTreeMap::new() }).map_err(|_| e)
+        })
+    }
+}
+
+/// The parts of one revision of a stored rollup, as read.
+struct Revision {
+    parts: usize,
+    chunks: BTreeMap<usize, Vec<u8>>,
+}
+
+/// `{label}#{rev}#{part}` (or, as first written, `{label}#{part}` with the
+/// revision in an attribute).
+fn split_part_key(sk: &str, rev_attr: &str) -> Option<(String, String, usize)> {
+    let mut it = sk.split('#');
+    let label = it.next()?.to_owned();
+    match (it.next(), it.next()) {
+        (Some(rev), Some(part)) => Some((label, rev.to_owned(), part.parse().ok()?)),
+        (Some(part), None) => Some((label, rev_attr.to_owned(), part.parse().ok()?)),
+        _ => None,
+    }
 }
 
 impl EventStore {
@@ -127,11 +151,20 @@ impl EventStore {
 
     /// The tenant's dirty hours and their marker versions (strongly consistent).
     pub async fn dirty_hours(&self, tenant: &str) -> Result<BTreeMap<String, u64>, StoreError> {
-        let query = self
-            .query()
-            .key_condition_expression("pk = :p")
-            .expression_attribute_values(":p", s(keys::dirty_pk(tenant)))
-            .consistent_read(true);
+        self.dirty_hours_between(tenant, None).await
+    }
+
+    /// The dirty hours whose labels lie within `first..=last` (all of them
+    /// with `None`): a period read looks only at its own hours' markers.
+    pub async fn dirty_hours_between(&self, tenant: &str, labels: Option<(&str, &str)>) -> Result<BTreeMap<String, u64>, StoreError> {
+        let mut query = self.query().expression_attribute_values(":p", s(keys::dirty_pk(tenant))).consistent_read(true);
+        query = match labels {
+            Some((a, b)) => query
+                .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
+                .expression_attribute_values(":a", s(a))
+                .expression_attribute_values(":b", s(b)),
+            None => query.key_condition_expression("pk = :p"),
+        };
         let mut out = BTreeMap::new();
         self.for_each_page(query, |items| {
             for item in items {
@@ -188,70 +221,25 @@ impl EventStore {
         Ok(out)
     }
 
-    /// The rollup of the raw events placed in `[from, to)`, which lie in the
-    /// hour starting at `hour`: every shard is read in parallel and folded
-    /// page by page, so memory stays flat however busy the hour. Expired
-    /// events are left out.
-    pub async fn rollup_from_events(
+    /// Stores a rollup, replacing the bucket's previous one once the new
+    /// one is whole; an empty rollup removes the bucket instead.
+    pub async fn put_rollup(
         &self,
         tenant: &str,
-        hour: DateTime<Utc>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Rollup, StoreError> {
-        let projection = (0..ROLLUP_ATTRIBUTES.len()).map(|i| format!("#a{i}")).collect::<Vec<_>>().join(", ");
-        let projection = &projection;
-        let (low, high) = (keys::sk_from(from), keys::sk_before(to));
-        let (low, high) = (&low, &high);
-        let shards = keys::raw_partitions(tenant, hour, self.config().shards).into_iter().map(|pk| {
-            let mut query = self
-                .query()
-                .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
-                .filter_expression("#ttl > :now")
-                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-                .expression_attribute_values(":p", s(pk))
-                .expression_attribute_values(":a", s(low))
-                .expression_attribute_values(":b", s(high))
-                .expression_attribute_values(":now", n(now.timestamp()))
-                .projection_expression(projection.as_str())
-                .consistent_read(true);
-            for (i, name) in ROLLUP_ATTRIBUTES.iter().enumerate() {
-                query = query.expression_attribute_names(format!("#a{i}"), *name);
-            }
-            async move {
-                let mut r = Rollup::default();
-                self.for_each_page(query, |items| {
-                    for item in items {
-                        let e: crate::model::Event = serde_dynamo::from_item(item)?;
-                        r.add(&e);
-                    }
-                    Ok(true)
-                })
-                .await?;
-                Ok::<_, StoreError>(r)
-            }
-        });
-        let parts = futures::future::try_join_all(shards).await?;
-        let mut all = Rollup::default();
-        for p in &parts {
-            all.merge(p);
-        }
-        Ok(all)
-    }
-
-    /// Stores a rollup (replacing the bucket's previous one); an empty
-    /// rollup removes the bucket instead.
-    pub async fn put_rollup(&self, tenant: &str, res: Resolution, label: &str, rollup: &Rollup, expires_at: i64) -> Result<(), StoreError> {
+        res: Resolution,
+        label: &str,
+        doc: &StoredRollup,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
         let pk = keys::rollup_pk(tenant, res.as_str());
         let old_parts = self.rollup_part_keys(&pk, label).await?;
-        let data = if rollup.is_empty() { Vec::new() } else { serde_json::to_vec(rollup).map_err(StoreError::corrupt)? };
+        let data = if doc.is_empty() { Vec::new() } else { serde_json::to_vec(doc).map_err(StoreError::corrupt)? };
         let chunks: Vec<&[u8]> = data.chunks(PART_BYTES).collect();
         let rev = uuid::Uuid::now_v7().simple().to_string();
         for (i, chunk) in chunks.iter().enumerate() {
             let item: Item = [
                 (PK.to_owned(), s(&pk)),
-                (SK.to_owned(), s(format!("{label}#{i}"))),
+                (SK.to_owned(), s(format!("{label}#{rev}#{i}"))),
                 ("data".to_owned(), AttributeValue::B(Blob::new(*chunk))),
                 ("parts".to_owned(), n(chunks.len())),
                 ("rev".to_owned(), s(&rev)),
@@ -260,7 +248,7 @@ impl EventStore {
             .into();
             self.client().put_item().table_name(&self.config().table).set_item(Some(item)).send().await.map_err(StoreError::sdk)?;
         }
-        for sk in old_parts.into_iter().skip(chunks.len()) {
+        for sk in old_parts {
             self.client()
                 .delete_item()
                 .table_name(&self.config().table)
@@ -273,6 +261,7 @@ impl EventStore {
         Ok(())
     }
 
+    /// Sort keys of every stored part of a bucket (any revision).
     async fn rollup_part_keys(&self, pk: &str, label: &str) -> Result<Vec<String>, StoreError> {
         let query = self
             .query()
@@ -287,7 +276,6 @@ impl EventStore {
             Ok(true)
         })
         .await?;
-        out.sort_by_key(|sk| sk.rsplit('#').next().and_then(|p| p.parse::<usize>().ok()).unwrap_or(0));
         Ok(out)
     }
 
@@ -300,6 +288,21 @@ impl EventStore {
         last: &str,
         now: DateTime<Utc>,
     ) -> Result<BTreeMap<String, Rollup>, StoreError> {
+        Ok(self.stored_rollups(tenant, res, first, last, now, false).await?.into_iter().map(|(k, d)| (k, d.rollup)).collect())
+    }
+
+    /// Stored documents of the buckets `first..=last`, unexpired: for each,
+    /// the newest revision whose parts are all there. `consistent` reads
+    /// what was written a moment ago (the roll-up, after writing hours).
+    pub async fn stored_rollups(
+        &self,
+        tenant: &str,
+        res: Resolution,
+        first: &str,
+        last: &str,
+        now: DateTime<Utc>,
+        consistent: bool,
+    ) -> Result<BTreeMap<String, StoredRollup>, StoreError> {
         let query = self
             .query()
             .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
@@ -308,88 +311,33 @@ impl EventStore {
             .expression_attribute_values(":p", s(keys::rollup_pk(tenant, res.as_str())))
             .expression_attribute_values(":a", s(format!("{first}#")))
             .expression_attribute_values(":b", s(format!("{last}#~")))
-            .expression_attribute_values(":now", n(now.timestamp()));
-        // (label) -> (rev, expected parts, parts in order)
-        let mut parts: BTreeMap<String, (String, usize, Vec<Vec<u8>>)> = BTreeMap::new();
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .consistent_read(consistent);
+        let mut revisions: BTreeMap<String, BTreeMap<String, Revision>> = BTreeMap::new();
         self.for_each_page(query, |items| {
             for item in items {
-                let sk = item.get(SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                let label = sk.rsplit_once('#').map(|(l, _)| l.to_owned()).unwrap_or_default();
-                let rev = item.get("rev").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                let count = item.get("parts").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(1);
+                let get_s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let Some((label, rev, part)) = split_part_key(&get_s(SK), &get_s("rev")) else { continue };
+                let parts = item.get("parts").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(1);
                 let data = item.get("data").and_then(|v| v.as_b().ok()).map(|b| b.as_ref().to_vec()).unwrap_or_default();
-                let entry = parts.entry(label).or_insert_with(|| (rev.clone(), count, Vec::new()));
-                if entry.0 != rev {
-                    return Err(StoreError::unavailable("a rollup is being rewritten; retry"));
-                }
-                entry.2.push(data);
+                let r = revisions.entry(label).or_default().entry(rev).or_insert_with(|| Revision { parts, chunks: BTreeMap::new() });
+                r.chunks.insert(part, data);
             }
             Ok(true)
         })
         .await?;
         let mut out = BTreeMap::new();
-        for (label, (_, count, chunks)) in parts {
-            if chunks.len() != count {
-                return Err(StoreError::unavailable("a rollup is being rewritten; retry"));
-            }
-            let bytes = chunks.concat();
-            let rollup: Rollup = serde_json::from_slice(&bytes).map_err(|e| StoreError::corrupt(format!("rollup {label}: {e}")))?;
-            out.insert(label, rollup);
+        for (label, revs) in revisions {
+            // Revisions are time-ordered ids: the newest whole one wins.
+            let Some(whole) =
+                revs.into_values().rev().find(|r| r.chunks.len() == r.parts && (0..r.parts).all(|i| r.chunks.contains_key(&i)))
+            else {
+                continue;
+            };
+            let bytes: Vec<u8> = whole.chunks.into_values().flatten().collect();
+            let doc = StoredRollup::parse(&bytes).map_err(|e| StoreError::corrupt(format!("rollup {label}: {e}")))?;
+            out.insert(label, doc);
         }
         Ok(out)
-    }
-
-    /// Rolls up the tenant's dirty hours, oldest first and at most
-    /// `max_hours` of them, then rebuilds their days, then clears the
-    /// markers that did not move meanwhile.
-    pub async fn roll_up_tenant(
-        &self,
-        tenant: &str,
-        now: DateTime<Utc>,
-        retention: &Retention,
-        max_hours: usize,
-    ) -> Result<RollUpSummary, StoreError> {
-        let dirty = self.dirty_hours(tenant).await?;
-        if let Some(first) = dirty.keys().next() {
-            self.register_tenant(tenant, first, now, retention.rollup_days).await?;
-        }
-        let remaining = dirty.len().saturating_sub(max_hours);
-        let todo: Vec<(String, u64, DateTime<Utc>)> =
-            dirty.into_iter().take(max_hours).filter_map(|(label, v)| parse_hour(&label).map(|h| (label, v, h))).collect();
-        let keep = |t: DateTime<Utc>| (t + Duration::days(i64::from(retention.rollup_days))).timestamp();
-        futures::stream::iter(todo.iter().map(|(label, _, hour)| async move {
-            let r = self.rollup_from_events(tenant, *hour, *hour, *hour + Duration::hours(1), now).await?;
-            self.put_rollup(tenant, Resolution::Hour, label, &r, keep(*hour)).await
-        }))
-        .buffer_unordered(4)
-        .try_collect::<Vec<_>>()
-        .await?;
-        let days: BTreeSet<String> = todo.iter().map(|(_, _, h)| keys::day_label(*h)).collect();
-        for day in &days {
-            self.rebuild_day(tenant, day, now, retention).await?;
-        }
-        let mut still_dirty = 0;
-        for (label, v, _) in &todo {
-            if !self.clear_dirty(tenant, label, *v).await? {
-                still_dirty += 1;
-            }
-        }
-        Ok(RollUpSummary { hours: todo.len(), days: days.len(), still_dirty, remaining })
-    }
-
-    /// Rebuilds a day's rollup (`yyyy-mm-dd`) from its stored hours.
-    pub async fn rebuild_day(&self, tenant: &str, day: &str, now: DateTime<Utc>, retention: &Retention) -> Result<(), StoreError> {
-        let Some(start) = parse_day(day) else { return Err(StoreError::corrupt(format!("bad day label {day}"))) };
-        let hours = self.rollups(tenant, Resolution::Hour, &format!("{day}T00"), &format!("{day}T23"), now).await?;
-        let mut total = Rollup::default();
-        for r in hours.values() {
-            total.merge(r);
-        }
-        total.slots.clear();
-        for u in total.users.values_mut() {
-            u.slots = 0;
-        }
-        let expires = (start + Duration::days(i64::from(retention.rollup_days))).timestamp();
-        self.put_rollup(tenant, Resolution::Day, day, &total, expires).await
     }
 }

@@ -110,26 +110,47 @@ impl EventStore {
         Ok(Swept { examined, removed })
     }
 
-    /// Sweeps one hour of events (every shard) of the given kinds: an event
-    /// is removed when its kind's current retention has passed.
-    pub async fn sweep_event_hour(
+    /// Sweeps the events of `[from, to)` (whole hours) of the given kinds:
+    /// an event is removed when its kind's current retention has passed.
+    /// Each hour's shards are read on their own, the activity partitions
+    /// once per month slice of the span.
+    pub async fn sweep_events(
         &self,
         tenant: &str,
-        hour: &str,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
         kinds: &[EventKind],
         retention: &Retention,
         run: SweepRun,
     ) -> Result<Swept, StoreError> {
-        let Some(start) = super::rollups::parse_hour(hour) else { return Ok(Swept::default()) };
-        let range = (keys::sk_from(start), keys::sk_before(start + Duration::hours(1)));
-        let shards = keys::raw_partitions(tenant, start, self.config().shards).into_iter().map(|pk| {
-            self.sweep_partition(pk, Some(range.clone()), run, |item| {
+        let shards = usize::from(self.config().shards.max(1));
+        let mut parts: Vec<(String, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+        if kinds.iter().any(|k| *k != EventKind::Activity) {
+            let mut h = keys::hour_start(from);
+            while h < to {
+                for pk in keys::raw_partitions(tenant, h, self.config().shards).into_iter().take(shards) {
+                    parts.push((pk, h, h + Duration::hours(1)));
+                }
+                h += Duration::hours(1);
+            }
+        }
+        if kinds.contains(&EventKind::Activity) {
+            let mut m = from;
+            while m < to {
+                let end = next_month_start(m).min(to);
+                for pk in keys::raw_partitions(tenant, m, self.config().shards).into_iter().skip(shards) {
+                    parts.push((pk, m, end));
+                }
+                m = end;
+            }
+        }
+        let sweeps = parts.into_iter().map(|(pk, a, b)| {
+            self.sweep_partition(pk, Some((keys::sk_from(a), keys::sk_before(b))), run, |item| {
                 let e: StoredEvent = serde_dynamo::from_item(item.clone())?;
                 Ok(kinds.contains(&e.event.kind()) && expires_at(&e.event, retention) <= run.now.timestamp())
             })
         });
         let mut total = Swept::default();
-        for s in futures::future::try_join_all(shards).await? {
+        for s in futures::future::try_join_all(sweeps).await? {
             total += s;
         }
         Ok(total)
@@ -140,4 +161,11 @@ impl EventStore {
     pub async fn sweep_snapshot_day(&self, tenant: &str, day: &str, run: SweepRun) -> Result<Swept, StoreError> {
         self.sweep_partition(keys::health_pk(tenant, day), None, run, |_| Ok(true)).await
     }
+}
+
+/// The first instant of the UTC month after the one `t` falls in.
+fn next_month_start(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::Datelike;
+    let (y, m) = if t.month() == 12 { (t.year() + 1, 1) } else { (t.year(), t.month() + 1) };
+    chrono::NaiveDate::from_ymd_opt(y, m, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc()).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
