@@ -94,6 +94,69 @@ async fn relay_holding_the_first_answer(hold: Duration) -> (String, Connections)
     (format!("http://{addr}"), connections)
 }
 
+/// A switch that freezes a relay: while on, nothing crosses it in either
+/// direction (requests wait before reaching DynamoDB, answers before
+/// reaching the client), as when storage stops answering.
+#[derive(Clone, Default)]
+pub struct Freeze(Arc<std::sync::atomic::AtomicBool>);
+
+impl Freeze {
+    pub fn set(&self, frozen: bool) {
+        self.0.store(frozen, Ordering::SeqCst);
+    }
+
+    fn is_on(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Copies bytes from `from` to `to`, holding each chunk while frozen.
+async fn pass_unless_frozen(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf, freeze: Freeze) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while freeze.is_on() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A DynamoDB client of `cfg`'s table through a relay that `Freeze`
+/// stops, with short attempt timeouts and deadline so a frozen store is a
+/// 503 within seconds; and the configuration it was built with.
+pub async fn freezable_store(cfg: &Config) -> (aws_sdk_dynamodb::Client, Config, Freeze) {
+    ensure_stack();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let upstream = dynamodb_endpoint().trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let freeze = Freeze::default();
+    let f = freeze.clone();
+    tokio::spawn(async move {
+        while let Ok((down, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            let f = f.clone();
+            tokio::spawn(async move {
+                let Ok(up) = tokio::net::TcpStream::connect(&upstream).await else { return };
+                let ((down_r, down_w), (up_r, up_w)) = (down.into_split(), up.into_split());
+                tokio::join!(pass_unless_frozen(down_r, up_w, f.clone()), pass_unless_frozen(up_r, down_w, f));
+            });
+        }
+    });
+    let mut cfg = cfg.clone();
+    cfg.store.attempt_timeout = Duration::from_millis(400);
+    cfg.store.max_attempts = 3;
+    cfg.store.deadline = Duration::from_secs(3);
+    let client = aws_sdk_dynamodb::Client::from_conf(store::client_config(&sdk_config(&format!("http://{addr}")), &cfg.store));
+    (client, cfg, freeze)
+}
+
 /// A store of `cfg`'s table whose first request lands but whose answer
 /// comes after the attempt timeout, as when a network drops an answer: the
 /// client retries.
@@ -202,7 +265,8 @@ impl ApiEvent {
     }
 
     pub fn into_request(self) -> lambda_http::Request {
-        let raw_query = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+        let raw_query =
+            self.query.iter().map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v))).collect::<Vec<_>>().join("&");
         let qsp: serde_json::Map<String, Value> = self.query.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         let headers: serde_json::Map<String, Value> = self.headers.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         let mut ctx = json!({
@@ -220,6 +284,16 @@ impl ApiEvent {
         });
         lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
     }
+}
+
+/// Percent-encodes a query-string component as a browser would (every
+/// byte but the unreserved ones).
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
+        .collect()
 }
 
 /// Stores events for a tenant through the real ingest pipeline, in

@@ -236,7 +236,10 @@ async fn an_alert_that_could_not_be_published_is_sent_by_the_retry() {
     let broken = analytics_shared::jobs::Jobs::new(store_of(&client, &cfg), bus.broken(), cfg.clone());
     let payload = json!({"job": "health-snapshot", "scheduled_time": ts(slot)});
     let err = run_job(&broken, payload.clone()).await.unwrap_err();
-    assert!(matches!(err, JobError::Bus(_)), "{err}");
+    // The tenant's failure is reported after every tenant was tried, and
+    // fails the invocation so the schedule retries it.
+    assert!(matches!(&err, JobError::TenantsFailed { failed: 1, summary } if summary["failed"][0]["tenant"] == "acme"), "{err}");
+    assert!(err.to_string().contains("no-such-bus"), "the cause is named: {err}");
     let retry = run_job(&jobs, payload).await.unwrap();
     assert_eq!(retry["alerts_published"], 2, "ip and user: {retry}");
     assert_eq!(bus.received().await.len(), 2);
@@ -408,7 +411,7 @@ async fn a_report_stored_but_not_published_is_published_by_the_retry() {
     run_job(&jobs, json!({"job": "usage-rollup"})).await.unwrap();
     let broken = analytics_shared::jobs::Jobs::new(store_of(&client, &cfg), bus.broken(), cfg.clone());
     let payload = json!({"job": "weekly-report"});
-    assert!(matches!(run_job(&broken, payload.clone()).await, Err(JobError::Bus(_))));
+    assert!(matches!(run_job(&broken, payload.clone()).await, Err(JobError::TenantsFailed { failed: 1, .. })));
     let retry = run_job(&jobs, payload.clone()).await.unwrap();
     assert_eq!((retry["unchanged"].as_u64(), retry["published"].as_u64()), (Some(1), Some(1)), "{retry}");
     assert_eq!(bus.received().await.len(), 1);

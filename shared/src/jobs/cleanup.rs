@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::Serialize;
 
-use super::{JobError, JobRequest, Jobs, RunContext};
+use super::{JobError, JobRequest, Jobs, RunContext, TenantFailure};
 use crate::model::EventKind;
 use crate::store::keys;
 use crate::store::rollups::{parse_day, parse_hour};
@@ -34,6 +34,9 @@ pub struct CleanupSummary {
     pub removed: usize,
     /// Whether every tenant was swept up to the retention's edge.
     pub complete: bool,
+    /// Tenants whose sweep failed, and why (the others were swept).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<TenantFailure>,
 }
 
 /// A sweep: which items, which retention, how its units are labelled.
@@ -71,41 +74,48 @@ impl Jobs {
         let tenants = self.tenants(req, ctx.now).await?;
         summary.tenants = tenants.len();
         for t in &tenants {
-            for sweep in &sweeps {
-                // Hours that ended before the edge hold only expired events.
-                let edge = keys::hour_start(ctx.now - Duration::days(i64::from(sweep.days)));
-                let (from, mark) = match manual {
-                    Some(w) => (w.start, false),
-                    None => {
-                        let from = self.store.sweep_mark(&t.tenant, sweep.name).await?.unwrap_or(t.first_hour.clone());
-                        (parse_hour(&from).unwrap_or(edge), true)
+            let result: Result<(), JobError> = async {
+                for sweep in &sweeps {
+                    // Hours that ended before the edge hold only expired events.
+                    let edge = keys::hour_start(ctx.now - Duration::days(i64::from(sweep.days)));
+                    let (from, mark) = match manual {
+                        Some(w) => (w.start, false),
+                        None => {
+                            let from = self.store.sweep_mark(&t.tenant, sweep.name).await?.unwrap_or(t.first_hour.clone());
+                            (parse_hour(&from).unwrap_or(edge), true)
+                        }
+                    };
+                    let to = manual.map_or(edge, |w| w.end.min(edge));
+                    // Stepped lazily, from no earlier than 1970: however early a
+                    // tenant's first hour, a run sweeps a bounded number of hours.
+                    let from = from.max(crate::time::earliest());
+                    let mut done = keys::hour_start(from);
+                    let mut units = 0;
+                    while done < to && units < MAX_UNITS_PER_TENANT && !ctx.out_of_time() {
+                        let mut end = done;
+                        let mut k = 0;
+                        while end < to && k < 8 {
+                            end += Duration::hours(1);
+                            k += 1;
+                        }
+                        add(&mut summary, self.store.sweep_events(&t.tenant, (done, end), sweep.kinds, &r, run).await?);
+                        summary.swept += k;
+                        units += k;
+                        done = end;
                     }
-                };
-                let to = manual.map_or(edge, |w| w.end.min(edge));
-                // Stepped lazily, from no earlier than 1970: however early a
-                // tenant's first hour, a run sweeps a bounded number of hours.
-                let from = from.max(crate::time::earliest());
-                let mut done = keys::hour_start(from);
-                let mut units = 0;
-                while done < to && units < MAX_UNITS_PER_TENANT && !ctx.out_of_time() {
-                    let mut end = done;
-                    let mut k = 0;
-                    while end < to && k < 8 {
-                        end += Duration::hours(1);
-                        k += 1;
+                    if done < to {
+                        summary.complete = false;
                     }
-                    add(&mut summary, self.store.sweep_events(&t.tenant, (done, end), sweep.kinds, &r, run).await?);
-                    summary.swept += k;
-                    units += k;
-                    done = end;
+                    if mark && done > from {
+                        let keep = (ctx.now + Duration::days(i64::from(r.rollup_days))).timestamp();
+                        self.store.set_sweep_mark(&t.tenant, sweep.name, &keys::hour_label(done), keep).await?;
+                    }
                 }
-                if done < to {
-                    summary.complete = false;
-                }
-                if mark && done > from {
-                    let keep = (ctx.now + Duration::days(i64::from(r.rollup_days))).timestamp();
-                    self.store.set_sweep_mark(&t.tenant, sweep.name, &keys::hour_label(done), keep).await?;
-                }
+                Ok(())
+            }
+            .await;
+            if let Err(e) = result {
+                summary.failed.push(TenantFailure::of(&t.tenant, &e));
             }
         }
         Ok(summary)
@@ -124,30 +134,37 @@ impl Jobs {
         let tenants = self.tenants(req, ctx.now).await?;
         summary.tenants = tenants.len();
         for t in &tenants {
-            let (from, mark) = match manual {
-                Some(w) => (day(w.start), false),
-                None => {
-                    let stored = self.store.sweep_mark(&t.tenant, "snapshots").await?;
-                    let first = stored.as_deref().and_then(parse_day).or_else(|| parse_hour(&t.first_hour).map(day));
-                    (first.unwrap_or(edge), true)
+            let result: Result<(), JobError> = async {
+                let (from, mark) = match manual {
+                    Some(w) => (day(w.start), false),
+                    None => {
+                        let stored = self.store.sweep_mark(&t.tenant, "snapshots").await?;
+                        let first = stored.as_deref().and_then(parse_day).or_else(|| parse_hour(&t.first_hour).map(day));
+                        (first.unwrap_or(edge), true)
+                    }
+                };
+                let to = manual.map_or(edge, |w| w.end.min(edge));
+                let mut d = from;
+                let mut n = 0;
+                while d < to && n < MAX_UNITS_PER_TENANT && !ctx.out_of_time() {
+                    let s = self.store.sweep_snapshot_day(&t.tenant, &keys::day_label(d), run).await?;
+                    add(&mut summary, s);
+                    summary.swept += 1;
+                    n += 1;
+                    d += Duration::days(1);
                 }
-            };
-            let to = manual.map_or(edge, |w| w.end.min(edge));
-            let mut d = from;
-            let mut n = 0;
-            while d < to && n < MAX_UNITS_PER_TENANT && !ctx.out_of_time() {
-                let s = self.store.sweep_snapshot_day(&t.tenant, &keys::day_label(d), run).await?;
-                add(&mut summary, s);
-                summary.swept += 1;
-                n += 1;
-                d += Duration::days(1);
+                if d < to {
+                    summary.complete = false;
+                }
+                if mark && d > from {
+                    let keep = (ctx.now + Duration::days(i64::from(r.rollup_days))).timestamp();
+                    self.store.set_sweep_mark(&t.tenant, "snapshots", &keys::day_label(d), keep).await?;
+                }
+                Ok(())
             }
-            if d < to {
-                summary.complete = false;
-            }
-            if mark && d > from {
-                let keep = (ctx.now + Duration::days(i64::from(r.rollup_days))).timestamp();
-                self.store.set_sweep_mark(&t.tenant, "snapshots", &keys::day_label(d), keep).await?;
+            .await;
+            if let Err(e) = result {
+                summary.failed.push(TenantFailure::of(&t.tenant, &e));
             }
         }
         Ok(summary)

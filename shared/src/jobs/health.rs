@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::Serialize;
 
-use super::{JobError, JobRequest, Jobs, RunContext};
+use super::{JobError, JobRequest, Jobs, RunContext, TenantFailure};
 use crate::bus::BusEvent;
 use crate::query::answers::round2;
 use crate::query::period::{self, DateRange};
@@ -65,6 +65,9 @@ pub struct HealthSummary {
     /// Conditions still met but already alerted for this window.
     pub alerts_suppressed: usize,
     pub tenants_left: usize,
+    /// Tenants whose part of the run failed, and why (the others were done).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<TenantFailure>,
 }
 
 impl Jobs {
@@ -95,16 +98,23 @@ impl Jobs {
                 summary.tenants_left += 1;
                 continue;
             }
-            let mut snap = period::app_health_now(&self.store, tenant, end, &self.cfg.retention).await?;
-            snap.cpu_percent = ctx.host.cpu_percent;
-            snap.memory_percent = ctx.host.memory_percent;
-            snap.memory_used_mb = ctx.host.memory_used_mb;
-            snap.process_memory_mb = ctx.host.process_memory_mb;
-            self.store.put_snapshot(tenant, &snap, self.cfg.retention.metrics_days).await?;
-            summary.snapshots += 1;
-            let (published, suppressed) = self.alert(tenant, start, end, ctx.now).await?;
-            summary.alerts_published += published;
-            summary.alerts_suppressed += suppressed;
+            let result: Result<(), JobError> = async {
+                let mut snap = period::app_health_now(&self.store, tenant, end, &self.cfg.retention).await?;
+                snap.cpu_percent = ctx.host.cpu_percent;
+                snap.memory_percent = ctx.host.memory_percent;
+                snap.memory_used_mb = ctx.host.memory_used_mb;
+                snap.process_memory_mb = ctx.host.process_memory_mb;
+                self.store.put_snapshot(tenant, &snap, self.cfg.retention.metrics_days).await?;
+                summary.snapshots += 1;
+                let (published, suppressed) = self.alert(tenant, start, end, ctx.now).await?;
+                summary.alerts_published += published;
+                summary.alerts_suppressed += suppressed;
+                Ok(())
+            }
+            .await;
+            if let Err(e) = result {
+                summary.failed.push(TenantFailure::of(tenant, &e));
+            }
         }
         Ok(summary)
     }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use super::{JobError, JobRequest, Jobs, RunContext};
+use super::{JobError, JobRequest, Jobs, RunContext, TenantFailure};
 use crate::report::{Period, dashboard_metrics};
 use crate::rollup::Rollup;
 use crate::store::keys;
@@ -33,6 +33,16 @@ pub struct UsageRollupSummary {
     /// Hours a manual window marked for recomputation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub marked: Option<usize>,
+    /// Kinds of hours past raw retention whose stored figures were kept
+    /// (late events added) instead of recomputed.
+    pub kept_past_retention: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Cached answers dropped for the tenants whose rollups changed.
+    pub cache_entries_dropped: usize,
+    /// Tenants whose part of the run failed, and why (the others were done).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<TenantFailure>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -43,6 +53,9 @@ pub struct DailyMetricsSummary {
     pub days_rebuilt: usize,
     pub cache_entries_dropped: usize,
     pub tenants_left: usize,
+    /// Tenants whose part of the run failed, and why (the others were done).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<TenantFailure>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -54,6 +67,9 @@ pub struct DashboardMetricsSummary {
     pub written: BTreeMap<&'static str, usize>,
     pub cache_entries_dropped: usize,
     pub tenants_left: usize,
+    /// Tenants whose part of the run failed, and why (the others were done).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<TenantFailure>,
 }
 
 /// Yesterday (UTC) relative to `at`: the default window of the daily jobs.
@@ -82,26 +98,43 @@ impl Jobs {
             tenants.retain(|t| t == only);
         }
         summary.tenants = tenants.len();
-        let results: Vec<_> = futures::stream::iter(tenants)
+        let results: Vec<(String, Option<Result<_, JobError>>)> = futures::stream::iter(tenants)
             .map(|tenant| async move {
                 if ctx.out_of_time() {
-                    return Ok(None);
+                    return (tenant, None);
                 }
-                self.store.roll_up_tenant(&tenant, ctx.now, &self.cfg.retention, MAX_HOURS_PER_TENANT).await.map(Some)
+                let run = async {
+                    let r = self.store.roll_up_tenant(&tenant, ctx.now, &self.cfg.retention, MAX_HOURS_PER_TENANT).await?;
+                    // Answers cached before the run may hold figures the
+                    // roll-up just changed.
+                    let dropped = if r.hours > 0 { self.store.invalidate_cache(&tenant).await? } else { 0 };
+                    Ok::<_, JobError>((r, dropped))
+                }
+                .await;
+                (tenant, Some(run))
             })
             .buffer_unordered(TENANT_CONCURRENCY)
-            .try_collect()
-            .await?;
-        for r in results {
+            .collect()
+            .await;
+        for (tenant, r) in results {
             match r {
-                Some(r) => {
+                Some(Ok((r, dropped))) => {
                     summary.hours += r.hours;
                     summary.days += r.days;
                     summary.still_dirty += r.still_dirty;
                     summary.remaining += r.remaining;
+                    summary.kept_past_retention += r.kept;
+                    summary.cache_entries_dropped += dropped;
                 }
+                Some(Err(e)) => summary.failed.push(TenantFailure::of(&tenant, &e)),
                 None => summary.tenants_left += 1,
             }
+        }
+        if summary.kept_past_retention > 0 {
+            summary.note = Some(format!(
+                "{} kind(s) of hours past raw retention kept their stored figures (late events added); only what raw events still hold was recomputed",
+                summary.kept_past_retention
+            ));
         }
         Ok(summary)
     }
@@ -117,14 +150,21 @@ impl Jobs {
                 summary.tenants_left += 1;
                 continue;
             }
-            let tenant = t.tenant.as_str();
-            futures::stream::iter(days.iter().map(|d| self.store.rebuild_day(tenant, d, ctx.now, &self.cfg.retention)))
-                .buffer_unordered(8)
-                .try_collect::<Vec<_>>()
-                .await?;
-            summary.days_rebuilt += days.len();
-            summary.cache_entries_dropped += self.store.invalidate_cache(tenant).await?;
-            summary.tenants += 1;
+            let result: Result<(), JobError> = async {
+                let tenant = t.tenant.as_str();
+                futures::stream::iter(days.iter().map(|d| self.store.rebuild_day(tenant, d, ctx.now, &self.cfg.retention)))
+                    .buffer_unordered(8)
+                    .try_collect::<Vec<_>>()
+                    .await?;
+                summary.days_rebuilt += days.len();
+                summary.cache_entries_dropped += self.store.invalidate_cache(tenant).await?;
+                summary.tenants += 1;
+                Ok(())
+            }
+            .await;
+            if let Err(e) = result {
+                summary.failed.push(TenantFailure::of(&t.tenant, &e));
+            }
         }
         Ok(summary)
     }
@@ -154,27 +194,34 @@ impl Jobs {
                 summary.tenants_left += 1;
                 continue;
             }
-            let tenant = t.tenant.as_str();
-            let stored = self.read_days(tenant, first, last, ctx.now).await?;
-            let merged = |a: NaiveDate, b: NaiveDate| {
-                let mut r = Rollup::default();
-                for (_, day) in stored.range(a..b) {
-                    r.merge(day);
+            let result: Result<(), JobError> = async {
+                let tenant = t.tenant.as_str();
+                let stored = self.read_days(tenant, first, last, ctx.now).await?;
+                let merged = |a: NaiveDate, b: NaiveDate| {
+                    let mut r = Rollup::default();
+                    for (_, day) in stored.range(a..b) {
+                        r.merge(day);
+                    }
+                    r
+                };
+                for (period, start, end) in &buckets {
+                    let span = merged(*start, *end);
+                    let history = merged(*end - Duration::days(history_days), *end);
+                    let m = dashboard_metrics(*period, *start, *end, &span, &history);
+                    let body = serde_json::to_string(&m).map_err(crate::store::StoreError::corrupt)?;
+                    let period_end = period.bounds(*start).1.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+                    let expires = (period_end + Duration::days(i64::from(self.cfg.retention.rollup_days))).timestamp();
+                    self.store.put_metrics(tenant, period.as_str(), &start.to_string(), &body, expires).await?;
+                    *summary.written.entry(period.as_str()).or_default() += 1;
                 }
-                r
-            };
-            for (period, start, end) in &buckets {
-                let span = merged(*start, *end);
-                let history = merged(*end - Duration::days(history_days), *end);
-                let m = dashboard_metrics(*period, *start, *end, &span, &history);
-                let body = serde_json::to_string(&m).map_err(crate::store::StoreError::corrupt)?;
-                let period_end = period.bounds(*start).1.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
-                let expires = (period_end + Duration::days(i64::from(self.cfg.retention.rollup_days))).timestamp();
-                self.store.put_metrics(tenant, period.as_str(), &start.to_string(), &body, expires).await?;
-                *summary.written.entry(period.as_str()).or_default() += 1;
+                summary.cache_entries_dropped += self.store.invalidate_cache(tenant).await?;
+                summary.tenants += 1;
+                Ok(())
             }
-            summary.cache_entries_dropped += self.store.invalidate_cache(tenant).await?;
-            summary.tenants += 1;
+            .await;
+            if let Err(e) = result {
+                summary.failed.push(TenantFailure::of(&t.tenant, &e));
+            }
         }
         Ok(summary)
     }

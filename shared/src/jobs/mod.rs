@@ -186,6 +186,24 @@ pub enum JobError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Bus(#[from] BusError),
+    /// Some tenants failed after every tenant was tried: the invocation
+    /// fails (so the schedule's retry runs again) with the whole summary.
+    #[error("{failed} tenant(s) failed; the others were done. Summary: {summary}")]
+    TenantsFailed { failed: usize, summary: serde_json::Value },
+}
+
+/// A tenant whose part of a run failed: the run goes on with the others.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TenantFailure {
+    pub tenant: String,
+    pub error: String,
+}
+
+impl TenantFailure {
+    pub fn of(tenant: &str, e: &JobError) -> Self {
+        tracing::error!(tenant, error = %e, "a tenant's part of the job failed; going on with the others");
+        TenantFailure { tenant: tenant.to_owned(), error: e.to_string() }
+    }
 }
 
 /// What every job needs, built once per process.
@@ -232,7 +250,10 @@ impl Jobs {
         if let Some(map) = summary.as_object_mut() {
             map.insert("job".into(), job.name().into());
         }
-        Ok(summary)
+        match summary.get("failed").and_then(|f| f.as_array()).map(Vec::len) {
+            Some(failed) if failed > 0 => Err(JobError::TenantsFailed { failed, summary }),
+            _ => Ok(summary),
+        }
     }
 
     /// The tenants a run visits: the one a manual run names, or every

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::{JobError, JobRequest, Jobs, RunContext};
+use super::{JobError, JobRequest, Jobs, RunContext, TenantFailure};
 use crate::bus::BusEvent;
 use crate::query::period::{self, DateRange};
 use crate::report::{week_label, weekly_report};
@@ -25,6 +25,9 @@ pub struct WeeklySummary {
     /// Tenants without any event in the week: no report.
     pub skipped_empty: usize,
     pub tenants_left: usize,
+    /// Tenants whose part of the run failed, and why (the others were done).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<TenantFailure>,
 }
 
 fn midnight(d: NaiveDate) -> DateTime<Utc> {
@@ -62,42 +65,50 @@ impl Jobs {
                 summary.tenants_left += 1;
                 continue;
             }
-            // Every week of the run and the one before the first, read once,
-            // cut at each Monday (no stored piece straddles one).
-            let (Some(first), Some(last)) = (mondays.first(), mondays.last()) else { break };
-            let edges: Vec<DateTime<Utc>> = mondays.iter().map(|d| midnight(*d)).collect();
-            let range = DateRange { from: midnight(*first) - Duration::days(7), to: midnight(*last) + Duration::days(7) };
-            let pieces = period::read_pieces(&self.store, &t.tenant, range, &edges, ctx.now, &self.cfg.retention).await?;
-            let week_of = |start: DateTime<Utc>| {
-                let parts: Vec<_> = pieces.iter().filter(|p| p.start >= start && p.start < start + Duration::days(7)).cloned().collect();
-                period::total(&parts)
-            };
-            for monday in &mondays {
-                let start = midnight(*monday);
-                let (week, previous) = (week_of(start), week_of(start - Duration::days(7)));
-                if week.is_empty() {
-                    summary.skipped_empty += 1;
-                    continue;
-                }
-                let report = weekly_report(&t.tenant, *monday, &week, &previous);
-                let body = serde_json::to_string(&report).map_err(StoreError::corrupt)?;
-                let digest = crate::cursor::digest(&body);
-                let expires = (start + Duration::days(7) + keep).timestamp();
-                let publish = match self.store.put_report(&t.tenant, &report.week, &body, &digest, expires).await? {
-                    ReportWrite::Written => {
-                        summary.stored += 1;
-                        true
-                    }
-                    ReportWrite::Unchanged { published } => {
-                        summary.unchanged += 1;
-                        !published
-                    }
+            let result: Result<(), JobError> = async {
+                // Every week of the run and the one before the first, read once,
+                // cut at each Monday (no stored piece straddles one).
+                let (Some(first), Some(last)) = (mondays.first(), mondays.last()) else { return Ok(()) };
+                let edges: Vec<DateTime<Utc>> = mondays.iter().map(|d| midnight(*d)).collect();
+                let range = DateRange { from: midnight(*first) - Duration::days(7), to: midnight(*last) + Duration::days(7) };
+                let pieces = period::read_pieces(&self.store, &t.tenant, range, &edges, ctx.now, &self.cfg.retention).await?;
+                let week_of = |start: DateTime<Utc>| {
+                    let parts: Vec<_> =
+                        pieces.iter().filter(|p| p.start >= start && p.start < start + Duration::days(7)).cloned().collect();
+                    period::total(&parts)
                 };
-                if publish {
-                    self.bus.publish(&[BusEvent::new("WeeklyReportGenerated", &report.summary())?]).await?;
-                    self.store.mark_report_published(&t.tenant, &report.week, &digest).await?;
-                    summary.published += 1;
+                for monday in &mondays {
+                    let start = midnight(*monday);
+                    let (week, previous) = (week_of(start), week_of(start - Duration::days(7)));
+                    if week.is_empty() {
+                        summary.skipped_empty += 1;
+                        continue;
+                    }
+                    let report = weekly_report(&t.tenant, *monday, &week, &previous);
+                    let body = serde_json::to_string(&report).map_err(StoreError::corrupt)?;
+                    let digest = crate::cursor::digest(&body);
+                    let expires = (start + Duration::days(7) + keep).timestamp();
+                    let publish = match self.store.put_report(&t.tenant, &report.week, &body, &digest, expires).await? {
+                        ReportWrite::Written => {
+                            summary.stored += 1;
+                            true
+                        }
+                        ReportWrite::Unchanged { published } => {
+                            summary.unchanged += 1;
+                            !published
+                        }
+                    };
+                    if publish {
+                        self.bus.publish(&[BusEvent::new("WeeklyReportGenerated", &report.summary())?]).await?;
+                        self.store.mark_report_published(&t.tenant, &report.week, &digest).await?;
+                        summary.published += 1;
+                    }
                 }
+                Ok(())
+            }
+            .await;
+            if let Err(e) = result {
+                summary.failed.push(TenantFailure::of(&t.tenant, &e));
             }
         }
         Ok(summary)

@@ -171,9 +171,11 @@ impl EventStore {
                 .send()
                 .await
                 .map_err(StoreError::sdk)?;
-            read += usize::try_from(page.scanned_count).unwrap_or(page_limit);
+            let scanned = usize::try_from(page.scanned_count).unwrap_or(page_limit);
+            read += scanned;
+            // A filtered read costs what it scanned, not what it returned.
+            self.count_read(scanned);
             let items = page.items.unwrap_or_default();
-            self.count_read(items.len());
             for item in items {
                 let e: StoredEvent = serde_dynamo::from_item(item)?;
                 if Some(e.sk.as_str()) != exclude {
