@@ -15,7 +15,7 @@ export ANALYTICS_LOCAL_JWT_ISSUER ?= analytics-local
 export RUST_LOG ?= info
 SAM_ARCH := $(or $(ARCH),arm64)
 
-.PHONY: help dev stack seed token invoke test lint bench sam-build stop clean
+.PHONY: help dev stack seed token invoke test proptest lint bench sam-build stop clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -40,6 +40,10 @@ test: ## run every test: lint, then unit and integration tests (starts the in-me
 	tests/stack/start.sh
 	$(MAKE) --no-print-directory lint
 	cargo test --workspace --all-targets --no-fail-fast
+
+proptest: ## the property tests a hundred times longer than in make test (minutes; starts the in-memory stack if needed)
+	tests/stack/start.sh
+	ANALYTICS_PROPTEST_SCALE=$(or $(SCALE),100) cargo test -p integration-tests --test properties --release -- --nocapture
 
 lint: ## formatting, clippy (warnings are errors) and cfn-lint on the SAM template
 	tests/stack/install.sh

@@ -3,6 +3,8 @@
 //! test its own table, and builds API Gateway requests the way the Lambda
 //! runtime would deliver them.
 
+pub mod props;
+
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;

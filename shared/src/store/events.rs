@@ -85,6 +85,9 @@ pub(crate) const WRITER: &str = "w";
 /// The identity item's pointer to its event item.
 const EVENT_PK: &str = "ek";
 const EVENT_SK: &str = "es";
+/// Set on the identity of an event whose first request was late enough to
+/// be journaled: a resend journals it (once) if and only if this is set.
+const JOURNALED: &str = "j";
 
 /// A fresh writer id for one request.
 pub fn writer_id() -> String {
@@ -105,9 +108,11 @@ pub struct EventWrite {
     /// Days the event is kept, and the rollups (for the journal copy).
     keep_days: u32,
     rollup_days: u32,
-    /// The event arrived so late (a quarter of its retention or more) that
-    /// its hour may be past raw retention when it is rolled up: a copy is
-    /// journaled for the roll-up (`store::rollups`).
+    /// The event's first request arrived so late (a quarter of its
+    /// retention or more) that its hour may be past raw retention when it
+    /// is rolled up: a copy is journaled for the roll-up (`store::hours`),
+    /// before the item. A resend's own lateness does not count: its event
+    /// may be counted already.
     pub journal: bool,
 }
 
@@ -182,7 +187,7 @@ pub fn event_write(tenant: &str, event: Event, shards: u16, retention: &Retentio
     }
     item.insert(TTL_ATTRIBUTE.into(), n(ttl));
     super::item::put_event(&mut item, event);
-    let identity: Item = [
+    let mut identity: Item = [
         (EVENT_PK.to_owned(), s(&key.pk)),
         (EVENT_SK.to_owned(), s(&key.sk)),
         (PK.to_owned(), s(identity_key.pk)),
@@ -190,6 +195,9 @@ pub fn event_write(tenant: &str, event: Event, shards: u16, retention: &Retentio
         (TTL_ATTRIBUTE.to_owned(), n(ttl)),
     ]
     .into();
+    if journal {
+        identity.insert(JOURNALED.into(), AttributeValue::Bool(true));
+    }
     item.insert(PK.into(), s(key.pk));
     item.insert(SK.into(), s(key.sk));
     EventWrite { placed_at, identity, item, sent_time, keep_days, rollup_days: retention.rollup_days, journal }
@@ -312,8 +320,9 @@ impl EventStore {
         let mut plan = Vec::with_capacity(writes.len());
         for (w, p) in writes.iter_mut().zip(placed) {
             let p = match p? {
-                (Placed::Write { owned: false }, Some(earlier)) => {
+                (Placed::Write { owned: false }, Some((earlier, journaled))) => {
                     w.move_to(&earlier);
+                    w.journal = journaled;
                     let hour = keys::hour_label(w.placed_at);
                     if !marked.contains(&hour) {
                         extra.insert(hour);
@@ -332,8 +341,9 @@ impl EventStore {
     }
 
     /// The identity write: `Write { owned: true }` when this request wrote
-    /// it; else the place the earlier request recorded.
-    async fn put_identity(&self, identity: Item) -> Result<(Placed, Option<ItemKey>), StoreError> {
+    /// it; else the place the earlier request recorded, and whether it
+    /// journaled the event.
+    async fn put_identity(&self, identity: Item) -> Result<(Placed, Option<(ItemKey, bool)>), StoreError> {
         let request =
             self.client.put_item().table_name(&self.cfg.table).set_item(Some(identity)).condition_expression("attribute_not_exists(pk)");
         Ok(match put_once(request, WRITER).await? {
@@ -341,8 +351,9 @@ impl EventStore {
             Put::Refused(why) => (Placed::Refused(why), None),
             Put::Exists(old) => {
                 let get = |k: &str| old.get(k).and_then(|v| v.as_s().ok()).cloned();
+                let journaled = old.get(JOURNALED).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
                 match (get(EVENT_PK), get(EVENT_SK)) {
-                    (Some(pk), Some(sk)) => (Placed::Write { owned: false }, Some(ItemKey { pk, sk })),
+                    (Some(pk), Some(sk)) => (Placed::Write { owned: false }, Some((ItemKey { pk, sk }, journaled))),
                     _ => return Err(StoreError::corrupt("an identity item without its event's key")),
                 }
             }
@@ -356,16 +367,18 @@ impl EventStore {
         }
     }
 
-    /// The item write (after its journal copy, for a late event).
+    /// The item write, after its journal copy for an event journaled by its
+    /// first request. The copy is written once (conditionally): a resend
+    /// finds it when the first request wrote it, and that request wrote it
+    /// before the item, so the item is never there without it.
     async fn put_item_of(&self, tenant: &str, w: &EventWrite, owned_identity: bool) -> Result<PutOutcome, StoreError> {
         if w.journal {
             let copy = w.journal_copy(tenant);
-            match self.client.put_item().table_name(&self.cfg.table).set_item(Some(copy)).send().await {
-                Ok(_) => {}
-                Err(e) => match super::refused(&e) {
-                    Some(why) => return self.refuse(w, owned_identity, why).await,
-                    None => return Err(StoreError::sdk(e)),
-                },
+            let request =
+                self.client.put_item().table_name(&self.cfg.table).set_item(Some(copy)).condition_expression("attribute_not_exists(pk)");
+            match put_once(request, WRITER).await? {
+                Put::Written | Put::Exists(_) => {}
+                Put::Refused(why) => return self.refuse(w, owned_identity, why).await,
             }
         }
         let request = self
