@@ -83,6 +83,26 @@ criterion_group! {
     config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(5));
     targets = pipeline
 }
+/// Write units of the mixed batch, per kind and on average: what DynamoDB
+/// bills for storing it (identity, item, index copies).
+fn write_units() {
+    let now_s = "2026-11-21T10:00:00Z";
+    let body = serde_json::to_vec(&batch(now_s)).unwrap();
+    let p = prepare(&body, "tenant-1", parse_timestamp(now_s).unwrap(), &Retention::default(), 8).unwrap();
+    let mut per_kind: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    for (_, w) in &p.writes {
+        let kind = w.item["kind"].as_s().unwrap().clone();
+        let e = per_kind.entry(kind).or_default();
+        e.0 += 1;
+        e.1 += w.write_units();
+    }
+    let total: usize = per_kind.values().map(|(_, u)| u).sum();
+    for (kind, (n, units)) in &per_kind {
+        println!("write units: {kind}: {:.2} per event ({n} events)", *units as f64 / *n as f64);
+    }
+    println!("write units: the mixed batch: {:.2} per event", total as f64 / p.writes.len() as f64);
+}
+
 /// `INGEST_PIPELINE_BATCHES=N` runs `prepare` on N batches and exits, for an
 /// instruction count that a shared machine cannot disturb:
 /// `INGEST_PIPELINE_BATCHES=20 valgrind --tool=callgrind <bench binary>`.
@@ -96,6 +116,7 @@ fn main() {
         println!("prepared {events} events");
         return;
     }
+    write_units();
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

@@ -634,3 +634,18 @@ async fn events_sent_through_a_storage_freeze_are_counted_exactly_once() {
     let s = env.get("/activity-summary", &admin("acme"), &[]).await;
     assert_eq!(s.body["total"], 600, "{}", s.body);
 }
+
+/// 9d. A period query reads the dirty markers of its own hours only, not
+/// every marker the tenant has.
+#[tokio::test]
+async fn a_period_query_reads_only_its_own_dirty_markers() {
+    let env = Env::new().await;
+    let old = hour(Utc::now() - Duration::days(200));
+    let far: BTreeSet<String> = (0..1500).map(|i| keys::hour_label(old + Duration::hours(i))).collect();
+    env.store().mark_dirty("acme", &far).await.unwrap();
+    let before = env.query.store.items_read();
+    let a = env.get("/metrics", &admin("acme"), &[("period", "7d")]).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let read = env.query.store.items_read() - before;
+    assert!(read < 200, "{read} items read for a week with no events");
+}

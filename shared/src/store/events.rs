@@ -296,7 +296,8 @@ impl EventStore {
     /// that finds its own earlier write knows it ([`super::put_once`]).
     /// An item DynamoDB refuses for its content is that event's
     /// `Unstorable`; a resend moved to an earlier place whose hour is not
-    /// in `marked` has that hour marked dirty before its item is written.
+    /// in `marked` has that hour marked dirty before its item is written and
+    /// again after.
     /// Writes run in parallel up to the configured concurrency, bounded by
     /// the deadline; any failure still left fails the call, and nothing is
     /// reported stored.
@@ -337,7 +338,16 @@ impl EventStore {
             within(deadline, self.mark_dirty(tenant, &extra)).await??;
         }
         let items: Vec<_> = writes.iter().zip(plan).map(|(w, p)| self.place(tenant, w, p)).collect();
-        within(deadline, futures::stream::iter(items).buffered(self.cfg.write_concurrency).collect::<Vec<_>>()).await?.into_iter().collect()
+        let outcomes: Result<Vec<PutOutcome>, StoreError> =
+            within(deadline, futures::stream::iter(items).buffered(self.cfg.write_concurrency).collect::<Vec<_>>())
+                .await?
+                .into_iter()
+                .collect();
+        if !extra.is_empty() {
+            // And after, as for the caller's own hours (store::rollups).
+            within(deadline, self.mark_dirty(tenant, &extra)).await??;
+        }
+        outcomes
     }
 
     /// The identity write: `Write { owned: true }` when this request wrote
