@@ -6,7 +6,8 @@
 use analytics_shared::config::Retention;
 use analytics_shared::ingest::prepare;
 use analytics_shared::store::events::event_write;
-use analytics_shared::validate::{Context, parse_timestamp, validate_event};
+use analytics_shared::time::parse_timestamp;
+use analytics_shared::validate::{Context, validate_event};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use serde_json::{Value, json};
 

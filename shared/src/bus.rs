@@ -10,7 +10,7 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::store::retry::Backoff;
+use crate::backoff::Backoff;
 
 /// The `source` of every event this system publishes.
 pub const SOURCE: &str = "analytics";

@@ -89,12 +89,6 @@ impl CursorKey {
     }
 }
 
-/// A hex SHA-256 digest (cache keys, query bindings).
-pub fn digest(text: &str) -> String {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-    d.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,10 +124,5 @@ mod tests {
         assert!(key.open(&format!("{}.{tag}", B64.encode(&json)), B, now).is_err());
         assert!(key.open("garbage", B, now).is_err());
         assert!(key.open("", B, now).is_err());
-    }
-
-    #[test]
-    fn digests_are_stable() {
-        assert_eq!(digest("abc"), "ba7816bf8f01cfea414140de5dae2223");
     }
 }

@@ -2,6 +2,8 @@
 //! the demo seeder and the benchmarks all go through [`prepare`] and
 //! [`ingest`], so there is one implementation of the contract's rules.
 
+use crate::store::ItemExt;
+use crate::time;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
@@ -11,7 +13,7 @@ use serde_json::value::RawValue;
 use crate::config::Retention;
 use crate::error::ApiError;
 use crate::store::events::{EventStore, EventWrite, PutOutcome, event_write, writer_id};
-use crate::store::keys::{self, hour_start};
+use crate::time::hour_start;
 use crate::validate::{self, Context, Problem, limits};
 
 /// The request body as sent; events stay raw until each is validated alone.
@@ -91,7 +93,7 @@ pub fn prepare(
 
     let sent_at = match batch.sent_at.as_deref() {
         None => None,
-        Some(s) => Some(validate::parse_timestamp(s).ok_or_else(|| {
+        Some(s) => Some(time::parse_timestamp(s).ok_or_else(|| {
             ApiError::validation(
                 "sent_at is not a timestamp",
                 vec![serde_json::json!({"path": "sent_at", "message": "must be an RFC 3339 timestamp such as 2026-11-21T10:00:05Z"})],
@@ -196,10 +198,10 @@ pub async fn ingest(
         (writes.len() - dup, dup)
     } else {
         let hours: BTreeSet<DateTime<Utc>> = batch.writes.iter().map(|(_, w)| hour_start(w.placed_at)).collect();
-        let hours: BTreeSet<String> = hours.into_iter().map(keys::hour_label).collect();
+        let hours: BTreeSet<String> = hours.into_iter().map(time::hour_label).collect();
         store.mark_dirty(tenant, &hours).await?;
         let (indices, writes): (Vec<usize>, Vec<EventWrite>) = batch.writes.into_iter().unzip();
-        let raw_ids: Vec<Option<String>> = writes.iter().map(|w| w.item.get("event_id").and_then(|v| v.as_s().ok()).cloned()).collect();
+        let raw_ids: Vec<Option<String>> = writes.iter().map(|w| w.item.str("event_id").map(str::to_owned)).collect();
         let outcomes = store.put_events(tenant, writes, &writer_id(), &hours).await?;
         // Again after writing: a roll-up that read these hours mid-write
         // sees the version move and leaves them dirty (store::rollups).
@@ -253,7 +255,7 @@ mod tests {
     use serde_json::json;
 
     fn now() -> DateTime<Utc> {
-        validate::parse_timestamp("2026-11-21T10:00:00Z").unwrap()
+        time::parse_timestamp("2026-11-21T10:00:00Z").unwrap()
     }
 
     fn prep(body: serde_json::Value) -> Result<PreparedBatch, ApiError> {

@@ -4,11 +4,13 @@
 //! request, call into this crate and shape the response.
 
 pub mod auth;
+pub mod backoff;
 #[cfg(feature = "bus")]
 pub mod bus;
 pub mod config;
 pub mod cursor;
 pub mod error;
+pub mod hash;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod ingest;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::snapshot::ser_opt;
@@ -13,22 +13,7 @@ use crate::query::answers::{
     self, BusinessImpact, Categories, ClientPerformance, EndpointStats, IpCount, KeyCount, Metrics, ServiceStats, UserCount, round2,
 };
 use crate::rollup::Rollup;
-
-/// `2026-W47`: the ISO week a day belongs to.
-pub fn week_label(day: NaiveDate) -> String {
-    let w = day.iso_week();
-    format!("{:04}-W{:02}", w.year(), w.week())
-}
-
-/// The Monday of an ISO week label; `None` unless it is `yyyy-Www` and
-/// that week exists.
-pub fn parse_week(label: &str) -> Option<NaiveDate> {
-    let (y, w) = label.split_once("-W")?;
-    if y.len() != 4 || w.len() != 2 || !y.bytes().chain(w.bytes()).all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    NaiveDate::from_isoywd_opt(y.parse().ok()?, w.parse().ok()?, Weekday::Mon)
-}
+use crate::time::week_label;
 
 /// The periods metrics are stored for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -273,6 +258,7 @@ impl WeeklyReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::parse_week;
 
     #[test]
     fn iso_weeks_round_trip_and_bad_labels_are_refused() {

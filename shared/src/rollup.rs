@@ -607,7 +607,8 @@ impl Rollup {
 mod tests {
     use super::*;
     use crate::config::Retention;
-    use crate::validate::{Context, parse_timestamp, validate_event};
+    use crate::time::parse_timestamp;
+    use crate::validate::{Context, validate_event};
 
     fn ev(v: serde_json::Value) -> Event {
         let now = parse_timestamp("2026-11-21T12:00:00Z").unwrap();

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use crate::config::Retention;
 use crate::model::event::KNOWN_ACTIONS;
 use crate::model::*;
+use crate::time::parse_timestamp;
 
 /// Every limit of the contract, in one place.
 pub mod limits {
@@ -100,18 +101,6 @@ pub fn correct_clock_skew(occurred_at: DateTime<Utc>, sent_at: Option<DateTime<U
         Some(sent) => received_at - (sent - occurred_at),
         None => occurred_at,
     }
-}
-
-/// The receive time of a request, to the millisecond (what is stored and
-/// returned; finer digits only add noise).
-pub fn receive_time() -> DateTime<Utc> {
-    use chrono::SubsecRound;
-    Utc::now().trunc_subsecs(3)
-}
-
-/// Parses an RFC 3339 timestamp with any offset into UTC.
-pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
 }
 
 /// Keys whose values are secrets, matched anywhere in the key, any case.

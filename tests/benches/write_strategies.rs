@@ -10,7 +10,8 @@ use std::time::Instant;
 use analytics_shared::config::Retention;
 use analytics_shared::store::batch::batch_put;
 use analytics_shared::store::events::{EventStore, EventWrite, event_write, writer_id};
-use analytics_shared::validate::{Context, receive_time, validate_event};
+use analytics_shared::time::receive_time;
+use analytics_shared::validate::{Context, validate_event};
 use integration_tests::fresh_table;
 use serde_json::json;
 
@@ -37,7 +38,7 @@ fn main() {
             let batch = writes(&format!("c{round}"), n);
             let t = Instant::now();
             for chunk in batch.chunks(500) {
-                let hours = chunk.iter().map(|w| analytics_shared::store::keys::hour_label(w.placed_at)).collect();
+                let hours = chunk.iter().map(|w| analytics_shared::time::hour_label(w.placed_at)).collect();
                 let out = store.put_events("bench", chunk.to_vec(), &writer_id(), &hours).await.unwrap();
                 assert_eq!(out.len(), chunk.len());
             }

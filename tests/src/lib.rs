@@ -305,7 +305,7 @@ pub async fn store_events(client: &aws_sdk_dynamodb::Client, cfg: &Config, tenan
     let mut accepted = 0;
     for chunk in events.chunks(500) {
         let body = json!({ "events": chunk }).to_string();
-        let now = analytics_shared::validate::receive_time();
+        let now = analytics_shared::time::receive_time();
         let out = analytics_shared::ingest::ingest(&store, tenant, body.as_bytes(), false, now, &cfg.retention).await.expect("ingest");
         assert!(out.rejected.is_empty(), "rejected: {:?}", out.rejected);
         accepted += out.accepted;
@@ -499,7 +499,7 @@ pub async fn seed_world(
             let body = json!({ "events": chunk }).to_string();
             let p = analytics_shared::ingest::prepare(body.as_bytes(), tenant, now, &cfg.retention, cfg.store.shards).unwrap();
             for (_, w) in p.writes {
-                hours.insert(analytics_shared::store::keys::hour_label(w.placed_at));
+                hours.insert(analytics_shared::time::hour_label(w.placed_at));
                 items.push(w.item);
             }
         }

@@ -220,7 +220,7 @@ async fn what_the_app_served_is_what_the_query_routes_report() {
     let now = chrono::Utc::now();
     let mut stored = Vec::new();
     for hour in [now - chrono::Duration::hours(1), now] {
-        let label = analytics_shared::store::keys::hour_label(analytics_shared::store::keys::hour_start(hour));
+        let label = analytics_shared::time::hour_label(analytics_shared::time::hour_start(hour));
         stored.extend(store.hour_events("acme", &label, now).await.expect("hour events"));
     }
     let requests: Vec<analytics_shared::model::event::ApiRequest> = stored

@@ -2,12 +2,12 @@
 //! stored (and read back), resends are stored once, limits answer with the
 //! contract's errors, and a storage outage never gives a false 202.
 
+use analytics_shared::time;
 use std::time::Duration;
 
 use analytics_shared::model::{EventBody, EventKind};
 use analytics_shared::store::events::{EventStore, ItemKey, PutOutcome};
-use analytics_shared::store::keys;
-use analytics_shared::validate::parse_timestamp;
+use analytics_shared::time::parse_timestamp;
 use chrono::Utc;
 use integration_tests::*;
 use serde_json::{Value, json};
@@ -113,19 +113,19 @@ async fn stored_events_read_back_with_their_ttl_sanitized() {
     let by_user = store.user_events("acme", "u-42", now).await.unwrap();
     assert_eq!(by_user.iter().map(|e| e.event.kind()).collect::<Vec<_>>(), [EventKind::Activity]);
     // Reading an hour back gathers every shard of it.
-    let first_hour = keys::hour_label(parse_timestamp(batch["events"][0]["occurred_at"].as_str().unwrap()).unwrap());
+    let first_hour = time::hour_label(parse_timestamp(batch["events"][0]["occurred_at"].as_str().unwrap()).unwrap());
     let in_hour = store.hour_events("acme", &first_hour, now).await.unwrap();
     let expected = batch["events"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| keys::hour_label(parse_timestamp(e["occurred_at"].as_str().unwrap()).unwrap()) == first_hour);
+        .filter(|e| time::hour_label(parse_timestamp(e["occurred_at"].as_str().unwrap()).unwrap()) == first_hour);
     assert_eq!(in_hour.len(), expected.count());
     assert!(in_hour.windows(2).all(|w| w[0].sk <= w[1].sk), "oldest first");
     assert!(store.hour_events("globex", &first_hour, now).await.unwrap().is_empty(), "another tenant sees nothing");
     let dirty = store.dirty_hours("acme").await.unwrap();
     for ev in batch["events"].as_array().unwrap() {
-        assert!(dirty.contains_key(&keys::hour_label(parse_timestamp(ev["occurred_at"].as_str().unwrap()).unwrap())));
+        assert!(dirty.contains_key(&time::hour_label(parse_timestamp(ev["occurred_at"].as_str().unwrap()).unwrap())));
     }
 }
 
@@ -429,7 +429,7 @@ async fn expired_items_are_never_read_back() {
     assert!(store.get(&keys_written[1], now).await.unwrap().is_some());
     let by_user = store.user_events("acme", "u-1", now).await.unwrap();
     assert_eq!(by_user.iter().map(|e| e.event.event_id.as_str()).collect::<Vec<_>>(), vec!["fresh"]);
-    let hour = keys::hour_label(parse_timestamp(&minutes_ago(10)).unwrap());
+    let hour = time::hour_label(parse_timestamp(&minutes_ago(10)).unwrap());
     let in_hour = store.hour_events("acme", &hour, now).await.unwrap();
     assert!(in_hour.iter().all(|e| e.event.event_id != "old"));
 }
@@ -447,9 +447,9 @@ async fn a_write_whose_answer_was_lost_is_stored_not_a_duplicate() {
         let batch = analytics_shared::ingest::prepare(body.as_bytes(), "acme", received_at, &cfg.retention, cfg.store.shards).unwrap();
         batch.writes.into_iter().map(|(_, w)| w).collect::<Vec<_>>()
     };
-    let hours = |w: &[analytics_shared::store::events::EventWrite]| w.iter().map(|w| keys::hour_label(w.placed_at)).collect();
+    let hours = |w: &[analytics_shared::store::events::EventWrite]| w.iter().map(|w| time::hour_label(w.placed_at)).collect();
     // The identity write is the relay's first connection: its answer is held.
-    let now = analytics_shared::validate::receive_time();
+    let now = analytics_shared::time::receive_time();
     let first = write(now);
     assert_eq!(store.put_events("acme", first.clone(), "writer-1", &hours(&first)).await.unwrap(), vec![PutOutcome::Stored]);
     assert!(connections.taken() >= 2, "the held answer made the client retry");

@@ -98,7 +98,7 @@ async fn usage_rollup_rolls_up_every_tenant_once() {
 }
 
 fn keys_hour(t: DateTime<Utc>) -> String {
-    analytics_shared::store::keys::hour_label(t)
+    analytics_shared::time::hour_label(t)
 }
 
 /// Daily rollups are rebuilt from the hours and period metrics are stored
@@ -125,7 +125,7 @@ async fn daily_and_dashboard_metrics_store_every_period_and_drop_the_cache() {
     let daily = run_job(&jobs, json!({"job": "daily-metrics", "scheduled_time": ts(Utc::now())})).await.unwrap();
     assert_eq!((daily["days_rebuilt"].as_u64(), daily["cache_entries_dropped"].as_u64()), (Some(1), Some(1)), "{daily}");
     assert_eq!(daily["window_start"], json!(yesterday), "the default window is yesterday");
-    let day = analytics_shared::store::keys::day_label(yesterday);
+    let day = analytics_shared::time::day_label(yesterday);
     let days = store.rollups("acme", Resolution::Day, &day, &day, now).await.unwrap();
     assert_eq!(days[&day].activities(), 14);
 
@@ -352,7 +352,7 @@ async fn weekly_report_is_stored_readable_and_published_once() {
 
     let scheduled = json!({"job": "weekly-report", "scheduled_time": ts(this_monday + Duration::hours(9))});
     let first = run_job(&jobs, scheduled.clone()).await.unwrap();
-    let week = analytics_shared::report::week_label(last_monday.date_naive());
+    let week = analytics_shared::time::week_label(last_monday.date_naive());
     assert_eq!(first["weeks"], json!([week]));
     assert_eq!((first["stored"].as_u64(), first["published"].as_u64()), (Some(1), Some(1)), "{first}");
     let got = bus.received().await;

@@ -5,6 +5,7 @@
 //! simple model. Each runs a few dozen cases inside `make test`;
 //! `make proptest` runs them a hundred times longer.
 
+use analytics_shared::time;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -13,7 +14,6 @@ use analytics_shared::ingest::{UNSTORABLE, prepare};
 use analytics_shared::model::EventKind;
 use analytics_shared::query::period::{DateRange, read_pieces, total};
 use analytics_shared::store::events::{EventStore, item_size};
-use analytics_shared::store::keys;
 use analytics_shared::store::rollups::Resolution;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use integration_tests::props::{self, cases};
@@ -45,7 +45,7 @@ proptest! {
     /// item it builds is one DynamoDB stores.
     #[test]
     fn prepare_never_panics_and_builds_only_storable_items(body in props::body()) {
-        let now = analytics_shared::validate::receive_time();
+        let now = analytics_shared::time::receive_time();
         match prepare(body.as_bytes(), "tenant-1", now, &Retention::default(), 8) {
             Err(e) => prop_assert!(e.status().is_client_error(), "{} for {body}", e.status()),
             Ok(p) => {
@@ -213,9 +213,9 @@ proptest! {
                         match analytics_shared::ingest::ingest(&store, "acme", body.as_bytes(), false, now, &cfg.retention).await {
                             Ok(out) if out.accepted == 1 => {
                                 // Counted at the corrected time, the moment it happened.
-                                let at = analytics_shared::validate::parse_timestamp(ev["occurred_at"].as_str().unwrap()).unwrap() - Duration::minutes(skew);
+                                let at = analytics_shared::time::parse_timestamp(ev["occurred_at"].as_str().unwrap()).unwrap() - Duration::minutes(skew);
                                 let kind = if ev["kind"] == "activity" { EventKind::Activity } else { EventKind::ApiRequest };
-                                *model.entry((keys::hour_label(at), kind)).or_default() += 1;
+                                *model.entry((time::hour_label(at), kind)).or_default() += 1;
                             }
                             Ok(out) => prop_assert!(out.duplicates == 1 || !out.rejected.is_empty(), "{out:?}"),
                             Err(e) => prop_assert!(e.status().is_client_error(), "{e:?}"),
@@ -227,7 +227,7 @@ proptest! {
                     }
                     Step::Backfill { ago_hours } => {
                         let from = now.duration_trunc(Duration::hours(1)).unwrap() - Duration::hours(*ago_hours);
-                        let hours = (0..6).map(|h| keys::hour_label(from + Duration::hours(h))).collect();
+                        let hours = (0..6).map(|h| time::hour_label(from + Duration::hours(h))).collect();
                         store.mark_dirty("acme", &hours).await.unwrap();
                         store.roll_up_tenant("acme", now, &cfg.retention, 10_000).await.unwrap();
                     }
@@ -236,7 +236,7 @@ proptest! {
                     continue;
                 }
                 // Every stored hour holds what the model holds.
-                let stored = store.stored_rollups("acme", Resolution::Hour, &keys::hour_label(start - Duration::days(6)), &keys::hour_label(now), now, true).await.unwrap();
+                let stored = store.stored_rollups("acme", Resolution::Hour, &time::hour_label(start - Duration::days(6)), &time::hour_label(now), now, true).await.unwrap();
                 let mut seen: BTreeMap<(String, EventKind), u64> = BTreeMap::new();
                 for (label, doc) in &stored {
                     let api = doc.rollup.api.values().map(|a| a.count).sum::<f64>() as u64;

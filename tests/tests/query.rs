@@ -2,9 +2,11 @@
 //! roles and tenants, cursors, rollups versus raw events, time zones,
 //! expired items and caching.
 
+use analytics_shared::time;
 use std::collections::BTreeSet;
 
-use analytics_shared::cursor::{Binding, CursorKey, digest};
+use analytics_shared::cursor::{Binding, CursorKey};
+use analytics_shared::hash::digest;
 use analytics_shared::query::period::local_midnight;
 use analytics_shared::query::zone::Zone;
 use analytics_shared::store::events::{EventStore, event_write};
@@ -110,7 +112,7 @@ fn world(prefix: &str, users: &[&str], client: &str, endpoint: &str, ip: &str) -
 /// A route's path with its parameter filled in: the current ISO week,
 /// which has no report yet (404 to those allowed).
 fn sample_path(path: &str) -> String {
-    path.replace("{week}", &analytics_shared::report::week_label(Utc::now().date_naive()))
+    path.replace("{week}", &analytics_shared::time::week_label(Utc::now().date_naive()))
 }
 
 /// Query parameters that make every GET route return something.
@@ -512,7 +514,7 @@ async fn expired_items_are_never_returned_by_any_route() {
     let env = Env::new().await;
     let now = Utc::now();
     let ctx = analytics_shared::validate::Context { received_at: now, sent_at: None, retention: env.cfg.retention };
-    let hour = keys::hour_label(now - Duration::hours(2));
+    let hour = time::hour_label(now - Duration::hours(2));
     let at = ts(now - Duration::hours(2));
     let raws = world("old", &["ghost"], "c-ghost", "/ghost", "192.0.2.1");
     let mut hours = BTreeSet::new();

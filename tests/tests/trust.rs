@@ -3,13 +3,15 @@
 //! data, and none reaches a panic"), one test per finding. Each was
 //! written to fail on the code before the fix.
 
+use analytics_shared::time;
 use std::collections::BTreeSet;
 
 use analytics_shared::ingest::ingest;
 use analytics_shared::store::events::{EventStore, PutOutcome, event_write};
 use analytics_shared::store::keys;
 use analytics_shared::store::rollups::Resolution;
-use analytics_shared::validate::{Context, parse_timestamp, validate_event};
+use analytics_shared::time::parse_timestamp;
+use analytics_shared::validate::{Context, validate_event};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, DurationRound, SecondsFormat, Utc};
 use integration_tests::*;
@@ -118,7 +120,7 @@ async fn skew_corrected_events_are_placed_at_their_corrected_time() {
         assert!(item["client_occurred_at"].is_string(), "the sender's own time is kept: {item}");
     }
     // Counted today, in the hour they happened, before and after the roll-up.
-    let today = keys::day_label(now);
+    let today = time::day_label(now);
     for phase in ["raw", "rolled"] {
         let summary = env.get("/activity-summary", &member("acme", "alice"), &[("group_by", "day")]).await;
         let groups = summary.body["groups"].as_array().unwrap();
@@ -170,12 +172,12 @@ async fn a_late_event_into_an_hour_past_raw_retention_keeps_its_figures() {
         }
     }
     // Rolling up again changes nothing (each journal entry counted once).
-    env.store().mark_dirty("acme", &[keys::hour_label(h)].into()).await.unwrap();
+    env.store().mark_dirty("acme", &[time::hour_label(h)].into()).await.unwrap();
     env.roll_up("acme", Utc::now()).await;
     let s = env.get("/activity-summary", &admin("acme"), &[("group_by", "user"), range[0], range[1]]).await;
     assert_eq!(s.body["total"], 2, "{}", s.body);
-    let stored = env.store().rollups("acme", Resolution::Hour, &keys::hour_label(h), &keys::hour_label(h), Utc::now()).await.unwrap();
-    assert_eq!(stored[&keys::hour_label(h)].api.values().map(|a| a.count).sum::<f64>(), 6.0);
+    let stored = env.store().rollups("acme", Resolution::Hour, &time::hour_label(h), &time::hour_label(h), Utc::now()).await.unwrap();
+    assert_eq!(stored[&time::hour_label(h)].api.values().map(|a| a.count).sum::<f64>(), 6.0);
 }
 
 /// 2b. A backfill window older than raw retention keeps what it cannot
@@ -189,7 +191,7 @@ async fn a_backfill_past_raw_retention_changes_nothing_it_cannot_recompute() {
     let events = vec![api_event("old-api", h + Duration::minutes(1), 200), login("old-act", h + Duration::minutes(2), "alice")];
     assert_eq!(env.ingest_at("acme", &events, h + Duration::minutes(30)).await.accepted, 2);
     env.roll_up("acme", h + Duration::minutes(40)).await;
-    let before = env.store().rollups("acme", Resolution::Hour, &keys::hour_label(h), &keys::hour_label(h), now).await.unwrap();
+    let before = env.store().rollups("acme", Resolution::Hour, &time::hour_label(h), &time::hour_label(h), now).await.unwrap();
     assert!(!before.is_empty());
 
     let (jobs, _bus) = jobs_env(cfg.clone(), &client).await;
@@ -197,9 +199,9 @@ async fn a_backfill_past_raw_retention_changes_nothing_it_cannot_recompute() {
     let summary = run_job(&jobs, w).await.unwrap();
     assert!(summary["kept_past_retention"].as_u64().unwrap() >= 2, "{summary}");
     assert!(summary["note"].as_str().unwrap().contains("past raw retention"), "{summary}");
-    let after = env.store().rollups("acme", Resolution::Hour, &keys::hour_label(h), &keys::hour_label(h), now).await.unwrap();
+    let after = env.store().rollups("acme", Resolution::Hour, &time::hour_label(h), &time::hour_label(h), now).await.unwrap();
     assert_eq!(after, before, "nothing recomputed from what is left");
-    let day = keys::day_label(h);
+    let day = time::day_label(h);
     let days = env.store().rollups("acme", Resolution::Day, &day, &day, now).await.unwrap();
     assert_eq!(days[&day].activities(), 1, "the day is rebuilt from the kept hours");
 }
@@ -220,8 +222,8 @@ async fn an_hour_straddling_the_cut_adds_late_events_to_what_it_kept() {
     let late = api_event("s-late", h + Duration::minutes(59) + Duration::seconds(59), 200);
     assert_eq!(env.ingest_at("acme", &[late], now).await.accepted, 1);
     env.roll_up("acme", now).await;
-    let stored = env.store().rollups("acme", Resolution::Hour, &keys::hour_label(h), &keys::hour_label(h), now).await.unwrap();
-    assert_eq!(stored[&keys::hour_label(h)].api.values().map(|a| a.count).sum::<f64>(), 4.0, "three kept, one added");
+    let stored = env.store().rollups("acme", Resolution::Hour, &time::hour_label(h), &time::hour_label(h), now).await.unwrap();
+    assert_eq!(stored[&time::hour_label(h)].api.values().map(|a| a.count).sum::<f64>(), 4.0, "three kept, one added");
 }
 
 /// 3. Extended years and out-of-range dates are a 400 naming the
@@ -301,7 +303,7 @@ async fn unstorable_values_reject_their_event_alone() {
     };
     let mut refused = write("refused");
     refused.item.insert("metadata".into(), AttributeValue::M([("n".to_string(), AttributeValue::N("1e200".into()))].into()));
-    let hours: BTreeSet<String> = [keys::hour_label(now - Duration::minutes(1))].into();
+    let hours: BTreeSet<String> = [time::hour_label(now - Duration::minutes(1))].into();
     let out = store.put_events("acme", vec![refused.clone(), write("neighbour")], "w-1", &hours).await.unwrap();
     assert!(matches!(&out[0], PutOutcome::Unstorable(why) if !why.is_empty()), "{out:?}");
     assert_eq!(out[1], PutOutcome::Stored);
@@ -435,7 +437,7 @@ async fn rollups_stay_bounded_with_an_other_entry() {
         .collect();
     assert_eq!(env.ingest_at("acme", &events, Utc::now()).await.accepted, 300);
     env.roll_up("acme", Utc::now()).await;
-    let label = keys::hour_label(at);
+    let label = time::hour_label(at);
     let stored = env.store().rollups("acme", Resolution::Hour, &label, &label, Utc::now()).await.unwrap();
     let r = &stored[&label];
     let endpoints: BTreeSet<&str> = r.api.keys().map(|k| analytics_shared::rollup::split_api_key(k).2).collect();
@@ -520,7 +522,7 @@ async fn one_tenants_failure_stops_nobody_else_and_corrupt_data_is_a_500() {
         assert_eq!(env.ingest_at(t, &[login(&format!("{t}-1"), at, "u")], Utc::now()).await.accepted, 1);
     }
     // globex's stored hour is damaged.
-    let label = keys::hour_label(at);
+    let label = time::hour_label(at);
     let item: analytics_shared::store::Item = [
         ("pk".to_string(), AttributeValue::S(keys::rollup_pk("globex", "hour"))),
         ("sk".to_string(), AttributeValue::S(format!("{label}#0"))),
@@ -641,7 +643,7 @@ async fn events_sent_through_a_storage_freeze_are_counted_exactly_once() {
 async fn a_period_query_reads_only_its_own_dirty_markers() {
     let env = Env::new().await;
     let old = hour(Utc::now() - Duration::days(200));
-    let far: BTreeSet<String> = (0..1500).map(|i| keys::hour_label(old + Duration::hours(i))).collect();
+    let far: BTreeSet<String> = (0..1500).map(|i| time::hour_label(old + Duration::hours(i))).collect();
     env.store().mark_dirty("acme", &far).await.unwrap();
     let before = env.query.store.items_read();
     let a = env.get("/metrics", &admin("acme"), &[("period", "7d")]).await;

@@ -2,7 +2,7 @@
 //! for clients, API traffic with a few errors, logins (some failing) and
 //! paid external calls. Deterministic for a given day.
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 const USERS: [&str; 6] = ["alice", "bob", "carol", "dave", "erin", "frank"];
@@ -43,7 +43,7 @@ fn ts(t: DateTime<Utc>) -> String {
 
 /// Events for the last `days` days up to `now`, in batches of at most 500.
 pub fn batches(now: DateTime<Utc>, days: u32) -> Vec<Value> {
-    let today = now.duration_trunc(Duration::days(1)).expect("day truncation");
+    let today = analytics_shared::time::day_start(now);
     let mut events = Vec::new();
     for d in 0..i64::from(days) {
         let day = today - Duration::days(d);

@@ -48,7 +48,7 @@ impl App {
     }
 
     async fn serve(&self, req: &Request) -> Result<(Caller, pipeline::IngestOutcome), ApiError> {
-        let received_at = analytics_shared::validate::receive_time();
+        let received_at = analytics_shared::time::receive_time();
         if !req.uri().path().trim_end_matches('/').ends_with(ROUTE) {
             return Err(ApiError::not_found(format!("no route {}; events are posted to {ROUTE}", req.uri().path())));
         }

@@ -7,8 +7,9 @@
 //! routes are fixed, 404 and 405 must answer in the contract's error shape,
 //! and the same table feeds the OpenAPI, template and router checks.
 
-use analytics_shared::cursor::{Binding, CursorKey, digest};
+use analytics_shared::cursor::{Binding, CursorKey};
 use analytics_shared::error::json_text_response;
+use analytics_shared::hash::digest;
 use analytics_shared::query::answers::{self, GroupBy, TrendMetric};
 use analytics_shared::query::period::{self, DateRange, Granularity, MAX_BUCKETS, Piece, bucket_bounds, read_pieces};
 use analytics_shared::query::zone::Zone;
@@ -17,7 +18,7 @@ use analytics_shared::rollup::Rollup;
 use analytics_shared::store::events::EventStore;
 use analytics_shared::store::feed::FeedQuery;
 use analytics_shared::{ApiError, Caller, Config, http as glue};
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 
@@ -283,7 +284,7 @@ impl App {
     }
 
     async fn serve(&self, req: &Request) -> Result<Answer, ApiError> {
-        let now = analytics_shared::validate::receive_time();
+        let now = analytics_shared::time::receive_time();
         let def = route_of(req.method().as_str(), req.uri().path())?;
         tracing::Span::current().record("route", def.path);
         let caller = glue::caller(req, &self.cfg.auth)?;
@@ -393,7 +394,7 @@ impl App {
             Route::WeeklyReports => self.weekly_reports(caller, def.path, p, now).await?,
             Route::WeeklyReport => {
                 let week = path_param.unwrap_or_default();
-                if analytics_shared::report::parse_week(week).is_none() {
+                if analytics_shared::time::parse_week(week).is_none() {
                     return Err(ApiError::bad_request(format!("`{week}` is not an ISO week; write it like 2026-W47")));
                 }
                 let body = self.store.report(tenant, week, now).await?;
@@ -482,7 +483,7 @@ impl App {
     /// the whole history merged.
     async fn period_and_history(&self, tenant: &str, p: &Params, now: DateTime<Utc>) -> Result<(DateRange, Vec<Piece>, Rollup), ApiError> {
         let days = p.choice("period", &PERIODS, 30)?;
-        let today = now.duration_trunc(Duration::days(1)).unwrap_or(now);
+        let today = analytics_shared::time::day_start(now);
         let range = DateRange { from: today - Duration::days(days - 1), to: now };
         let history_from = range.from.min(today - Duration::days(i64::from(self.cfg.retention.events_days) - 1));
         // No stored day straddles the period's start, so the pieces split there.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use analytics_shared::store::retry::Backoff;
+use analytics_shared::backoff::Backoff;
 use analytics_shared::validate::limits;
 use chrono::Utc;
 use tokio::sync::Notify;

@@ -6,14 +6,14 @@
 //! out. A manual window sweeps exactly its span (a backfill after
 //! retention was shortened again) without moving the marks.
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use crate::time;
+use chrono::Duration;
 use serde::Serialize;
 
 use super::{JobError, JobRequest, Jobs, RunContext, TenantFailure};
 use crate::model::EventKind;
-use crate::store::keys;
-use crate::store::rollups::{parse_day, parse_hour};
 use crate::store::sweep::{SweepRun, Swept};
+use crate::time::{parse_day, parse_hour};
 
 /// Partitions (event hours or snapshot days) swept per tenant and sweep
 /// per run: 100 days. A weekly run sweeps the week that aged out; the first
@@ -77,7 +77,7 @@ impl Jobs {
             let result: Result<(), JobError> = async {
                 for sweep in &sweeps {
                     // Hours that ended before the edge hold only expired events.
-                    let edge = keys::hour_start(ctx.now - Duration::days(i64::from(sweep.days)));
+                    let edge = time::hour_start(ctx.now - Duration::days(i64::from(sweep.days)));
                     let (from, mark) = match manual {
                         Some(w) => (w.start, false),
                         None => {
@@ -89,7 +89,7 @@ impl Jobs {
                     // Stepped lazily, from no earlier than 1970: however early a
                     // tenant's first hour, a run sweeps a bounded number of hours.
                     let from = from.max(crate::time::earliest());
-                    let mut done = keys::hour_start(from);
+                    let mut done = time::hour_start(from);
                     let mut units = 0;
                     while done < to && units < MAX_UNITS_PER_TENANT && !ctx.out_of_time() {
                         let mut end = done;
@@ -108,7 +108,7 @@ impl Jobs {
                     }
                     if mark && done > from {
                         let keep = (ctx.now + Duration::days(i64::from(r.rollup_days))).timestamp();
-                        self.store.set_sweep_mark(&t.tenant, sweep.name, &keys::hour_label(done), keep).await?;
+                        self.store.set_sweep_mark(&t.tenant, sweep.name, &time::hour_label(done), keep).await?;
                     }
                 }
                 Ok(())
@@ -127,7 +127,7 @@ impl Jobs {
         self.check_ttl(&mut summary).await?;
         let manual = req.manual_window(ctx.now, Duration::days(400))?;
         let r = self.cfg.retention;
-        let day = |t: DateTime<Utc>| t.duration_trunc(Duration::days(1)).unwrap_or(t);
+        let day = crate::time::day_start;
         // Days that ended before the edge hold only expired snapshots.
         let edge = day(ctx.now - Duration::days(i64::from(r.metrics_days)));
         let run = SweepRun { now: ctx.now, ttl_on: summary.ttl_enabled, deadline: ctx.deadline };
@@ -147,7 +147,7 @@ impl Jobs {
                 let mut d = from;
                 let mut n = 0;
                 while d < to && n < MAX_UNITS_PER_TENANT && !ctx.out_of_time() {
-                    let s = self.store.sweep_snapshot_day(&t.tenant, &keys::day_label(d), run).await?;
+                    let s = self.store.sweep_snapshot_day(&t.tenant, &time::day_label(d), run).await?;
                     add(&mut summary, s);
                     summary.swept += 1;
                     n += 1;
@@ -158,7 +158,7 @@ impl Jobs {
                 }
                 if mark && d > from {
                     let keep = (ctx.now + Duration::days(i64::from(r.rollup_days))).timestamp();
-                    self.store.set_sweep_mark(&t.tenant, "snapshots", &keys::day_label(d), keep).await?;
+                    self.store.set_sweep_mark(&t.tenant, "snapshots", &time::day_label(d), keep).await?;
                 }
                 Ok(())
             }

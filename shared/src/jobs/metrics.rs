@@ -1,17 +1,18 @@
 //! The roll-up jobs: hourly usage rollups, daily rollups, and the period
 //! metrics of the dashboard.
 
+use crate::time;
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::{JobError, JobRequest, Jobs, RunContext, TenantFailure};
 use crate::report::{Period, dashboard_metrics};
 use crate::rollup::Rollup;
-use crate::store::keys;
-use crate::store::rollups::{Resolution, parse_day};
+use crate::store::rollups::Resolution;
+use crate::time::parse_day;
 
 /// Dirty hours one tenant's roll-up takes per run; the rest wait for the
 /// next run (the summary says how many).
@@ -74,7 +75,7 @@ pub struct DashboardMetricsSummary {
 
 /// Yesterday (UTC) relative to `at`: the default window of the daily jobs.
 fn yesterday(at: DateTime<Utc>) -> super::Window {
-    let today = at.duration_trunc(Duration::days(1)).unwrap_or(at);
+    let today = crate::time::day_start(at);
     super::Window { start: today - Duration::days(1), end: today }
 }
 
@@ -86,7 +87,7 @@ impl Jobs {
         let mut summary = UsageRollupSummary::default();
         let mut tenants: BTreeSet<String> = self.store.dirty_tenants().await?;
         if let Some(w) = req.manual_window(ctx.now, Duration::days(31))? {
-            let hours: BTreeSet<String> = w.hours().into_iter().map(keys::hour_label).collect();
+            let hours: BTreeSet<String> = w.hours().into_iter().map(time::hour_label).collect();
             let targets = self.tenants(req, ctx.now).await?;
             for t in &targets {
                 self.store.mark_dirty(&t.tenant, &hours).await?;
@@ -144,7 +145,7 @@ impl Jobs {
     pub async fn daily_metrics(&self, req: &JobRequest, ctx: &RunContext) -> Result<DailyMetricsSummary, JobError> {
         let w = req.manual_window(ctx.now, Duration::days(400))?.unwrap_or_else(|| yesterday(req.at(ctx.now)));
         let mut summary = DailyMetricsSummary { window_start: w.start, window_end: w.end, ..Default::default() };
-        let days: Vec<String> = w.days().into_iter().map(keys::day_label).collect();
+        let days: Vec<String> = w.days().into_iter().map(time::day_label).collect();
         for t in self.tenants(req, ctx.now).await? {
             if ctx.out_of_time() {
                 summary.tenants_left += 1;
@@ -175,7 +176,10 @@ impl Jobs {
     pub async fn dashboard_metrics(&self, req: &JobRequest, ctx: &RunContext) -> Result<DashboardMetricsSummary, JobError> {
         let w = req.manual_window(ctx.now, Duration::days(400))?.unwrap_or_else(|| yesterday(req.at(ctx.now)));
         let mut summary = DashboardMetricsSummary { window_start: w.start, window_end: w.end, ..Default::default() };
-        let end_day = w.end.duration_trunc(Duration::days(1)).map(|d| if d < w.end { d + Duration::days(1) } else { d }).unwrap_or(w.end);
+        let end_day = match crate::time::day_start(w.end) {
+            d if d < w.end => d + Duration::days(1),
+            d => d,
+        };
         let last = end_day.date_naive();
         // (period, first day, day after the last counted day)
         let mut buckets: BTreeSet<(Period, NaiveDate, NaiveDate)> = BTreeSet::new();

@@ -11,7 +11,7 @@ mod health;
 mod metrics;
 mod weekly;
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -155,7 +155,7 @@ pub struct Window {
 impl Window {
     /// Every UTC day the window touches (their midnights).
     pub fn days(&self) -> Vec<DateTime<Utc>> {
-        let mut d = self.start.duration_trunc(Duration::days(1)).unwrap_or(self.start);
+        let mut d = crate::time::day_start(self.start);
         let mut out = Vec::new();
         while d < self.end {
             out.push(d);
@@ -166,7 +166,7 @@ impl Window {
 
     /// Every hour the window touches (their starts).
     pub fn hours(&self) -> Vec<DateTime<Utc>> {
-        let mut h = crate::store::keys::hour_start(self.start);
+        let mut h = crate::time::hour_start(self.start);
         let mut out = Vec::new();
         while h < self.end {
             out.push(h);

@@ -9,9 +9,10 @@ use serde::Serialize;
 use super::{JobError, JobRequest, Jobs, RunContext, TenantFailure};
 use crate::bus::BusEvent;
 use crate::query::period::{self, DateRange};
-use crate::report::{week_label, weekly_report};
+use crate::report::weekly_report;
 use crate::store::StoreError;
 use crate::store::reports::ReportWrite;
+use crate::time::{midnight, week_label};
 
 #[derive(Debug, Default, Serialize)]
 pub struct WeeklySummary {
@@ -28,10 +29,6 @@ pub struct WeeklySummary {
     /// Tenants whose part of the run failed, and why (the others were done).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<TenantFailure>,
-}
-
-fn midnight(d: NaiveDate) -> DateTime<Utc> {
-    d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
 }
 
 impl Jobs {
@@ -86,7 +83,7 @@ impl Jobs {
                     }
                     let report = weekly_report(&t.tenant, *monday, &week, &previous);
                     let body = serde_json::to_string(&report).map_err(StoreError::corrupt)?;
-                    let digest = crate::cursor::digest(&body);
+                    let digest = crate::hash::digest(&body);
                     let expires = (start + Duration::days(7) + keep).timestamp();
                     let publish = match self.store.put_report(&t.tenant, &report.week, &body, &digest, expires).await? {
                         ReportWrite::Written => {

@@ -12,7 +12,7 @@ use crate::model::snapshot::{ser_num, ser_opt};
 use super::period::{Piece, clip};
 use crate::model::HealthSnapshot;
 use crate::rollup::{ApiStats, Histogram, ReportStats, Rollup, shown, split_api_key};
-use crate::store::keys::day_label;
+use crate::time::day_label;
 
 /// Rounds to 2 decimals.
 pub fn round2(x: f64) -> f64 {

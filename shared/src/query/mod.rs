@@ -62,7 +62,7 @@ impl Caller {
 /// request's key equal another's.
 pub fn cache_key(route: &str, visibility: &str, params: &Params) -> String {
     let canonical = serde_json::json!([route, visibility, params.normalized()]).to_string();
-    format!("{}#{}", route.trim_start_matches('/'), crate::cursor::digest(&canonical))
+    format!("{}#{}", route.trim_start_matches('/'), crate::hash::digest(&canonical))
 }
 
 /// The events a request reads.

@@ -124,7 +124,7 @@ fn parse_instant(name: &str, v: &str, tz: &Zone) -> Result<DateTime<Utc>, ApiErr
     let (t, ok) = match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
         Ok(d) => (Some(local_midnight(tz, d)), (1970..10_000).contains(&chrono::Datelike::year(&d))),
         Err(_) => {
-            let t = crate::validate::parse_timestamp(v);
+            let t = crate::time::parse_timestamp(v);
             (t, t.is_some_and(crate::time::in_range))
         }
     };

@@ -13,8 +13,8 @@ use crate::rollup::{Rollup, SLOTS};
 use crate::store::StoreError;
 use crate::store::events::EventStore;
 use crate::store::hours::HourAsk;
-use crate::store::keys::{day_label, hour_label, hour_start};
 use crate::store::rollups::{Resolution, StoredRollup};
+use crate::time::{day_label, hour_label, hour_start};
 
 /// The longest range a query may cover.
 pub const MAX_RANGE_DAYS: i64 = 400;
@@ -280,8 +280,7 @@ pub async fn app_health_now(
     now: DateTime<Utc>,
     retention: &Retention,
 ) -> Result<crate::model::HealthSnapshot, StoreError> {
-    use chrono::DurationRound;
-    let midnight = now.duration_trunc(Duration::days(1)).unwrap_or(now);
+    let midnight = crate::time::day_start(now);
     let pieces = read_pieces(store, tenant, DateRange { from: now - Duration::hours(24), to: now }, &[midnight], now, retention).await?;
     let today: Vec<Piece> = pieces.iter().filter(|x| x.start >= midnight).cloned().collect();
     Ok(super::answers::app_health(&total(&pieces), &total(&today), now))

@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 use futures::StreamExt;
 use tokio::time::Instant;
 
-use super::retry::Backoff;
 use super::{Item, StoreError};
+use crate::backoff::Backoff;
 
 /// Most items in one `BatchWriteItem` call.
 pub const BATCH_WRITE_MAX: usize = 25;

@@ -1,6 +1,7 @@
 //! Cached query results, one item each under the tenant's cache partition,
 //! expiring by TTL (and skipped once past it, like every read).
 
+use crate::store::ItemExt;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 
@@ -22,9 +23,8 @@ impl EventStore {
             .await
             .map_err(StoreError::sdk)?;
         let Some(item) = out.item else { return Ok(None) };
-        let fresh =
-            item.get(TTL_ATTRIBUTE).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok()).is_some_and(|t| t > now.timestamp());
-        Ok(if fresh { item.get("body").and_then(|v| v.as_s().ok()).cloned() } else { None })
+        let fresh = item.unexpired(now);
+        Ok(if fresh { item.str("body").map(str::to_owned) } else { None })
     }
 
     /// Caches a body for `ttl_seconds`.
@@ -46,7 +46,7 @@ impl EventStore {
         let query = self.query().key_condition_expression("pk = :p").expression_attribute_values(":p", s(&pk)).projection_expression("sk");
         let mut sks = Vec::new();
         self.for_each_page(query, |items| {
-            sks.extend(items.into_iter().filter_map(|i| i.get(SK).and_then(|v| v.as_s().ok()).cloned()));
+            sks.extend(items.into_iter().filter_map(|i| i.str(SK).map(str::to_owned)));
             Ok(true)
         })
         .await?;

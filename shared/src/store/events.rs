@@ -1,5 +1,7 @@
 //! Raw events in DynamoDB: item mapping, idempotent writes, reads.
 
+use crate::store::ItemExt;
+use crate::time;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,9 +15,9 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::keys;
-use super::retry::Backoff;
 use super::table::{GSI1, GSI1_PK, PK, SK, TTL_ATTRIBUTE};
 use super::{Item, Put, StoreError, n, put_once, s};
+use crate::backoff::Backoff;
 use crate::config::{Retention, StoreConfig};
 use crate::model::{CUSTOM_ACTIONS, Event, EventBody};
 use crate::validate::retention_days;
@@ -57,7 +59,7 @@ impl ItemKey {
         let at = event.occurred_at;
         let pk = match &event.body {
             EventBody::Activity(_) => keys::activity_pk(tenant, event.body.index_name().unwrap_or(CUSTOM_ACTIONS), at),
-            _ => keys::event_pk(tenant, &keys::hour_label(at), keys::shard_of(&event.event_id, shards)),
+            _ => keys::event_pk(tenant, &time::hour_label(at), keys::shard_of(&event.event_id, shards)),
         };
         ItemKey { pk, sk: keys::event_sk(at, &event.event_id) }
     }
@@ -118,7 +120,7 @@ pub struct EventWrite {
 
 impl EventWrite {
     fn key_part(&self, name: &str) -> &str {
-        self.item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str).expect("event items always carry their keys")
+        self.item.str(name).expect("event items always carry their keys")
     }
     pub fn pk(&self) -> &str {
         self.key_part(PK)
@@ -132,7 +134,7 @@ impl EventWrite {
     }
     /// The identity's key: two writes with the same one are the same event.
     pub fn identity_key(&self) -> ItemKey {
-        let get = |k: &str| self.identity.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        let get = |k: &str| self.identity.str(k).map(str::to_owned).unwrap_or_default();
         ItemKey { pk: get(PK), sk: get(SK) }
     }
 
@@ -160,7 +162,7 @@ impl EventWrite {
     fn journal_copy(&self, tenant: &str) -> Item {
         let mut copy = self.item.clone();
         copy.remove(GSI1_PK);
-        copy.insert(PK.into(), s(keys::journal_pk(tenant, &keys::hour_label(self.placed_at))));
+        copy.insert(PK.into(), s(keys::journal_pk(tenant, &time::hour_label(self.placed_at))));
         copy.insert(TTL_ATTRIBUTE.into(), n((self.placed_at + Duration::days(i64::from(self.rollup_days))).timestamp()));
         copy
     }
@@ -324,7 +326,7 @@ impl EventStore {
                 (Placed::Write { owned: false }, Some((earlier, journaled))) => {
                     w.move_to(&earlier);
                     w.journal = journaled;
-                    let hour = keys::hour_label(w.placed_at);
+                    let hour = time::hour_label(w.placed_at);
                     if !marked.contains(&hour) {
                         extra.insert(hour);
                     }
@@ -360,8 +362,8 @@ impl EventStore {
             Put::Written => (Placed::Write { owned: true }, None),
             Put::Refused(why) => (Placed::Refused(why), None),
             Put::Exists(old) => {
-                let get = |k: &str| old.get(k).and_then(|v| v.as_s().ok()).cloned();
-                let journaled = old.get(JOURNALED).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
+                let get = |k: &str| old.str(k).map(str::to_owned);
+                let journaled = old.flag(JOURNALED).unwrap_or(false);
                 match (get(EVENT_PK), get(EVENT_SK)) {
                     (Some(pk), Some(sk)) => (Placed::Write { owned: false }, Some((ItemKey { pk, sk }, journaled))),
                     _ => return Err(StoreError::corrupt("an identity item without its event's key")),
@@ -438,7 +440,7 @@ impl EventStore {
         let found = self.batch_get(&identities, &format!("{PK}, {SK}, {EVENT_PK}, {EVENT_SK}")).await?;
         let mut pointed: Vec<(ItemKey, ItemKey)> = Vec::new();
         for item in found {
-            let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let get = |k: &str| item.str(k).map(str::to_owned).unwrap_or_default();
             pointed.push((ItemKey { pk: get(PK), sk: get(SK) }, ItemKey { pk: get(EVENT_PK), sk: get(EVENT_SK) }));
         }
         let targets: Vec<ItemKey> = pointed.iter().map(|(_, e)| e.clone()).collect();
@@ -447,7 +449,7 @@ impl EventStore {
             .await?
             .into_iter()
             .map(|i| {
-                let get = |k: &str| i.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let get = |k: &str| i.str(k).map(str::to_owned).unwrap_or_default();
                 ItemKey { pk: get(PK), sk: get(SK) }
             })
             .collect();
@@ -514,7 +516,7 @@ impl EventStore {
     /// Every unexpired event of one hour (`yyyy-mm-ddThh`), every raw
     /// partition of it read in parallel, oldest first.
     pub async fn hour_events(&self, tenant: &str, hour: &str, now: DateTime<Utc>) -> Result<Vec<StoredEvent>, StoreError> {
-        let Some(start) = super::rollups::parse_hour(hour) else { return Ok(Vec::new()) };
+        let Some(start) = crate::time::parse_hour(hour) else { return Ok(Vec::new()) };
         let (low, high) = (keys::sk_from(start), keys::sk_before(start + Duration::hours(1)));
         let parts = keys::raw_partitions(tenant, start, self.cfg.shards);
         let reads = parts.into_iter().map(|pk| {
@@ -630,7 +632,8 @@ impl EventStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validate::{Context, parse_timestamp, validate_event};
+    use crate::time::parse_timestamp;
+    use crate::validate::{Context, validate_event};
 
     fn event(v: serde_json::Value) -> Event {
         let now = parse_timestamp("2026-11-21T10:00:00Z").unwrap();
@@ -708,7 +711,7 @@ mod tests {
         let w = event_write("t", ev(8), 8, &Retention::default());
         assert!(w.journal, "8 of 30 days");
         let copy = w.journal_copy("t");
-        assert_eq!(copy[PK].as_s().unwrap(), &keys::journal_pk("t", &keys::hour_label(w.placed_at)));
+        assert_eq!(copy[PK].as_s().unwrap(), &keys::journal_pk("t", &time::hour_label(w.placed_at)));
         assert_eq!(copy[SK], w.item[SK]);
         assert_eq!(w.write_units(), 3);
     }
@@ -717,7 +720,7 @@ mod tests {
     /// is what serde_dynamo reads back as the same event.
     #[test]
     fn items_round_trip_through_serde_dynamo() {
-        let now = crate::validate::parse_timestamp("2026-11-21T10:00:00Z").unwrap();
+        let now = crate::time::parse_timestamp("2026-11-21T10:00:00Z").unwrap();
         let skewed = Context { received_at: now, sent_at: parse_timestamp("2026-11-21T10:02:00.5Z"), retention: Retention::default() };
         let envelope = serde_json::json!({"occurred_at": "2026-11-21T10:01:59.250Z", "user_id": "u-1", "ip_address": "::1",
             "user_agent": "u".repeat(600), "metadata": {"n": 1, "neg": -3, "f": 1.5, "list": ["a", 2, true], "none": null, "deep": {"x": {"y": "z"}}}});
@@ -752,7 +755,8 @@ mod tests {
     mod retries {
         use super::super::*;
         use crate::store::client_config;
-        use crate::validate::{Context, parse_timestamp, validate_event};
+        use crate::time::parse_timestamp;
+        use crate::validate::{Context, validate_event};
         use aws_sdk_dynamodb::config::{Credentials, Region, SharedCredentialsProvider};
         use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
         use aws_smithy_types::body::SdkBody;

@@ -6,6 +6,7 @@
 //! the position is the sort key of the last item returned, or where the
 //! budget ran out.
 
+use crate::store::ItemExt;
 use chrono::{DateTime, Datelike, Duration, Utc};
 
 use super::events::{EventStore, StoredEvent};
@@ -188,7 +189,7 @@ impl EventStore {
                 return Ok((out, None));
             }
             if read >= budget {
-                let at = last.get(SK).and_then(|v| v.as_s().ok()).cloned();
+                let at = last.str(SK).map(str::to_owned);
                 return Ok((out, at));
             }
         }

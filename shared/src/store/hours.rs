@@ -16,6 +16,8 @@
 //! kind's state records the journal entries it has counted, so an entry is
 //! counted once whether its raw copy was counted by a live run or not.
 
+use crate::store::ItemExt;
+use crate::time;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
@@ -24,13 +26,14 @@ use serde::Serialize;
 
 use super::events::EventStore;
 use super::keys;
-use super::rollups::{KindState, Resolution, StoredRollup, parse_day, parse_hour};
+use super::rollups::{KindState, Resolution, StoredRollup};
 use super::table::{SK, TTL_ATTRIBUTE};
 use super::{Item, StoreError, n, s};
 use crate::config::Retention;
 use crate::model::{Event, EventKind};
 use crate::query::period::quarter_mask;
 use crate::rollup::Rollup;
+use crate::time::{parse_day, parse_hour};
 use crate::validate::retention_days;
 
 /// The attributes a rollup folds (`Rollup::add`) and an event needs to be
@@ -285,7 +288,7 @@ impl EventStore {
         for (a, b) in runs {
             let mut m = a;
             while m < b {
-                let month_end = next_month(m);
+                let month_end = time::next_month_start(m);
                 let to = month_end.min(b);
                 for pk in keys::raw_partitions(tenant, m, self.config().shards).into_iter().skip(shards) {
                     reads.push((pk, m, to));
@@ -356,7 +359,7 @@ impl EventStore {
         let query = self
             .query()
             .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
-            .expression_attribute_values(":p", s(keys::journal_pk(tenant, &keys::hour_label(hour))))
+            .expression_attribute_values(":p", s(keys::journal_pk(tenant, &time::hour_label(hour))))
             .expression_attribute_values(":a", s(keys::sk_from(from)))
             .expression_attribute_values(":b", s(keys::sk_before(to)))
             .consistent_read(consistent);
@@ -400,7 +403,7 @@ impl EventStore {
         .buffer_unordered(4)
         .try_collect()
         .await?;
-        let days: BTreeSet<String> = todo.iter().map(|(_, _, h)| keys::day_label(*h)).collect();
+        let days: BTreeSet<String> = todo.iter().map(|(_, _, h)| time::day_label(*h)).collect();
         for day in &days {
             self.rebuild_day(tenant, day, now, retention).await?;
         }
@@ -433,17 +436,10 @@ impl EventStore {
     }
 }
 
-/// The first instant of the UTC month after the one `t` falls in.
-fn next_month(t: DateTime<Utc>) -> DateTime<Utc> {
-    use chrono::Datelike;
-    let (y, m) = if t.month() == 12 { (t.year() + 1, 1) } else { (t.year(), t.month() + 1) };
-    chrono::NaiveDate::from_ymd_opt(y, m, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc()).unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
 /// The sort key and TTL of an event item.
 fn sk_and_ttl(item: &Item) -> (String, i64) {
-    let sk = item.get(SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-    let ttl = item.get(TTL_ATTRIBUTE).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
+    let sk = item.str(SK).map(str::to_owned).unwrap_or_default();
+    let ttl = item.num(TTL_ATTRIBUTE).unwrap_or(i64::MAX);
     (sk, ttl)
 }
 

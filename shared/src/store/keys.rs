@@ -1,28 +1,13 @@
 //! Key layout of the single table. Every key starts with `T#{tenant}#`, so
 //! no query built from these functions can cross a tenant boundary.
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Datelike, Utc};
 
-/// FNV-1a: a stable, dependency-free hash, so a resent event always lands
-/// on the same shard whatever the build or platform.
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
+use crate::time::hour_label;
 
 /// The shard an event is written to.
 pub fn shard_of(event_id: &str, shards: u16) -> u16 {
-    (fnv1a(event_id) % u64::from(shards.max(1))) as u16
-}
-
-/// `yyyy-mm-ddThh`: the hour an event belongs to.
-pub fn hour_label(t: DateTime<Utc>) -> String {
-    format!("{:04}-{:02}-{:02}T{:02}", t.year(), t.month(), t.day(), t.hour())
-}
-
-/// The start of the hour a time falls in.
-pub fn hour_start(t: DateTime<Utc>) -> DateTime<Utc> {
-    use chrono::DurationRound;
-    t.duration_trunc(chrono::Duration::hours(1)).unwrap_or(t)
+    (crate::hash::fnv1a(event_id) % u64::from(shards.max(1))) as u16
 }
 
 /// Raw events of one hour and shard: `T#{tenant}#E#{yyyy-mm-ddThh}#{shard}`.
@@ -115,11 +100,6 @@ pub fn rollup_pk(tenant: &str, resolution: &str) -> String {
     format!("T#{tenant}#R#{resolution}")
 }
 
-/// `yyyy-mm-dd`: the UTC day a time falls in.
-pub fn day_label(t: DateTime<Utc>) -> String {
-    format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day())
-}
-
 /// Cached query results of a tenant.
 pub fn cache_pk(tenant: &str) -> String {
     format!("T#{tenant}#C")
@@ -159,6 +139,7 @@ pub fn sweep_pk(tenant: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::day_label;
 
     #[test]
     fn keys_have_the_documented_shape() {
@@ -187,7 +168,6 @@ mod tests {
     #[test]
     fn shards_are_stable_and_spread() {
         assert_eq!(shard_of("abc", 8), shard_of("abc", 8));
-        assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c, "FNV-1a reference value");
         let mut seen = [0u32; 8];
         for i in 0..8000 {
             seen[shard_of(&format!("event-{i}"), 8) as usize] += 1;

@@ -9,7 +9,6 @@ pub mod hours;
 mod item;
 pub mod keys;
 pub mod reports;
-pub mod retry;
 pub mod rollups;
 pub mod snapshots;
 pub mod sweep;
@@ -177,6 +176,36 @@ pub(crate) async fn put_once(request: PutItemFluentBuilder, mark: &str) -> Resul
                 e => Err(StoreError::sdk(e)),
             }
         }
+    }
+}
+
+/// Reading an item's attributes by name and type: a missing attribute or
+/// one of another type is `None`.
+pub trait ItemExt {
+    fn str(&self, name: &str) -> Option<&str>;
+    /// A number attribute parsed as `T`.
+    fn num<T: std::str::FromStr>(&self, name: &str) -> Option<T>;
+    fn flag(&self, name: &str) -> Option<bool>;
+    fn bytes(&self, name: &str) -> Option<&[u8]>;
+    /// Whether its TTL (`expires_at`) is still ahead of `now`: every read
+    /// that answers skips expired items, which DynamoDB removes days late.
+    fn unexpired(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.num::<i64>(table::TTL_ATTRIBUTE).is_some_and(|t| t > now.timestamp())
+    }
+}
+
+impl ItemExt for Item {
+    fn str(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    }
+    fn num<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
+        self.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+    }
+    fn flag(&self, name: &str) -> Option<bool> {
+        self.get(name).and_then(|v| v.as_bool().ok()).copied()
+    }
+    fn bytes(&self, name: &str) -> Option<&[u8]> {
+        self.get(name).and_then(|v| v.as_b().ok()).map(|b| b.as_ref())
     }
 }
 

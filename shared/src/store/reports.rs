@@ -3,6 +3,7 @@
 //! JSON; a digest of it tells a rerun that produced the same result apart
 //! from a changed one.
 
+use crate::store::ItemExt;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
@@ -33,11 +34,7 @@ pub struct ReportPage {
 }
 
 fn body_of(item: &Item) -> Option<String> {
-    item.get("body").and_then(|v| v.as_s().ok()).cloned()
-}
-
-fn unexpired(item: &Item, now: DateTime<Utc>) -> bool {
-    item.get(TTL_ATTRIBUTE).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok()).is_some_and(|t| t > now.timestamp())
+    item.str("body").map(str::to_owned)
 }
 
 impl EventStore {
@@ -60,16 +57,16 @@ impl EventStore {
     }
 
     async fn document(&self, pk: String, sk: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
-        Ok(self.get_item(pk, sk).await?.filter(|i| unexpired(i, now)).as_ref().and_then(body_of))
+        Ok(self.get_item(pk, sk).await?.filter(|i| i.unexpired(now)).as_ref().and_then(body_of))
     }
 
     /// Stores a week's report unless the same figures are there already.
     pub async fn put_report(&self, tenant: &str, week: &str, body: &str, digest: &str, expires_at: i64) -> Result<ReportWrite, StoreError> {
         let pk = keys::report_pk(tenant);
         if let Some(old) = self.get_item(&pk, week).await?
-            && old.get("digest").and_then(|v| v.as_s().ok()).is_some_and(|d| d == digest)
+            && old.str("digest").is_some_and(|d| d == digest)
         {
-            let published = old.get("published").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
+            let published = old.flag("published").unwrap_or(false);
             return Ok(ReportWrite::Unchanged { published });
         }
         let item: Item = [
@@ -135,7 +132,7 @@ impl EventStore {
                 }
                 if let Some(b) = body_of(&item) {
                     bodies.push(b);
-                    last = item.get(SK).and_then(|v| v.as_s().ok()).cloned();
+                    last = item.str(SK).map(str::to_owned);
                 }
             }
             Ok(true)

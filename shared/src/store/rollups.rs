@@ -16,13 +16,14 @@
 //! one is whole, and readers take the newest whole revision, so a write cut
 //! short never leaves a bucket unreadable or half old, half new.
 
+use crate::store::ItemExt;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
@@ -53,16 +54,6 @@ impl Resolution {
 
 /// The largest part of a stored rollup (the item limit is 400 KB).
 const PART_BYTES: usize = 350 * 1024;
-
-/// Parses `yyyy-mm-ddThh`.
-pub fn parse_hour(label: &str) -> Option<DateTime<Utc>> {
-    NaiveDateTime::parse_from_str(&format!("{label}:00"), "%Y-%m-%dT%H:%M").ok().map(|t| t.and_utc())
-}
-
-/// Parses `yyyy-mm-dd` as the start of that UTC day.
-pub fn parse_day(label: &str) -> Option<DateTime<Utc>> {
-    chrono::NaiveDate::parse_from_str(label, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
-}
 
 /// How one kind's figures of a stored hour were made.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,7 +202,7 @@ impl EventStore {
         let mut out = BTreeSet::new();
         self.for_each_page(query, |items| {
             for item in items {
-                if let Some(t) = item.get(PK).and_then(|v| v.as_s().ok()).and_then(|pk| keys::tenant_of_dirty_pk(pk)) {
+                if let Some(t) = item.str(PK).and_then(|pk| keys::tenant_of_dirty_pk(pk)) {
                     out.insert(t.to_owned());
                 }
             }
@@ -272,7 +263,7 @@ impl EventStore {
             .consistent_read(true);
         let mut out = Vec::new();
         self.for_each_page(query, |items| {
-            out.extend(items.into_iter().filter_map(|i| i.get(SK).and_then(|v| v.as_s().ok()).cloned()));
+            out.extend(items.into_iter().filter_map(|i| i.str(SK).map(str::to_owned)));
             Ok(true)
         })
         .await?;
@@ -316,10 +307,10 @@ impl EventStore {
         let mut revisions: BTreeMap<String, BTreeMap<String, Revision>> = BTreeMap::new();
         self.for_each_page(query, |items| {
             for item in items {
-                let get_s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let get_s = |k: &str| item.str(k).map(str::to_owned).unwrap_or_default();
                 let Some((label, rev, part)) = split_part_key(&get_s(SK), &get_s("rev")) else { continue };
-                let parts = item.get("parts").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(1);
-                let data = item.get("data").and_then(|v| v.as_b().ok()).map(|b| b.as_ref().to_vec()).unwrap_or_default();
+                let parts = item.num("parts").unwrap_or(1);
+                let data = item.bytes("data").map(<[u8]>::to_vec).unwrap_or_default();
                 let r = revisions.entry(label).or_default().entry(rev).or_insert_with(|| Revision { parts, chunks: BTreeMap::new() });
                 r.chunks.insert(part, data);
             }

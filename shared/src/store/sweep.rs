@@ -3,6 +3,8 @@
 //! or in a table whose TTL is off), deleting them in batches, and
 //! remembering how far each sweep got.
 
+use crate::store::ItemExt;
+use crate::time;
 use aws_sdk_dynamodb::types::TimeToLiveStatus;
 use chrono::{DateTime, Duration, Utc};
 use tokio::time::Instant;
@@ -53,7 +55,7 @@ impl EventStore {
     /// How far a sweep of the tenant got (an hour or day label, exclusive).
     pub async fn sweep_mark(&self, tenant: &str, sweep: &str) -> Result<Option<String>, StoreError> {
         let item = self.get_item(keys::sweep_pk(tenant), sweep).await?;
-        Ok(item.and_then(|i| i.get("through").and_then(|v| v.as_s().ok()).cloned()))
+        Ok(item.and_then(|i| i.str("through").map(str::to_owned)))
     }
 
     pub async fn set_sweep_mark(&self, tenant: &str, sweep: &str, through: &str, expires_at: i64) -> Result<(), StoreError> {
@@ -125,7 +127,7 @@ impl EventStore {
         let shards = usize::from(self.config().shards.max(1));
         let mut parts: Vec<(String, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
         if kinds.iter().any(|k| *k != EventKind::Activity) {
-            let mut h = keys::hour_start(from);
+            let mut h = time::hour_start(from);
             while h < to {
                 for pk in keys::raw_partitions(tenant, h, self.config().shards).into_iter().take(shards) {
                     parts.push((pk, h, h + Duration::hours(1)));
@@ -136,7 +138,7 @@ impl EventStore {
         if kinds.contains(&EventKind::Activity) {
             let mut m = from;
             while m < to {
-                let end = next_month_start(m).min(to);
+                let end = crate::time::next_month_start(m).min(to);
                 for pk in keys::raw_partitions(tenant, m, self.config().shards).into_iter().skip(shards) {
                     parts.push((pk, m, end));
                 }
@@ -161,11 +163,4 @@ impl EventStore {
     pub async fn sweep_snapshot_day(&self, tenant: &str, day: &str, run: SweepRun) -> Result<Swept, StoreError> {
         self.sweep_partition(keys::health_pk(tenant, day), None, run, |_| Ok(true)).await
     }
-}
-
-/// The first instant of the UTC month after the one `t` falls in.
-fn next_month_start(t: DateTime<Utc>) -> DateTime<Utc> {
-    use chrono::Datelike;
-    let (y, m) = if t.month() == 12 { (t.year() + 1, 1) } else { (t.year(), t.month() + 1) };
-    chrono::NaiveDate::from_ymd_opt(y, m, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc()).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }

@@ -2,10 +2,12 @@
 //! cleanup, weekly report) read it instead of scanning the table. The
 //! roll-up keeps it: every tenant with events has dirty hours first.
 
+use crate::store::ItemExt;
+use crate::time;
 use chrono::{DateTime, Duration, Utc};
 
 use super::events::EventStore;
-use super::keys::{self, TENANTS_PK};
+use super::keys::TENANTS_PK;
 use super::table::{PK, SK, TTL_ATTRIBUTE};
 use super::{StoreError, n, s};
 
@@ -71,8 +73,8 @@ impl EventStore {
             .expression_attribute_values(":now", n(now.timestamp()));
         self.for_each_page(query, |items| {
             for item in items {
-                let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                let active = item.get("active_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+                let get = |k: &str| item.str(k).map(str::to_owned).unwrap_or_default();
+                let active = item.num("active_at").unwrap_or(0);
                 out.push(TenantEntry {
                     tenant: get(SK),
                     first_hour: get("first_hour"),
@@ -85,7 +87,7 @@ impl EventStore {
         if let Some(t) = only {
             out.retain(|e| e.tenant == t);
             if out.is_empty() {
-                out.push(TenantEntry { tenant: t.to_owned(), first_hour: keys::hour_label(now), active_at: now });
+                out.push(TenantEntry { tenant: t.to_owned(), first_hour: time::hour_label(now), active_at: now });
             }
         }
         Ok(out)

@@ -37,7 +37,7 @@ async fn main() {
         )),
     }
     let store = analytics_shared::store::events::EventStore::new(client, cfg.store.clone());
-    let now = analytics_shared::validate::receive_time();
+    let now = analytics_shared::time::receive_time();
     let (mut accepted, mut duplicates) = (0, 0);
     for batch in demo::batches(now, days) {
         let body = serde_json::to_vec(&batch).expect("demo batch serializes");
@@ -55,7 +55,7 @@ async fn main() {
     eprintln!("seed: tenant {tenant}: {accepted} events stored, {duplicates} already there");
     // Roll the seeded hours up, as the hourly job would, so period routes
     // read rollups from the start.
-    match store.roll_up_tenant(&tenant, analytics_shared::validate::receive_time(), &cfg.retention, usize::MAX).await {
+    match store.roll_up_tenant(&tenant, analytics_shared::time::receive_time(), &cfg.retention, usize::MAX).await {
         Ok(s) => eprintln!("seed: rolled up {} hours into {} days", s.hours, s.days),
         Err(e) => fail(&format!("roll-up failed: {e}")),
     }
