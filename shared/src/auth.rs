@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::config::AuthConfig;
 use crate::error::ApiError;
+use crate::tenant::TenantId;
 
 /// The scope that lets a backend post events without being an admin.
 pub const INGEST_SCOPE: &str = "analytics/ingest";
@@ -20,7 +21,7 @@ pub const INGEST_SCOPE: &str = "analytics/ingest";
 /// The authenticated caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub user_id: String,
     pub roles: Vec<String>,
     pub scopes: Vec<String>,
@@ -65,7 +66,7 @@ impl Caller {
                 )));
             }
             None => cfg.default_tenant.clone(),
-            Some(Value::String(t)) if valid_tenant(t) => t.clone(),
+            Some(Value::String(t)) if TenantId::parse(t).is_some() => TenantId::parse(t).expect("checked"),
             // Present but not a tenant id: never the default tenant, whose
             // data the caller would then read and write.
             Some(other) => {
@@ -84,12 +85,6 @@ impl Caller {
         let scopes = claims.string("scope").map(|s| s.split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
         Ok(Caller { tenant, user_id, roles, scopes })
     }
-}
-
-/// Tenant ids are part of every key, so they are restricted to characters
-/// that can never be confused with the key separator `#`.
-pub fn valid_tenant(t: &str) -> bool {
-    (1..=64).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 fn json_type(v: &Value) -> &'static str {

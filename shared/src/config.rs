@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use crate::tenant::TenantId;
+
 /// How long each kind of item is kept (the TTL written on it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
@@ -37,7 +39,7 @@ pub struct AuthConfig {
     /// `ANALYTICS_TENANT_CLAIM` (default `custom:tenant`).
     pub tenant_claim: String,
     /// `ANALYTICS_DEFAULT_TENANT` (default `default`).
-    pub default_tenant: String,
+    pub default_tenant: TenantId,
     /// `ANALYTICS_REQUIRE_TENANT` (default false; the SAM template sets
     /// true): a token without the tenant claim is refused (403) instead of
     /// belonging to the default tenant.
@@ -64,7 +66,7 @@ impl Default for AuthConfig {
             local_jwt_issuer: "analytics-local".into(),
             roles_claim: "cognito:groups".into(),
             tenant_claim: "custom:tenant".into(),
-            default_tenant: "default".into(),
+            default_tenant: TenantId::parse("default").expect("a valid tenant id"),
             require_tenant: false,
         }
     }
@@ -225,14 +227,10 @@ impl Config {
             roles_claim: get("ANALYTICS_ROLES_CLAIM").unwrap_or(d.auth.roles_claim),
             tenant_claim: get("ANALYTICS_TENANT_CLAIM").unwrap_or(d.auth.tenant_claim),
             default_tenant: match get("ANALYTICS_DEFAULT_TENANT") {
-                Some(t) if crate::auth::valid_tenant(&t) => t,
-                Some(t) => {
-                    return Err(ConfigError {
-                        var: "ANALYTICS_DEFAULT_TENANT",
-                        value: t,
-                        expected: "1 to 64 characters of A-Z a-z 0-9 . _ -",
-                    });
-                }
+                Some(t) => match TenantId::parse(&t) {
+                    Some(id) => id,
+                    None => return Err(ConfigError { var: "ANALYTICS_DEFAULT_TENANT", value: t, expected: crate::tenant::TENANT_ID_RULE }),
+                },
                 None => d.auth.default_tenant,
             },
             require_tenant: parse_bool("ANALYTICS_REQUIRE_TENANT", get("ANALYTICS_REQUIRE_TENANT"), d.auth.require_tenant)?,

@@ -22,6 +22,7 @@ pub mod report;
 pub mod rollup;
 pub mod store;
 pub mod telemetry;
+pub mod tenant;
 pub mod time;
 pub mod validate;
 

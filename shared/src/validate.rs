@@ -263,7 +263,7 @@ impl Checker {
     fn decimal(&mut self, path: &str, v: Option<f64>, min: f64, max: f64) -> Option<f64> {
         let x = v?;
         if !(x.is_finite() && x >= min && x <= max) {
-            self.fail(path, format!("must be a number from {min} to {max}, not {x}"));
+            self.fail(path, format!("must be a number from {min} to {max}, not {}", shown_number(x)));
             return None;
         }
         Some(if x < FINEST_DECIMAL { 0.0 } else { x })
@@ -346,6 +346,11 @@ impl Checker {
             _ => {}
         }
     }
+}
+
+/// A number as a person reads it in a message: `1e200`, not 200 digits.
+fn shown_number(x: f64) -> String {
+    if x != 0.0 && !(1e-6..1e15).contains(&x.abs()) { format!("{x:e}") } else { format!("{x}") }
 }
 
 fn clip(s: &str) -> String {

@@ -96,7 +96,7 @@ impl Jobs {
             summary.marked = Some(hours.len() * targets.len());
         }
         if let Some(only) = &req.tenant {
-            tenants.retain(|t| t == only);
+            tenants.retain(|t| t == only.as_str());
         }
         summary.tenants = tenants.len();
         let results: Vec<(String, Option<Result<_, JobError>>)> = futures::stream::iter(tenants)

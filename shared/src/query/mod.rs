@@ -86,7 +86,12 @@ mod tests {
     use super::*;
 
     fn caller(roles: &[&str]) -> Caller {
-        Caller { tenant: "t".into(), user_id: "me".into(), roles: roles.iter().map(|r| r.to_string()).collect(), scopes: vec![] }
+        Caller {
+            tenant: crate::tenant::TenantId::parse("t").unwrap(),
+            user_id: "me".into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            scopes: vec![],
+        }
     }
 
     #[test]

@@ -387,6 +387,8 @@ fn every_number_is_checked_against_its_range() {
     ] {
         assert!(check(ok.clone()).is_ok(), "{ok}: {:?}", check(ok.clone()).err());
     }
+    let p = problems(with(api(), json!({"response_time_ms": 1e200})));
+    assert!(p[0].message.ends_with("not 1e200"), "a short number in the message: {}", p[0].message);
     // A decimal finer than a nano-unit is stored as 0 (DynamoDB holds 38 digits).
     let e = check(with(api(), json!({"response_time_ms": 1e-300}))).unwrap();
     let EventBody::ApiRequest(a) = e.body else { panic!() };

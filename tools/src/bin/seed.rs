@@ -21,7 +21,11 @@ async fn main() {
     while let Some(flag) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| fail(&format!("{flag} needs a value")));
         match flag.as_str() {
-            "--tenant" => tenant = value(),
+            "--tenant" => {
+                let t = value();
+                tenant = analytics_shared::tenant::TenantId::parse(&t)
+                    .unwrap_or_else(|| fail(&format!("--tenant {t:?}: {}", analytics_shared::tenant::TENANT_ID_RULE)))
+            }
             "--days" => days = value().parse().unwrap_or_else(|_| fail("--days takes a number")),
             other => fail(&format!("unknown flag {other}")),
         }
