@@ -51,7 +51,8 @@ fn main() {
             seed_world(&client, &cfg, "bench", n, start, span).await;
             let seeded = t.elapsed();
             let t = Instant::now();
-            let summary = store.roll_up_tenant("bench", Utc::now(), &cfg.retention, usize::MAX).await.unwrap();
+            let summary =
+                analytics_shared::jobs::rollup::roll_up_tenant(&store, "bench", Utc::now(), &cfg.retention, usize::MAX).await.unwrap();
             let rolled = t.elapsed();
             println!(
                 "{n} events: seeded in {:.1} s ({:.0}/s); rolled up {} hours and {} days in {:.1} s ({:.0} events/s)",

@@ -276,7 +276,9 @@ async fn sampled_traffic_is_counted_by_weight_within_tolerance() {
     check(&raw);
     // The same figures once the hour is rolled up (and the cache dropped).
     let store = analytics_shared::store::events::EventStore::new(client(&backend.cfg.store), backend.cfg.store.clone());
-    store.roll_up_tenant("acme", chrono::Utc::now(), &backend.cfg.retention, 10_000).await.expect("roll-up");
+    analytics_shared::jobs::rollup::roll_up_tenant(&store, "acme", chrono::Utc::now(), &backend.cfg.retention, 10_000)
+        .await
+        .expect("roll-up");
     let inv = Answer::from(
         backend
             .query

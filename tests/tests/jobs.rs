@@ -283,7 +283,7 @@ async fn cleanup_removes_what_an_older_retention_left() {
     events.extend((0..5).map(|i| api(&format!("api-new-{i}"), now - Duration::days(2) + Duration::hours(i), 200)));
     store_events(&client, &long, "acme", &events).await;
     let store = store_of(&client, &long);
-    store.roll_up_tenant("acme", now, &long.retention, 10_000).await.unwrap();
+    analytics_shared::jobs::rollup::roll_up_tenant(&store, "acme", now, &long.retention, 10_000).await.unwrap();
     let mut snap = analytics_shared::query::period::app_health_now(&store, "acme", now, &cfg.retention).await.unwrap();
     for days_ago in [90, 60, 1] {
         snap.captured_at = now - Duration::days(days_ago);

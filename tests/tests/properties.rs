@@ -223,13 +223,13 @@ proptest! {
                     }
                     Step::Advance { hours } => {
                         now += Duration::hours(*hours);
-                        store.roll_up_tenant("acme", now, &cfg.retention, 10_000).await.unwrap();
+                        analytics_shared::jobs::rollup::roll_up_tenant(&store, "acme", now, &cfg.retention, 10_000).await.unwrap();
                     }
                     Step::Backfill { ago_hours } => {
                         let from = now.duration_trunc(Duration::hours(1)).unwrap() - Duration::hours(*ago_hours);
                         let hours = (0..6).map(|h| time::hour_label(from + Duration::hours(h))).collect();
                         store.mark_dirty("acme", &hours).await.unwrap();
-                        store.roll_up_tenant("acme", now, &cfg.retention, 10_000).await.unwrap();
+                        analytics_shared::jobs::rollup::roll_up_tenant(&store, "acme", now, &cfg.retention, 10_000).await.unwrap();
                     }
                 }
                 if !matches!(s, Step::Advance { .. } | Step::Backfill { .. }) {

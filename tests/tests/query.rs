@@ -54,8 +54,10 @@ impl Env {
         assert_eq!(store_events(&self.client, &self.cfg, tenant, events).await, events.len());
     }
 
-    async fn roll_up(&self, tenant: &str) -> analytics_shared::store::rollups::RollUpSummary {
-        self.store().roll_up_tenant(tenant, Utc::now(), &self.cfg.retention, 10_000).await.expect("roll-up")
+    async fn roll_up(&self, tenant: &str) -> analytics_shared::jobs::rollup::RollUpSummary {
+        analytics_shared::jobs::rollup::roll_up_tenant(&self.store(), tenant, Utc::now(), &self.cfg.retention, 10_000)
+            .await
+            .expect("roll-up")
     }
 }
 

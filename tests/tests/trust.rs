@@ -68,8 +68,8 @@ impl Env {
         ingest(&self.store(), tenant, body.as_bytes(), false, received_at, &self.cfg.retention).await.expect("ingest")
     }
 
-    async fn roll_up(&self, tenant: &str, now: DateTime<Utc>) -> analytics_shared::store::rollups::RollUpSummary {
-        self.store().roll_up_tenant(tenant, now, &self.cfg.retention, 10_000).await.expect("roll-up")
+    async fn roll_up(&self, tenant: &str, now: DateTime<Utc>) -> analytics_shared::jobs::rollup::RollUpSummary {
+        analytics_shared::jobs::rollup::roll_up_tenant(&self.store(), tenant, now, &self.cfg.retention, 10_000).await.expect("roll-up")
     }
 }
 
@@ -631,7 +631,7 @@ async fn events_sent_through_a_storage_freeze_are_counted_exactly_once() {
     let stored = store.user_events("acme", "u", Utc::now()).await.unwrap();
     let ids: BTreeSet<&str> = stored.iter().map(|e| e.event.event_id.as_str()).collect();
     assert_eq!((stored.len(), ids.len()), (600, 600), "every event once");
-    store.roll_up_tenant("acme", Utc::now(), &cfg.retention, 10_000).await.unwrap();
+    analytics_shared::jobs::rollup::roll_up_tenant(&store, "acme", Utc::now(), &cfg.retention, 10_000).await.unwrap();
     let env = Env::with(client, cfg);
     let s = env.get("/activity-summary", &admin("acme"), &[]).await;
     assert_eq!(s.body["total"], 600, "{}", s.body);

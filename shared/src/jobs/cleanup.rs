@@ -10,7 +10,7 @@ use crate::time;
 use chrono::Duration;
 use serde::Serialize;
 
-use super::{JobError, JobRequest, Jobs, RunContext, TenantFailure};
+use super::{JobError, JobRequest, Jobs, RunContext, TenantFailure, TenantRun};
 use crate::model::EventKind;
 use crate::store::sweep::{SweepRun, Swept};
 use crate::time::{parse_day, parse_hour};
@@ -34,6 +34,8 @@ pub struct CleanupSummary {
     pub removed: usize,
     /// Whether every tenant was swept up to the retention's edge.
     pub complete: bool,
+    /// Tenants not reached before the time budget ran out.
+    pub tenants_left: usize,
     /// Tenants whose sweep failed, and why (the others were swept).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<TenantFailure>,
@@ -73,9 +75,12 @@ impl Jobs {
         let run = SweepRun { now: ctx.now, ttl_on: summary.ttl_enabled, deadline: ctx.deadline };
         let tenants = self.tenants(req, ctx.now).await?;
         summary.tenants = tenants.len();
-        for t in &tenants {
-            let result: Result<(), JobError> = async {
-                for sweep in &sweeps {
+        let sweeps = &sweeps;
+        let run = self
+            .each_tenant(tenants, ctx, 1, |t| async move {
+                let mut n = Swept::default();
+                let mut complete = true;
+                for sweep in sweeps {
                     // Hours that ended before the edge hold only expired events.
                     let edge = time::hour_start(ctx.now - Duration::days(i64::from(sweep.days)));
                     let (from, mark) = match manual {
@@ -98,26 +103,21 @@ impl Jobs {
                             end += Duration::hours(1);
                             k += 1;
                         }
-                        add(&mut summary, self.store.sweep_events(&t.tenant, (done, end), sweep.kinds, &r, run).await?);
-                        summary.swept += k;
+                        n += self.store.sweep_events(&t.tenant, (done, end), sweep.kinds, &r, run).await?;
+                        n.units += k;
                         units += k;
                         done = end;
                     }
-                    if done < to {
-                        summary.complete = false;
-                    }
+                    complete &= done >= to;
                     if mark && done > from {
                         let keep = (ctx.now + Duration::days(i64::from(r.rollup_days))).timestamp();
                         self.store.set_sweep_mark(&t.tenant, sweep.name, &time::hour_label(done), keep).await?;
                     }
                 }
-                Ok(())
-            }
+                Ok((n, complete))
+            })
             .await;
-            if let Err(e) = result {
-                summary.failed.push(TenantFailure::of(&t.tenant, &e));
-            }
-        }
+        fold(&mut summary, run);
         Ok(summary)
     }
 
@@ -133,8 +133,8 @@ impl Jobs {
         let run = SweepRun { now: ctx.now, ttl_on: summary.ttl_enabled, deadline: ctx.deadline };
         let tenants = self.tenants(req, ctx.now).await?;
         summary.tenants = tenants.len();
-        for t in &tenants {
-            let result: Result<(), JobError> = async {
+        let run = self
+            .each_tenant(tenants, ctx, 1, |t| async move {
                 let (from, mark) = match manual {
                     Some(w) => (day(w.start), false),
                     None => {
@@ -144,34 +144,34 @@ impl Jobs {
                     }
                 };
                 let to = manual.map_or(edge, |w| w.end.min(edge));
+                let mut n = Swept::default();
                 let mut d = from;
-                let mut n = 0;
-                while d < to && n < MAX_UNITS_PER_TENANT && !ctx.out_of_time() {
-                    let s = self.store.sweep_snapshot_day(&t.tenant, &time::day_label(d), run).await?;
-                    add(&mut summary, s);
-                    summary.swept += 1;
-                    n += 1;
+                while d < to && n.units < MAX_UNITS_PER_TENANT && !ctx.out_of_time() {
+                    n += self.store.sweep_snapshot_day(&t.tenant, &time::day_label(d), run).await?;
+                    n.units += 1;
                     d += Duration::days(1);
-                }
-                if d < to {
-                    summary.complete = false;
                 }
                 if mark && d > from {
                     let keep = (ctx.now + Duration::days(i64::from(r.rollup_days))).timestamp();
                     self.store.set_sweep_mark(&t.tenant, "snapshots", &time::day_label(d), keep).await?;
                 }
-                Ok(())
-            }
+                Ok((n, d >= to))
+            })
             .await;
-            if let Err(e) = result {
-                summary.failed.push(TenantFailure::of(&t.tenant, &e));
-            }
-        }
+        fold(&mut summary, run);
         Ok(summary)
     }
 }
 
-fn add(summary: &mut CleanupSummary, s: Swept) {
-    summary.examined += s.examined;
-    summary.removed += s.removed;
+/// Adds each tenant's sweep to the summary.
+fn fold(summary: &mut CleanupSummary, run: TenantRun<(Swept, bool)>) {
+    for (n, complete) in run.done {
+        summary.swept += n.units;
+        summary.examined += n.examined;
+        summary.removed += n.removed;
+        summary.complete &= complete;
+    }
+    summary.complete &= run.left == 0 && run.failed.is_empty();
+    summary.tenants_left = run.left;
+    summary.failed = run.failed;
 }

@@ -93,29 +93,23 @@ impl Jobs {
             tenants.extend(self.store.dirty_tenants().await?);
         }
         summary.tenants = tenants.len();
-        for tenant in &tenants {
-            if ctx.out_of_time() {
-                summary.tenants_left += 1;
-                continue;
-            }
-            let result: Result<(), JobError> = async {
-                let mut snap = period::app_health_now(&self.store, tenant, end, &self.cfg.retention).await?;
+        let run = self
+            .each_tenant(tenants.into_iter().collect(), ctx, 1, |tenant| async move {
+                let mut snap = period::app_health_now(&self.store, &tenant, end, &self.cfg.retention).await?;
                 snap.cpu_percent = ctx.host.cpu_percent;
                 snap.memory_percent = ctx.host.memory_percent;
                 snap.memory_used_mb = ctx.host.memory_used_mb;
                 snap.process_memory_mb = ctx.host.process_memory_mb;
-                self.store.put_snapshot(tenant, &snap, self.cfg.retention.metrics_days).await?;
-                summary.snapshots += 1;
-                let (published, suppressed) = self.alert(tenant, start, end, ctx.now).await?;
-                summary.alerts_published += published;
-                summary.alerts_suppressed += suppressed;
-                Ok(())
-            }
+                self.store.put_snapshot(&tenant, &snap, self.cfg.retention.metrics_days).await?;
+                self.alert(&tenant, start, end, ctx.now).await
+            })
             .await;
-            if let Err(e) = result {
-                summary.failed.push(TenantFailure::of(tenant, &e));
-            }
+        summary.snapshots = run.done.len();
+        for (published, suppressed) in run.done {
+            summary.alerts_published += published;
+            summary.alerts_suppressed += suppressed;
         }
+        (summary.tenants_left, summary.failed) = (run.left, run.failed);
         Ok(summary)
     }
 

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
+use super::rollup::{rebuild_day, roll_up_tenant};
 use super::{JobError, JobRequest, Jobs, RunContext, TenantFailure};
 use crate::report::{Period, dashboard_metrics};
 use crate::rollup::Rollup;
@@ -99,38 +100,24 @@ impl Jobs {
             tenants.retain(|t| t == only.as_str());
         }
         summary.tenants = tenants.len();
-        let results: Vec<(String, Option<Result<_, JobError>>)> = futures::stream::iter(tenants)
-            .map(|tenant| async move {
-                if ctx.out_of_time() {
-                    return (tenant, None);
-                }
-                let run = async {
-                    let r = self.store.roll_up_tenant(&tenant, ctx.now, &self.cfg.retention, MAX_HOURS_PER_TENANT).await?;
-                    // Answers cached before the run may hold figures the
-                    // roll-up just changed.
-                    let dropped = if r.hours > 0 { self.store.invalidate_cache(&tenant).await? } else { 0 };
-                    Ok::<_, JobError>((r, dropped))
-                }
-                .await;
-                (tenant, Some(run))
+        let run = self
+            .each_tenant(tenants.into_iter().collect(), ctx, TENANT_CONCURRENCY, |tenant| async move {
+                let r = roll_up_tenant(&self.store, &tenant, ctx.now, &self.cfg.retention, MAX_HOURS_PER_TENANT).await?;
+                // Answers cached before the run may hold figures the
+                // roll-up just changed.
+                let dropped = if r.hours > 0 { self.store.invalidate_cache(&tenant).await? } else { 0 };
+                Ok((r, dropped))
             })
-            .buffer_unordered(TENANT_CONCURRENCY)
-            .collect()
             .await;
-        for (tenant, r) in results {
-            match r {
-                Some(Ok((r, dropped))) => {
-                    summary.hours += r.hours;
-                    summary.days += r.days;
-                    summary.still_dirty += r.still_dirty;
-                    summary.remaining += r.remaining;
-                    summary.kept_past_retention += r.kept;
-                    summary.cache_entries_dropped += dropped;
-                }
-                Some(Err(e)) => summary.failed.push(TenantFailure::of(&tenant, &e)),
-                None => summary.tenants_left += 1,
-            }
+        for (r, dropped) in run.done {
+            summary.hours += r.hours;
+            summary.days += r.days;
+            summary.still_dirty += r.still_dirty;
+            summary.remaining += r.remaining;
+            summary.kept_past_retention += r.kept;
+            summary.cache_entries_dropped += dropped;
         }
+        (summary.tenants_left, summary.failed) = (run.left, run.failed);
         if summary.kept_past_retention > 0 {
             summary.note = Some(format!(
                 "{} kind(s) of hours past raw retention kept their stored figures (late events added); only what raw events still hold was recomputed",
@@ -146,27 +133,21 @@ impl Jobs {
         let w = req.manual_window(ctx.now, Duration::days(400))?.unwrap_or_else(|| yesterday(req.at(ctx.now)));
         let mut summary = DailyMetricsSummary { window_start: w.start, window_end: w.end, ..Default::default() };
         let days: Vec<String> = w.days().into_iter().map(time::day_label).collect();
-        for t in self.tenants(req, ctx.now).await? {
-            if ctx.out_of_time() {
-                summary.tenants_left += 1;
-                continue;
-            }
-            let result: Result<(), JobError> = async {
-                let tenant = t.tenant.as_str();
-                futures::stream::iter(days.iter().map(|d| self.store.rebuild_day(tenant, d, ctx.now, &self.cfg.retention)))
+        let tenants = self.tenants(req, ctx.now).await?.into_iter().map(|t| t.tenant).collect();
+        let days = &days;
+        let run = self
+            .each_tenant(tenants, ctx, 1, |tenant| async move {
+                futures::stream::iter(days.iter().map(|d| rebuild_day(&self.store, &tenant, d, ctx.now, &self.cfg.retention)))
                     .buffer_unordered(8)
                     .try_collect::<Vec<_>>()
                     .await?;
-                summary.days_rebuilt += days.len();
-                summary.cache_entries_dropped += self.store.invalidate_cache(tenant).await?;
-                summary.tenants += 1;
-                Ok(())
-            }
+                Ok(self.store.invalidate_cache(&tenant).await?)
+            })
             .await;
-            if let Err(e) = result {
-                summary.failed.push(TenantFailure::of(&t.tenant, &e));
-            }
-        }
+        summary.tenants = run.done.len();
+        summary.days_rebuilt = days.len() * run.done.len();
+        summary.cache_entries_dropped = run.done.iter().sum();
+        (summary.tenants_left, summary.failed) = (run.left, run.failed);
         Ok(summary)
     }
 
@@ -193,14 +174,11 @@ impl Jobs {
         let Some(first) = buckets.iter().map(|(_, a, b)| (*a).min(*b - Duration::days(history_days))).min() else {
             return Ok(summary);
         };
-        for t in self.tenants(req, ctx.now).await? {
-            if ctx.out_of_time() {
-                summary.tenants_left += 1;
-                continue;
-            }
-            let result: Result<(), JobError> = async {
-                let tenant = t.tenant.as_str();
-                let stored = self.read_days(tenant, first, last, ctx.now).await?;
+        let tenants = self.tenants(req, ctx.now).await?.into_iter().map(|t| t.tenant).collect();
+        let buckets = &buckets;
+        let run = self
+            .each_tenant(tenants, ctx, 1, |tenant| async move {
+                let stored = self.read_days(&tenant, first, last, ctx.now).await?;
                 let merged = |a: NaiveDate, b: NaiveDate| {
                     let mut r = Rollup::default();
                     for (_, day) in stored.range(a..b) {
@@ -208,25 +186,28 @@ impl Jobs {
                     }
                     r
                 };
-                for (period, start, end) in &buckets {
+                let mut written: BTreeMap<&'static str, usize> = BTreeMap::new();
+                for (period, start, end) in buckets {
                     let span = merged(*start, *end);
                     let history = merged(*end - Duration::days(history_days), *end);
                     let m = dashboard_metrics(*period, *start, *end, &span, &history);
                     let body = serde_json::to_string(&m).map_err(crate::store::StoreError::corrupt)?;
-                    let period_end = period.bounds(*start).1.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+                    let period_end = time::midnight(period.bounds(*start).1);
                     let expires = (period_end + Duration::days(i64::from(self.cfg.retention.rollup_days))).timestamp();
-                    self.store.put_metrics(tenant, period.as_str(), &start.to_string(), &body, expires).await?;
-                    *summary.written.entry(period.as_str()).or_default() += 1;
+                    self.store.put_metrics(&tenant, period.as_str(), &start.to_string(), &body, expires).await?;
+                    *written.entry(period.as_str()).or_default() += 1;
                 }
-                summary.cache_entries_dropped += self.store.invalidate_cache(tenant).await?;
-                summary.tenants += 1;
-                Ok(())
-            }
+                Ok((written, self.store.invalidate_cache(&tenant).await?))
+            })
             .await;
-            if let Err(e) = result {
-                summary.failed.push(TenantFailure::of(&t.tenant, &e));
+        summary.tenants = run.done.len();
+        for (written, dropped) in run.done {
+            for (period, n) in written {
+                *summary.written.entry(period).or_default() += n;
             }
+            summary.cache_entries_dropped += dropped;
         }
+        (summary.tenants_left, summary.failed) = (run.left, run.failed);
         Ok(summary)
     }
 

@@ -9,9 +9,11 @@
 mod cleanup;
 mod health;
 mod metrics;
+pub mod rollup;
 mod weekly;
 
 use chrono::{DateTime, Duration, Utc};
+use futures::StreamExt;
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -187,6 +189,33 @@ pub enum JobError {
     TenantsFailed { failed: usize, summary: serde_json::Value },
 }
 
+/// What [`Jobs::each_tenant`] goes through: tenants, by name or with
+/// their registry entry.
+pub(crate) trait Named {
+    fn name(&self) -> &str;
+}
+
+impl Named for String {
+    fn name(&self) -> &str {
+        self
+    }
+}
+
+impl Named for crate::store::tenants::TenantEntry {
+    fn name(&self) -> &str {
+        &self.tenant
+    }
+}
+
+/// What a tenant-by-tenant run did ([`Jobs::each_tenant`]).
+pub(crate) struct TenantRun<T> {
+    /// The results of the tenants done.
+    pub done: Vec<T>,
+    /// Tenants not started before the time budget ran out.
+    pub left: usize,
+    pub failed: Vec<TenantFailure>,
+}
+
 /// A tenant whose part of a run failed: the run goes on with the others.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TenantFailure {
@@ -249,6 +278,39 @@ impl Jobs {
             Some(failed) if failed > 0 => Err(JobError::TenantsFailed { failed, summary }),
             _ => Ok(summary),
         }
+    }
+
+    /// Runs `work` for each tenant, `concurrency` at a time, starting no
+    /// tenant once the time budget is spent: each tenant's result, how many
+    /// were left, and which failed and why (one tenant's failure stops
+    /// nobody else's work).
+    pub(crate) async fn each_tenant<K, T, F, Fut>(&self, tenants: Vec<K>, ctx: &RunContext, concurrency: usize, work: F) -> TenantRun<T>
+    where
+        K: Named,
+        F: Fn(K) -> Fut,
+        Fut: std::future::Future<Output = Result<T, JobError>>,
+    {
+        let work = &work;
+        let results: Vec<(String, Option<Result<T, JobError>>)> = futures::stream::iter(tenants)
+            .map(|tenant| async move {
+                let name = tenant.name().to_owned();
+                if ctx.out_of_time() {
+                    return (name, None);
+                }
+                (name, Some(work(tenant).await))
+            })
+            .buffered(concurrency.max(1))
+            .collect()
+            .await;
+        let mut run = TenantRun { done: Vec::new(), left: 0, failed: Vec::new() };
+        for (tenant, r) in results {
+            match r {
+                Some(Ok(t)) => run.done.push(t),
+                Some(Err(e)) => run.failed.push(TenantFailure::of(&tenant, &e)),
+                None => run.left += 1,
+            }
+        }
+        run
     }
 
     /// The tenants a run visits: the one a manual run names, or every

@@ -57,57 +57,58 @@ impl Jobs {
         let tenants = self.tenants(req, ctx.now).await?;
         summary.tenants = tenants.len();
         let keep = Duration::days(i64::from(self.cfg.retention.rollup_days));
-        for t in &tenants {
-            if ctx.out_of_time() {
-                summary.tenants_left += 1;
-                continue;
-            }
-            let result: Result<(), JobError> = async {
+        let mondays = &mondays;
+        let run = self
+            .each_tenant(tenants.into_iter().map(|t| t.tenant).collect(), ctx, 1, |tenant| async move {
+                let mut n = WeeklySummary::default();
                 // Every week of the run and the one before the first, read once,
                 // cut at each Monday (no stored piece straddles one).
-                let (Some(first), Some(last)) = (mondays.first(), mondays.last()) else { return Ok(()) };
+                let (Some(first), Some(last)) = (mondays.first(), mondays.last()) else { return Ok(n) };
                 let edges: Vec<DateTime<Utc>> = mondays.iter().map(|d| midnight(*d)).collect();
                 let range = DateRange { from: midnight(*first) - Duration::days(7), to: midnight(*last) + Duration::days(7) };
-                let pieces = period::read_pieces(&self.store, &t.tenant, range, &edges, ctx.now, &self.cfg.retention).await?;
+                let pieces = period::read_pieces(&self.store, &tenant, range, &edges, ctx.now, &self.cfg.retention).await?;
                 let week_of = |start: DateTime<Utc>| {
                     let parts: Vec<_> =
                         pieces.iter().filter(|p| p.start >= start && p.start < start + Duration::days(7)).cloned().collect();
                     period::total(&parts)
                 };
-                for monday in &mondays {
+                for monday in mondays {
                     let start = midnight(*monday);
                     let (week, previous) = (week_of(start), week_of(start - Duration::days(7)));
                     if week.is_empty() {
-                        summary.skipped_empty += 1;
+                        n.skipped_empty += 1;
                         continue;
                     }
-                    let report = weekly_report(&t.tenant, *monday, &week, &previous);
+                    let report = weekly_report(&tenant, *monday, &week, &previous);
                     let body = serde_json::to_string(&report).map_err(StoreError::corrupt)?;
                     let digest = crate::hash::digest(&body);
                     let expires = (start + Duration::days(7) + keep).timestamp();
-                    let publish = match self.store.put_report(&t.tenant, &report.week, &body, &digest, expires).await? {
+                    let publish = match self.store.put_report(&tenant, &report.week, &body, &digest, expires).await? {
                         ReportWrite::Written => {
-                            summary.stored += 1;
+                            n.stored += 1;
                             true
                         }
                         ReportWrite::Unchanged { published } => {
-                            summary.unchanged += 1;
+                            n.unchanged += 1;
                             !published
                         }
                     };
                     if publish {
                         self.bus.publish(&[BusEvent::new("WeeklyReportGenerated", &report.summary())?]).await?;
-                        self.store.mark_report_published(&t.tenant, &report.week, &digest).await?;
-                        summary.published += 1;
+                        self.store.mark_report_published(&tenant, &report.week, &digest).await?;
+                        n.published += 1;
                     }
                 }
-                Ok(())
-            }
+                Ok(n)
+            })
             .await;
-            if let Err(e) = result {
-                summary.failed.push(TenantFailure::of(&t.tenant, &e));
-            }
+        for n in run.done {
+            summary.stored += n.stored;
+            summary.unchanged += n.unchanged;
+            summary.published += n.published;
+            summary.skipped_empty += n.skipped_empty;
         }
+        (summary.tenants_left, summary.failed) = (run.left, run.failed);
         Ok(summary)
     }
 }

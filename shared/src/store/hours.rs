@@ -22,18 +22,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use futures::{StreamExt, TryStreamExt};
-use serde::Serialize;
 
 use super::events::EventStore;
 use super::keys;
-use super::rollups::{KindState, Resolution, StoredRollup};
+use super::rollups::{KindState, StoredRollup};
 use super::table::{SK, TTL_ATTRIBUTE};
 use super::{Item, StoreError, n, s};
 use crate::config::Retention;
 use crate::model::{Event, EventKind};
 use crate::query::period::quarter_mask;
 use crate::rollup::Rollup;
-use crate::time::{parse_day, parse_hour};
 use crate::validate::retention_days;
 
 /// The attributes a rollup folds (`Rollup::add`) and an event needs to be
@@ -374,66 +372,6 @@ impl EventStore {
         .await?;
         Ok(out)
     }
-
-    /// Rolls up the tenant's dirty hours, oldest first and at most
-    /// `max_hours` of them, then rebuilds their days, then clears the
-    /// markers that did not move meanwhile.
-    pub async fn roll_up_tenant(
-        &self,
-        tenant: &str,
-        now: DateTime<Utc>,
-        retention: &Retention,
-        max_hours: usize,
-    ) -> Result<RollUpSummary, StoreError> {
-        let dirty = self.dirty_hours(tenant).await?;
-        if let Some(first) = dirty.keys().next() {
-            self.register_tenant(tenant, first, now, retention.rollup_days).await?;
-        }
-        let remaining = dirty.len().saturating_sub(max_hours);
-        let todo: Vec<(String, u64, DateTime<Utc>)> =
-            dirty.into_iter().take(max_hours).filter_map(|(label, v)| parse_hour(&label).map(|h| (label, v, h))).collect();
-        let keep = |t: DateTime<Utc>| (t + Duration::days(i64::from(retention.rollup_days))).timestamp();
-        let notes: Vec<HourNote> = futures::stream::iter(todo.iter().map(|(label, _, hour)| async move {
-            let stored = self.stored_rollups(tenant, Resolution::Hour, label, label, now, true).await?;
-            let (doc, note) =
-                self.hour_figures(tenant, *hour, (*hour, *hour + Duration::hours(1)), stored.get(label), now, retention, true).await?;
-            self.put_rollup(tenant, Resolution::Hour, label, &doc, keep(*hour)).await?;
-            Ok::<_, StoreError>(note)
-        }))
-        .buffer_unordered(4)
-        .try_collect()
-        .await?;
-        let days: BTreeSet<String> = todo.iter().map(|(_, _, h)| time::day_label(*h)).collect();
-        for day in &days {
-            self.rebuild_day(tenant, day, now, retention).await?;
-        }
-        let mut still_dirty = 0;
-        for (label, v, _) in &todo {
-            if !self.clear_dirty(tenant, label, *v).await? {
-                still_dirty += 1;
-            }
-        }
-        let kept = notes.iter().map(|n| n.frozen).sum();
-        Ok(RollUpSummary { hours: todo.len(), days: days.len(), still_dirty, remaining, kept })
-    }
-
-    /// Rebuilds a day's rollup (`yyyy-mm-dd`) from its stored hours, read
-    /// strongly consistent (they may have been written a moment ago).
-    pub async fn rebuild_day(&self, tenant: &str, day: &str, now: DateTime<Utc>, retention: &Retention) -> Result<(), StoreError> {
-        let Some(start) = parse_day(day) else { return Err(StoreError::corrupt(format!("bad day label {day}"))) };
-        let hours = self.stored_rollups(tenant, Resolution::Hour, &format!("{day}T00"), &format!("{day}T23"), now, true).await?;
-        let mut total = Rollup::default();
-        for doc in hours.values() {
-            total.merge(&doc.rollup);
-        }
-        total.slots.clear();
-        for u in total.users.values_mut() {
-            u.slots = 0;
-        }
-        total.compact(self.config().rollup_max_keys);
-        let expires = (start + Duration::days(i64::from(retention.rollup_days))).timestamp();
-        self.put_rollup(tenant, Resolution::Day, day, &StoredRollup { rollup: total, kinds: BTreeMap::new() }, expires).await
-    }
 }
 
 /// The sort key and TTL of an event item.
@@ -441,22 +379,6 @@ fn sk_and_ttl(item: &Item) -> (String, i64) {
     let sk = item.str(SK).map(str::to_owned).unwrap_or_default();
     let ttl = item.num(TTL_ATTRIBUTE).unwrap_or(i64::MAX);
     (sk, ttl)
-}
-
-/// What one roll-up run of a tenant did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct RollUpSummary {
-    /// Hours recomputed.
-    pub hours: usize,
-    /// Days rebuilt from their hours.
-    pub days: usize,
-    /// Hours written to again during the run: they stay dirty for the next.
-    pub still_dirty: usize,
-    /// Dirty hours left for the next run by the per-run bound.
-    pub remaining: usize,
-    /// Kinds of hours past raw retention whose stored figures were kept
-    /// (late events added) rather than recomputed.
-    pub kept: usize,
 }
 
 #[cfg(test)]

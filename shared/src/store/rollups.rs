@@ -34,8 +34,6 @@ use super::{Item, StoreError, n, s};
 use crate::model::EventKind;
 use crate::rollup::Rollup;
 
-pub use super::hours::RollUpSummary;
-
 /// How long a stored rollup covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolution {

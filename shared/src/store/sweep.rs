@@ -22,6 +22,8 @@ pub const TTL_MARGIN_HOURS: i64 = 24;
 /// What one swept partition gave.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
+    /// Hours (events) or days (snapshots) swept.
+    pub units: usize,
     /// Items looked at (those TTL would not reach soon).
     pub examined: usize,
     pub removed: usize,
@@ -29,6 +31,7 @@ pub struct Swept {
 
 impl std::ops::AddAssign for Swept {
     fn add_assign(&mut self, o: Swept) {
+        self.units += o.units;
         self.examined += o.examined;
         self.removed += o.removed;
     }
@@ -109,7 +112,7 @@ impl EventStore {
         .await?;
         let cfg = self.config();
         let removed = batch::batch_delete(self.client(), &cfg.table, doomed, cfg.write_concurrency, cfg.max_attempts, deadline).await?;
-        Ok(Swept { examined, removed })
+        Ok(Swept { units: 0, examined, removed })
     }
 
     /// Sweeps the events of `[from, to)` (whole hours) of the given kinds:

@@ -59,7 +59,15 @@ async fn main() {
     eprintln!("seed: tenant {tenant}: {accepted} events stored, {duplicates} already there");
     // Roll the seeded hours up, as the hourly job would, so period routes
     // read rollups from the start.
-    match store.roll_up_tenant(&tenant, analytics_shared::time::receive_time(), &cfg.retention, usize::MAX).await {
+    match analytics_shared::jobs::rollup::roll_up_tenant(
+        &store,
+        &tenant,
+        analytics_shared::time::receive_time(),
+        &cfg.retention,
+        usize::MAX,
+    )
+    .await
+    {
         Ok(s) => eprintln!("seed: rolled up {} hours into {} days", s.hours, s.days),
         Err(e) => fail(&format!("roll-up failed: {e}")),
     }

@@ -1,0 +1,92 @@
+//! The roll-up of a tenant: its dirty hours' figures made and stored
+//! (`store::hours` says how), their days rebuilt, the markers cleared.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, Utc};
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use crate::config::Retention;
+use crate::rollup::Rollup;
+use crate::store::StoreError;
+use crate::store::events::EventStore;
+use crate::store::hours::HourNote;
+use crate::store::rollups::{Resolution, StoredRollup};
+use crate::time::{self, parse_day, parse_hour};
+
+/// Rolls up the tenant's dirty hours, oldest first and at most
+/// `max_hours` of them, then rebuilds their days, then clears the
+/// markers that did not move meanwhile.
+pub async fn roll_up_tenant(
+    store: &EventStore,
+    tenant: &str,
+    now: DateTime<Utc>,
+    retention: &Retention,
+    max_hours: usize,
+) -> Result<RollUpSummary, StoreError> {
+    let dirty = store.dirty_hours(tenant).await?;
+    if let Some(first) = dirty.keys().next() {
+        store.register_tenant(tenant, first, now, retention.rollup_days).await?;
+    }
+    let remaining = dirty.len().saturating_sub(max_hours);
+    let todo: Vec<(String, u64, DateTime<Utc>)> =
+        dirty.into_iter().take(max_hours).filter_map(|(label, v)| parse_hour(&label).map(|h| (label, v, h))).collect();
+    let keep = |t: DateTime<Utc>| (t + Duration::days(i64::from(retention.rollup_days))).timestamp();
+    let notes: Vec<HourNote> = futures::stream::iter(todo.iter().map(|(label, _, hour)| async move {
+        let stored = store.stored_rollups(tenant, Resolution::Hour, label, label, now, true).await?;
+        let (doc, note) =
+            store.hour_figures(tenant, *hour, (*hour, *hour + Duration::hours(1)), stored.get(label), now, retention, true).await?;
+        store.put_rollup(tenant, Resolution::Hour, label, &doc, keep(*hour)).await?;
+        Ok::<_, StoreError>(note)
+    }))
+    .buffer_unordered(4)
+    .try_collect()
+    .await?;
+    let days: BTreeSet<String> = todo.iter().map(|(_, _, h)| time::day_label(*h)).collect();
+    for day in &days {
+        rebuild_day(store, tenant, day, now, retention).await?;
+    }
+    let mut still_dirty = 0;
+    for (label, v, _) in &todo {
+        if !store.clear_dirty(tenant, label, *v).await? {
+            still_dirty += 1;
+        }
+    }
+    let kept = notes.iter().map(|n| n.frozen).sum();
+    Ok(RollUpSummary { hours: todo.len(), days: days.len(), still_dirty, remaining, kept })
+}
+
+/// Rebuilds a day's rollup (`yyyy-mm-dd`) from its stored hours, read
+/// strongly consistent (they may have been written a moment ago).
+pub async fn rebuild_day(store: &EventStore, tenant: &str, day: &str, now: DateTime<Utc>, retention: &Retention) -> Result<(), StoreError> {
+    let Some(start) = parse_day(day) else { return Err(StoreError::corrupt(format!("bad day label {day}"))) };
+    let hours = store.stored_rollups(tenant, Resolution::Hour, &format!("{day}T00"), &format!("{day}T23"), now, true).await?;
+    let mut total = Rollup::default();
+    for doc in hours.values() {
+        total.merge(&doc.rollup);
+    }
+    total.slots.clear();
+    for u in total.users.values_mut() {
+        u.slots = 0;
+    }
+    total.compact(store.config().rollup_max_keys);
+    let expires = (start + Duration::days(i64::from(retention.rollup_days))).timestamp();
+    store.put_rollup(tenant, Resolution::Day, day, &StoredRollup { rollup: total, kinds: BTreeMap::new() }, expires).await
+}
+
+/// What one roll-up run of a tenant did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RollUpSummary {
+    /// Hours recomputed.
+    pub hours: usize,
+    /// Days rebuilt from their hours.
+    pub days: usize,
+    /// Hours written to again during the run: they stay dirty for the next.
+    pub still_dirty: usize,
+    /// Dirty hours left for the next run by the per-run bound.
+    pub remaining: usize,
+    /// Kinds of hours past raw retention whose stored figures were kept
+    /// (late events added) rather than recomputed.
+    pub kept: usize,
+}
