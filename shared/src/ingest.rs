@@ -12,7 +12,8 @@ use serde_json::value::RawValue;
 
 use crate::config::Retention;
 use crate::error::ApiError;
-use crate::store::events::{EventStore, EventWrite, PutOutcome, event_write, writer_id};
+use crate::store::Table;
+use crate::store::events::{EventWrite, PutOutcome, event_write, writer_id};
 use crate::time::hour_start;
 use crate::validate::{self, Context, Problem, limits};
 
@@ -179,7 +180,7 @@ fn rejection(index: usize, raw: &str, problems: Vec<Problem>) -> Rejection {
 /// but writes nothing. Every event counted `accepted` is durably written;
 /// one DynamoDB refuses for what it holds is rejected alone (`unstorable`).
 pub async fn ingest(
-    store: &EventStore,
+    store: &Table,
     tenant: &str,
     body: &[u8],
     dry_run: bool,
@@ -193,19 +194,19 @@ pub async fn ingest(
     let mut rejected = batch.rejected;
     let (stored, duplicates) = if dry_run {
         let writes: Vec<EventWrite> = batch.writes.into_iter().map(|(_, w)| w).collect();
-        let existing = store.existing(&writes).await?;
+        let existing = store.events().existing(&writes).await?;
         let dup = writes.iter().filter(|w| existing.contains(&w.identity_key())).count();
         (writes.len() - dup, dup)
     } else {
         let hours: BTreeSet<DateTime<Utc>> = batch.writes.iter().map(|(_, w)| hour_start(w.placed_at)).collect();
         let hours: BTreeSet<String> = hours.into_iter().map(time::hour_label).collect();
-        store.mark_dirty(tenant, &hours).await?;
+        store.markers().mark(tenant, &hours).await?;
         let (indices, writes): (Vec<usize>, Vec<EventWrite>) = batch.writes.into_iter().unzip();
         let raw_ids: Vec<Option<String>> = writes.iter().map(|w| w.item.str("event_id").map(str::to_owned)).collect();
-        let outcomes = store.put_events(tenant, writes, &writer_id(), &hours).await?;
+        let outcomes = store.events().put(tenant, writes, &writer_id(), &hours).await?;
         // Again after writing: a roll-up that read these hours mid-write
         // sees the version move and leaves them dirty (store::rollups).
-        store.mark_dirty(tenant, &hours).await?;
+        store.markers().mark(tenant, &hours).await?;
         let (mut stored, mut dup) = (0, 0);
         for ((index, event_id), outcome) in indices.into_iter().zip(raw_ids).zip(outcomes) {
             match outcome {

@@ -59,7 +59,7 @@ fn main() {
         let t = Instant::now();
         seed_world(&client, &cfg, "bench", hour_events, hour, 3600).await;
         let seeded = t.elapsed().as_secs_f64();
-        let store = analytics_shared::store::events::EventStore::new(client.clone(), cfg.store.clone());
+        let store = analytics_shared::store::Table::new(client.clone(), cfg.store.clone());
         let jobs = Jobs::new(store, probe.bus.clone(), cfg.clone());
         let (took, summary) = run(&jobs, json!({"job": "usage-rollup"})).await;
         assert_eq!(summary["hours"], 1, "{summary}");
@@ -79,7 +79,7 @@ fn main() {
         let today = Utc::now().duration_trunc(Duration::days(1)).unwrap();
         let start = today - Duration::days(days);
         seed_world(&client, &cfg, "bench", days_events, start, (today - start).num_seconds() as u64).await;
-        let store = analytics_shared::store::events::EventStore::new(client.clone(), cfg.store.clone());
+        let store = analytics_shared::store::Table::new(client.clone(), cfg.store.clone());
         let jobs = Jobs::new(store, probe.bus.clone(), cfg.clone());
         let (mut rollup, mut hours) = (0.0, 0);
         loop {

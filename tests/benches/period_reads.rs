@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use analytics_shared::store::events::EventStore;
+use analytics_shared::store::Table;
 use chrono::{DurationRound, Utc};
 use integration_tests::{Answer, ApiEvent, fresh_table, seed_world, token};
 
@@ -41,7 +41,7 @@ fn main() {
     rt.block_on(async {
         for n in sizes {
             let (client, cfg) = fresh_table().await;
-            let store = EventStore::new(client.clone(), cfg.store.clone());
+            let store = Table::new(client.clone(), cfg.store.clone());
             let now = Utc::now();
             // The smoke test spreads its events over a week, so its roll-up stays quick.
             let start = now.duration_trunc(chrono::Duration::days(1)).unwrap() - chrono::Duration::days(if bench { 89 } else { 6 });
@@ -72,7 +72,7 @@ fn main() {
             let (mut cold, mut warm, mut page, mut tenant_page) = (vec![], vec![], vec![], vec![]);
             let (mut read_dash, mut read_page) = (0, 0);
             for _ in 0..rounds {
-                app.store.invalidate_cache("bench").await.unwrap();
+                app.store.documents().invalidate_cache("bench").await.unwrap();
                 let (took, read, a) = get("/dashboard?period=90d", &admin).await;
                 assert_eq!(a.headers["x-cache"], "miss");
                 assert!(a.body["metrics"]["total_activities"].as_u64().unwrap() > 0);

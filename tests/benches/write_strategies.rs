@@ -8,8 +8,9 @@
 use std::time::Instant;
 
 use analytics_shared::config::Retention;
+use analytics_shared::store::Table;
 use analytics_shared::store::batch::batch_put;
-use analytics_shared::store::events::{EventStore, EventWrite, event_write, writer_id};
+use analytics_shared::store::events::{EventWrite, event_write, writer_id};
 use analytics_shared::time::receive_time;
 use analytics_shared::validate::{Context, validate_event};
 use integration_tests::fresh_table;
@@ -33,13 +34,13 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let (client, cfg) = fresh_table().await;
-        let store = EventStore::new(client.clone(), cfg.store.clone());
+        let store = Table::new(client.clone(), cfg.store.clone());
         for round in 0..if quick { 1 } else { 3 } {
             let batch = writes(&format!("c{round}"), n);
             let t = Instant::now();
             for chunk in batch.chunks(500) {
                 let hours = chunk.iter().map(|w| analytics_shared::time::hour_label(w.placed_at)).collect();
-                let out = store.put_events("bench", chunk.to_vec(), &writer_id(), &hours).await.unwrap();
+                let out = store.events().put("bench", chunk.to_vec(), &writer_id(), &hours).await.unwrap();
                 assert_eq!(out.len(), chunk.len());
             }
             let conditional = t.elapsed();

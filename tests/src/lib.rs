@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use analytics_shared::auth::{LocalToken, mint_local_token};
 use analytics_shared::config::{AuthConfig, Config, StoreConfig};
-use analytics_shared::store::events::EventStore;
+use analytics_shared::store::Table;
 use analytics_shared::store::{self, table};
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use serde_json::{Value, json};
@@ -162,14 +162,14 @@ pub async fn freezable_store(cfg: &Config) -> (aws_sdk_dynamodb::Client, Config,
 /// A store of `cfg`'s table whose first request lands but whose answer
 /// comes after the attempt timeout, as when a network drops an answer: the
 /// client retries.
-pub async fn store_losing_its_first_answer(cfg: &Config) -> (EventStore, Connections) {
+pub async fn store_losing_its_first_answer(cfg: &Config) -> (Table, Connections) {
     ensure_stack();
     let mut slow = cfg.store.clone();
     slow.attempt_timeout = Duration::from_millis(400);
     slow.deadline = Duration::from_secs(20);
     let (endpoint, connections) = relay_holding_the_first_answer(Duration::from_secs(2)).await;
     let client = aws_sdk_dynamodb::Client::from_conf(store::client_config(&sdk_config(&endpoint), &slow));
-    (EventStore::new(client, slow), connections)
+    (Table::new(client, slow), connections)
 }
 
 /// Shared SDK settings pointing at an endpoint, with dummy credentials.
@@ -301,7 +301,7 @@ pub fn percent_encode(s: &str) -> String {
 /// Stores events for a tenant through the real ingest pipeline, in
 /// batches of 500, and returns how many were accepted.
 pub async fn store_events(client: &aws_sdk_dynamodb::Client, cfg: &Config, tenant: &str, events: &[Value]) -> usize {
-    let store = analytics_shared::store::events::EventStore::new(client.clone(), cfg.store.clone());
+    let store = analytics_shared::store::Table::new(client.clone(), cfg.store.clone());
     let mut accepted = 0;
     for chunk in events.chunks(500) {
         let body = json!({ "events": chunk }).to_string();
@@ -428,7 +428,7 @@ impl BusProbe {
 /// The jobs on a fresh table and a fresh bus.
 pub async fn jobs_env(cfg: Config, client: &aws_sdk_dynamodb::Client) -> (analytics_shared::jobs::Jobs, BusProbe) {
     let probe = BusProbe::new().await;
-    let store = analytics_shared::store::events::EventStore::new(client.clone(), cfg.store.clone());
+    let store = analytics_shared::store::Table::new(client.clone(), cfg.store.clone());
     (analytics_shared::jobs::Jobs::new(store, probe.bus.clone(), cfg), probe)
 }
 
@@ -506,6 +506,6 @@ pub async fn seed_world(
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(600);
         analytics_shared::store::batch::batch_put(client, &cfg.store.table, items, 16, 10, deadline).await.unwrap();
     }
-    let store = analytics_shared::store::events::EventStore::new(client.clone(), cfg.store.clone());
-    store.mark_dirty(tenant, &hours).await.unwrap();
+    let store = analytics_shared::store::Table::new(client.clone(), cfg.store.clone());
+    store.markers().mark(tenant, &hours).await.unwrap();
 }

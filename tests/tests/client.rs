@@ -216,12 +216,12 @@ async fn what_the_app_served_is_what_the_query_routes_report() {
     assert_eq!(backend.api_requests("acme").await, served, "per route template and method; /health excluded");
 
     // The stored events in full: the fields the layer captured, sanitized.
-    let store = analytics_shared::store::events::EventStore::new(client(&backend.cfg.store), backend.cfg.store.clone());
+    let store = analytics_shared::store::Table::new(client(&backend.cfg.store), backend.cfg.store.clone());
     let now = chrono::Utc::now();
     let mut stored = Vec::new();
     for hour in [now - chrono::Duration::hours(1), now] {
         let label = analytics_shared::time::hour_label(analytics_shared::time::hour_start(hour));
-        stored.extend(store.hour_events("acme", &label, now).await.expect("hour events"));
+        stored.extend(store.events().hour_events("acme", &label, now).await.expect("hour events"));
     }
     let requests: Vec<analytics_shared::model::event::ApiRequest> = stored
         .iter()
@@ -275,7 +275,7 @@ async fn sampled_traffic_is_counted_by_weight_within_tolerance() {
     let raw = backend.api_requests("acme").await;
     check(&raw);
     // The same figures once the hour is rolled up (and the cache dropped).
-    let store = analytics_shared::store::events::EventStore::new(client(&backend.cfg.store), backend.cfg.store.clone());
+    let store = analytics_shared::store::Table::new(client(&backend.cfg.store), backend.cfg.store.clone());
     analytics_shared::jobs::rollup::roll_up_tenant(&store, "acme", chrono::Utc::now(), &backend.cfg.retention, 10_000)
         .await
         .expect("roll-up");

@@ -6,7 +6,8 @@ use analytics_shared::time;
 use std::time::Duration;
 
 use analytics_shared::model::{EventBody, EventKind};
-use analytics_shared::store::events::{EventStore, ItemKey, PutOutcome};
+use analytics_shared::store::Table;
+use analytics_shared::store::events::{ItemKey, PutOutcome};
 use analytics_shared::time::parse_timestamp;
 use chrono::Utc;
 use integration_tests::*;
@@ -76,11 +77,11 @@ async fn stored_events_read_back_with_their_ttl_sanitized() {
     assert!(a.body["received_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(a.headers["x-request-id"], "req-test");
 
-    let store = EventStore::new(client.clone(), cfg.store.clone());
+    let store = Table::new(client.clone(), cfg.store.clone());
     let now = Utc::now();
     for (i, ev) in batch["events"].as_array().unwrap().iter().enumerate() {
         let key = key_of("acme", cfg.store.shards, ev);
-        let stored = store.get(&key, now).await.unwrap().unwrap_or_else(|| panic!("event {i} not stored"));
+        let stored = store.events().get(&key, now).await.unwrap().unwrap_or_else(|| panic!("event {i} not stored"));
         let days = if ev["kind"] == "api_request" { 30 } else { 90 };
         let occurred = parse_timestamp(ev["occurred_at"].as_str().unwrap()).unwrap();
         assert_eq!(stored.expires_at, (occurred + chrono::Duration::days(days)).timestamp(), "TTL of {}", ev["kind"]);
@@ -90,7 +91,7 @@ async fn stored_events_read_back_with_their_ttl_sanitized() {
     }
     // The activity: report outcome kept, secrets redacted, indexed by user and action.
     let key = key_of("acme", cfg.store.shards, &batch["events"][0]);
-    let a = store.get(&key, now).await.unwrap().unwrap();
+    let a = store.events().get(&key, now).await.unwrap().unwrap();
     assert_eq!(a.gsi1pk.as_deref(), Some("T#acme#U#u-42"));
     assert!(a.pk.starts_with("T#acme#A#activity:generate_report#"), "{}", a.pk);
     assert!(a.gsi2pk.is_none());
@@ -103,18 +104,18 @@ async fn stored_events_read_back_with_their_ttl_sanitized() {
     assert_eq!(report.estimated_monthly_savings, Some(1830.5));
     // The API request: query secret redacted, no per-name index.
     let key = key_of("acme", cfg.store.shards, &batch["events"][1]);
-    let b = store.get(&key, now).await.unwrap().unwrap();
+    let b = store.events().get(&key, now).await.unwrap().unwrap();
     let EventBody::ApiRequest(req) = &b.event.body else { panic!("api_request expected") };
     assert_eq!(req.query_params.as_ref().unwrap()["api_key"], "[REDACTED]");
     assert_eq!(req.query_params.as_ref().unwrap()["page"], "2");
     assert!(b.gsi2pk.is_none() && b.gsi1pk.is_none());
     // Read through the user index too, and the hours are marked for the rollup.
     // Only activity is indexed by user: the auth event of u-42 is not.
-    let by_user = store.user_events("acme", "u-42", now).await.unwrap();
+    let by_user = store.events().user_events("acme", "u-42", now).await.unwrap();
     assert_eq!(by_user.iter().map(|e| e.event.kind()).collect::<Vec<_>>(), [EventKind::Activity]);
     // Reading an hour back gathers every shard of it.
     let first_hour = time::hour_label(parse_timestamp(batch["events"][0]["occurred_at"].as_str().unwrap()).unwrap());
-    let in_hour = store.hour_events("acme", &first_hour, now).await.unwrap();
+    let in_hour = store.events().hour_events("acme", &first_hour, now).await.unwrap();
     let expected = batch["events"]
         .as_array()
         .unwrap()
@@ -122,8 +123,8 @@ async fn stored_events_read_back_with_their_ttl_sanitized() {
         .filter(|e| time::hour_label(parse_timestamp(e["occurred_at"].as_str().unwrap()).unwrap()) == first_hour);
     assert_eq!(in_hour.len(), expected.count());
     assert!(in_hour.windows(2).all(|w| w[0].sk <= w[1].sk), "oldest first");
-    assert!(store.hour_events("globex", &first_hour, now).await.unwrap().is_empty(), "another tenant sees nothing");
-    let dirty = store.dirty_hours("acme").await.unwrap();
+    assert!(store.events().hour_events("globex", &first_hour, now).await.unwrap().is_empty(), "another tenant sees nothing");
+    let dirty = store.markers().dirty_hours("acme").await.unwrap();
     for ev in batch["events"].as_array().unwrap() {
         assert!(dirty.contains_key(&time::hour_label(parse_timestamp(ev["occurred_at"].as_str().unwrap()).unwrap())));
     }
@@ -304,9 +305,9 @@ async fn authorizer_claims_decide_the_tenant_in_aws() {
         .into_request();
     let a = Answer::from(app.handle(req).await);
     assert_eq!(a.status, 202, "{}", a.body);
-    let store = EventStore::new(client.clone(), cfg.store.clone());
-    assert_eq!(store.user_events("initech", "u-42", Utc::now()).await.unwrap().len(), 1);
-    assert!(store.user_events("default", "u-42", Utc::now()).await.unwrap().is_empty());
+    let store = Table::new(client.clone(), cfg.store.clone());
+    assert_eq!(store.events().user_events("initech", "u-42", Utc::now()).await.unwrap().len(), 1);
+    assert!(store.events().user_events("default", "u-42", Utc::now()).await.unwrap().is_empty());
     // Without claims and without a local secret nobody is let in.
     let a = Answer::from(app.handle(ApiEvent::post(ROUTE, "{}").bearer("x").into_request()).await);
     assert_eq!(a.status, 401);
@@ -346,8 +347,8 @@ async fn dry_run_reports_exactly_but_writes_nothing() {
     assert_eq!((a.body["accepted"].clone(), a.body["duplicates"].clone()), (json!(4), json!(0)));
     assert_eq!(a.body["rejected"][0]["index"], 4);
     assert_eq!(count_items(&client, &cfg.store.table).await, 0, "a dry run writes nothing");
-    let store = EventStore::new(client.clone(), cfg.store.clone());
-    assert!(store.dirty_hours("acme").await.unwrap().is_empty());
+    let store = Table::new(client.clone(), cfg.store.clone());
+    assert!(store.markers().dirty_hours("acme").await.unwrap().is_empty());
 
     // After a real write, the dry run recognises the resends.
     assert_eq!(post(&app, &batch, &tok).await.body["accepted"], 4);
@@ -410,7 +411,7 @@ async fn the_committed_invoke_payloads_answer_as_named() {
 #[tokio::test]
 async fn expired_items_are_never_read_back() {
     let (client, cfg) = fresh_table().await;
-    let store = EventStore::new(client.clone(), cfg.store.clone());
+    let store = Table::new(client.clone(), cfg.store.clone());
     let now = Utc::now();
     let ctx = analytics_shared::validate::Context { received_at: now, sent_at: None, retention: cfg.retention };
     let mut keys_written = Vec::new();
@@ -425,12 +426,12 @@ async fn expired_items_are_never_read_back() {
         keys_written.push(w.key());
         client.put_item().table_name(&cfg.store.table).set_item(Some(w.item)).send().await.unwrap();
     }
-    assert!(store.get(&keys_written[0], now).await.unwrap().is_none());
-    assert!(store.get(&keys_written[1], now).await.unwrap().is_some());
-    let by_user = store.user_events("acme", "u-1", now).await.unwrap();
+    assert!(store.events().get(&keys_written[0], now).await.unwrap().is_none());
+    assert!(store.events().get(&keys_written[1], now).await.unwrap().is_some());
+    let by_user = store.events().user_events("acme", "u-1", now).await.unwrap();
     assert_eq!(by_user.iter().map(|e| e.event.event_id.as_str()).collect::<Vec<_>>(), vec!["fresh"]);
     let hour = time::hour_label(parse_timestamp(&minutes_ago(10)).unwrap());
-    let in_hour = store.hour_events("acme", &hour, now).await.unwrap();
+    let in_hour = store.events().hour_events("acme", &hour, now).await.unwrap();
     assert!(in_hour.iter().all(|e| e.event.event_id != "old"));
 }
 
@@ -451,15 +452,15 @@ async fn a_write_whose_answer_was_lost_is_stored_not_a_duplicate() {
     // The identity write is the relay's first connection: its answer is held.
     let now = analytics_shared::time::receive_time();
     let first = write(now);
-    assert_eq!(store.put_events("acme", first.clone(), "writer-1", &hours(&first)).await.unwrap(), vec![PutOutcome::Stored]);
+    assert_eq!(store.events().put("acme", first.clone(), "writer-1", &hours(&first)).await.unwrap(), vec![PutOutcome::Stored]);
     assert!(connections.taken() >= 2, "the held answer made the client retry");
     assert_eq!(count_items(&client, &cfg.store.table).await, 1);
 
     // A resend is another request (another writer), received later.
     let later = write(now + chrono::Duration::milliseconds(1));
-    assert_eq!(store.put_events("acme", later.clone(), "writer-2", &hours(&later)).await.unwrap(), vec![PutOutcome::Duplicate]);
+    assert_eq!(store.events().put("acme", later.clone(), "writer-2", &hours(&later)).await.unwrap(), vec![PutOutcome::Duplicate]);
     assert_eq!(count_items(&client, &cfg.store.table).await, 1);
     // Two requests received in the same millisecond are still two requests.
     let same_ms = write(now);
-    assert_eq!(store.put_events("acme", same_ms.clone(), "writer-3", &hours(&same_ms)).await.unwrap(), vec![PutOutcome::Duplicate]);
+    assert_eq!(store.events().put("acme", same_ms.clone(), "writer-3", &hours(&same_ms)).await.unwrap(), vec![PutOutcome::Duplicate]);
 }

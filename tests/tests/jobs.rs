@@ -5,7 +5,7 @@
 
 use analytics_shared::jobs::JobError;
 use analytics_shared::query::period::{self, DateRange};
-use analytics_shared::store::events::EventStore;
+use analytics_shared::store::Table;
 use analytics_shared::store::rollups::Resolution;
 use chrono::{DateTime, Datelike, Duration, DurationRound, SecondsFormat, Utc};
 use integration_tests::*;
@@ -30,8 +30,8 @@ fn api(id: &str, at: DateTime<Utc>, status: u16) -> Value {
         "status_code": status, "response_time_ms": 40})
 }
 
-fn store_of(client: &aws_sdk_dynamodb::Client, cfg: &analytics_shared::Config) -> EventStore {
-    EventStore::new(client.clone(), cfg.store.clone())
+fn store_of(client: &aws_sdk_dynamodb::Client, cfg: &analytics_shared::Config) -> Table {
+    Table::new(client.clone(), cfg.store.clone())
 }
 
 fn hour(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -57,26 +57,26 @@ async fn usage_rollup_rolls_up_every_tenant_once() {
     let store = store_of(&client, &cfg);
     let mut dirty = 0;
     for t in ["acme", "globex", "initech"] {
-        dirty += store.dirty_hours(t).await.unwrap().len();
+        dirty += store.markers().dirty_hours(t).await.unwrap().len();
     }
     let first = run_job(&jobs, json!({"job": "usage-rollup", "scheduled_time": ts(Utc::now())})).await.unwrap();
     assert_eq!(first["job"], "usage-rollup");
     assert_eq!(first["tenants"], 3);
     assert_eq!(first["hours"], dirty as u64, "{first}");
     assert_eq!((first["still_dirty"].as_u64(), first["remaining"].as_u64()), (Some(0), Some(0)));
-    assert!(store.dirty_hours("acme").await.unwrap().is_empty());
-    let tenants: Vec<String> = store.tenants(None, Utc::now()).await.unwrap().into_iter().map(|t| t.tenant).collect();
+    assert!(store.markers().dirty_hours("acme").await.unwrap().is_empty());
+    let tenants: Vec<String> = store.tenants().list(None, Utc::now()).await.unwrap().into_iter().map(|t| t.tenant).collect();
     assert_eq!(tenants, ["acme", "globex", "initech"], "the roll-up registers the tenants the other jobs visit");
 
     // The stored hours are the raw events' rollups: the whole items,
     // folded here, give the same as the roll-up's projected reads.
     let now = Utc::now();
     for (tenant, activities) in [("acme", 40), ("initech", mixed.iter().filter(|e| e["kind"] == "activity").count() as u64)] {
-        let stored = store.rollups(tenant, Resolution::Hour, &keys_hour(base), &keys_hour(now), now).await.unwrap();
+        let stored = store.rollups().read(tenant, Resolution::Hour, &keys_hour(base), &keys_hour(now), now).await.unwrap();
         let mut total = 0;
         for (label, r) in &stored {
             let mut direct = analytics_shared::rollup::Rollup::default();
-            for e in store.hour_events(tenant, label, now).await.unwrap() {
+            for e in store.events().hour_events(tenant, label, now).await.unwrap() {
                 direct.add(&e.event);
             }
             assert_eq!(r, &direct, "{tenant} {label}");
@@ -84,7 +84,7 @@ async fn usage_rollup_rolls_up_every_tenant_once() {
         }
         assert_eq!(total, activities, "{tenant}");
     }
-    let stored = store.rollups("acme", Resolution::Hour, &keys_hour(base), &keys_hour(now), now).await.unwrap();
+    let stored = store.rollups().read("acme", Resolution::Hour, &keys_hour(base), &keys_hour(now), now).await.unwrap();
 
     let again = run_job(&jobs, json!({"job": "usage-rollup", "scheduled_time": ts(Utc::now())})).await.unwrap();
     assert_eq!((again["tenants"].as_u64(), again["hours"].as_u64()), (Some(0), Some(0)), "{again}");
@@ -94,7 +94,7 @@ async fn usage_rollup_rolls_up_every_tenant_once() {
     let backfill = run_job(&jobs, w).await.unwrap();
     assert_eq!((backfill["marked"].as_u64(), backfill["hours"].as_u64()), (Some(6), Some(6)), "{backfill}");
     let now = Utc::now();
-    assert_eq!(store.rollups("acme", Resolution::Hour, &keys_hour(base), &keys_hour(now), now).await.unwrap(), stored);
+    assert_eq!(store.rollups().read("acme", Resolution::Hour, &keys_hour(base), &keys_hour(now), now).await.unwrap(), stored);
 }
 
 fn keys_hour(t: DateTime<Utc>) -> String {
@@ -120,24 +120,24 @@ async fn daily_and_dashboard_metrics_store_every_period_and_drop_the_cache() {
     run_job(&jobs, json!({"job": "usage-rollup"})).await.unwrap();
     let store = store_of(&client, &cfg);
     let now = Utc::now();
-    store.put_cached("acme", "dashboard#x", "{}", 900, now).await.unwrap();
+    store.documents().put_cached("acme", "dashboard#x", "{}", 900, now).await.unwrap();
 
     let daily = run_job(&jobs, json!({"job": "daily-metrics", "scheduled_time": ts(Utc::now())})).await.unwrap();
     assert_eq!((daily["days_rebuilt"].as_u64(), daily["cache_entries_dropped"].as_u64()), (Some(1), Some(1)), "{daily}");
     assert_eq!(daily["window_start"], json!(yesterday), "the default window is yesterday");
     let day = analytics_shared::time::day_label(yesterday);
-    let days = store.rollups("acme", Resolution::Day, &day, &day, now).await.unwrap();
+    let days = store.rollups().read("acme", Resolution::Day, &day, &day, now).await.unwrap();
     assert_eq!(days[&day].activities(), 14);
 
-    store.put_cached("acme", "dashboard#y", "{}", 900, now).await.unwrap();
+    store.documents().put_cached("acme", "dashboard#y", "{}", 900, now).await.unwrap();
     let dash = run_job(&jobs, json!({"job": "dashboard-metrics", "scheduled_time": ts(Utc::now())})).await.unwrap();
     assert_eq!(dash["written"], json!({"daily": 1, "weekly": 1, "monthly": 1, "yearly": 1}), "{dash}");
     assert_eq!(dash["cache_entries_dropped"], 1);
-    assert!(store.cached("acme", "dashboard#y", now).await.unwrap().is_none());
+    assert!(store.documents().cached("acme", "dashboard#y", now).await.unwrap().is_none());
     let d = yesterday.date_naive();
     let monday = d - Duration::days(i64::from(d.weekday().num_days_from_monday()));
     let weekly: Value =
-        serde_json::from_str(&store.metrics_of("acme", "weekly", &monday.to_string(), now).await.unwrap().unwrap()).unwrap();
+        serde_json::from_str(&store.documents().metrics_of("acme", "weekly", &monday.to_string(), now).await.unwrap().unwrap()).unwrap();
     assert_eq!(weekly["total_activities"], 14);
     assert_eq!(weekly["reports_this_period"], 2);
     assert_eq!(weekly["success_rate_percentage"], 50);
@@ -145,7 +145,8 @@ async fn daily_and_dashboard_metrics_store_every_period_and_drop_the_cache() {
     assert_eq!(weekly["active_clients"], 2);
     assert_eq!(weekly["categories"]["total"], 3);
     assert_eq!(weekly["business_impact"]["low"]["count"], 2);
-    let daily_m: Value = serde_json::from_str(&store.metrics_of("acme", "daily", &d.to_string(), now).await.unwrap().unwrap()).unwrap();
+    let daily_m: Value =
+        serde_json::from_str(&store.documents().metrics_of("acme", "daily", &d.to_string(), now).await.unwrap().unwrap()).unwrap();
     assert_eq!(daily_m["active_users"], 2);
 
     let before: Vec<Option<String>> = futures_bodies(&store, d).await;
@@ -153,10 +154,10 @@ async fn daily_and_dashboard_metrics_store_every_period_and_drop_the_cache() {
     assert_eq!(futures_bodies(&store, d).await, before, "a rerun writes the same figures");
 }
 
-async fn futures_bodies(store: &EventStore, d: chrono::NaiveDate) -> Vec<Option<String>> {
+async fn futures_bodies(store: &Table, d: chrono::NaiveDate) -> Vec<Option<String>> {
     let mut out = Vec::new();
     for p in analytics_shared::report::Period::ALL {
-        out.push(store.metrics_of("acme", p.as_str(), &p.bounds(d).0.to_string(), Utc::now()).await.unwrap());
+        out.push(store.documents().metrics_of("acme", p.as_str(), &p.bounds(d).0.to_string(), Utc::now()).await.unwrap());
     }
     out
 }
@@ -211,7 +212,7 @@ async fn health_snapshots_and_alerts_once_per_window() {
     assert!(bus.received().await.is_empty());
 
     let store = store_of(&client, &cfg);
-    let snap = store.latest_snapshot("acme", Utc::now() + Duration::minutes(10)).await.unwrap().unwrap();
+    let snap = store.documents().latest_snapshot("acme", Utc::now() + Duration::minutes(10)).await.unwrap().unwrap();
     assert_eq!((snap.cpu_percent, snap.memory_used_mb, snap.process_memory_mb), (Some(12.5), Some(512.0), Some(20.0)));
     assert_eq!(snap.requests_24h, 30.0);
     assert_eq!(snap.error_rate, 20.0);
@@ -254,12 +255,12 @@ async fn an_alert_claim_whose_answer_was_lost_is_still_this_runs() {
     let (store, connections) = store_losing_its_first_answer(&cfg).await;
     let end = Utc::now().duration_trunc(Duration::minutes(5)).unwrap();
     let start = end - Duration::minutes(15);
-    assert!(store.claim_alert("acme", "failed_logins#ip#192.0.2.1", start, end).await.unwrap());
+    assert!(store.alerts().claim("acme", "failed_logins#ip#192.0.2.1", start, end).await.unwrap());
     assert!(connections.taken() >= 2, "the held answer made the client retry");
     let direct = store_of(&client, &cfg);
-    assert!(!direct.claim_alert("acme", "failed_logins#ip#192.0.2.1", start, end).await.unwrap(), "a rerun is refused");
+    assert!(!direct.alerts().claim("acme", "failed_logins#ip#192.0.2.1", start, end).await.unwrap(), "a rerun is refused");
     let next = end + Duration::minutes(15);
-    assert!(direct.claim_alert("acme", "failed_logins#ip#192.0.2.1", end, next).await.unwrap(), "the next window is free");
+    assert!(direct.alerts().claim("acme", "failed_logins#ip#192.0.2.1", end, next).await.unwrap(), "the next window is free");
 }
 
 /// Events and snapshots written under a longer retention are removed once
@@ -287,7 +288,7 @@ async fn cleanup_removes_what_an_older_retention_left() {
     let mut snap = analytics_shared::query::period::app_health_now(&store, "acme", now, &cfg.retention).await.unwrap();
     for days_ago in [90, 60, 1] {
         snap.captured_at = now - Duration::days(days_ago);
-        store.put_snapshot("acme", &snap, long.retention.metrics_days).await.unwrap();
+        store.documents().put_snapshot("acme", &snap, long.retention.metrics_days).await.unwrap();
     }
 
     // Today's retention: 90 days (api logs 30, snapshots 30).
@@ -298,14 +299,14 @@ async fn cleanup_removes_what_an_older_retention_left() {
     assert!(first.get("warning").is_none());
     assert_eq!(first["removed"], 40, "30 old activities and 10 old API requests: {first}");
     assert_eq!(first["complete"], true);
-    let left = store.user_events("acme", "u-1", Utc::now()).await.unwrap();
+    let left = store.events().user_events("acme", "u-1", Utc::now()).await.unwrap();
     assert_eq!(left.len(), 5, "recent activity stays");
     let again = run_job(&jobs, json!({"job": "activity-cleanup", "scheduled_time": ts(Utc::now())})).await.unwrap();
     assert_eq!((again["removed"].as_u64(), again["swept"].as_u64()), (Some(0), Some(0)), "the sweep resumes where it stopped: {again}");
 
     let metrics = run_job(&jobs, json!({"job": "metrics-cleanup", "scheduled_time": ts(now)})).await.unwrap();
     assert_eq!(metrics["removed"], 2, "{metrics}");
-    assert!(store.latest_snapshot("acme", now).await.unwrap().is_some(), "yesterday's snapshot stays");
+    assert!(store.documents().latest_snapshot("acme", now).await.unwrap().is_some(), "yesterday's snapshot stays");
     let metrics_again = run_job(&jobs, json!({"job": "metrics-cleanup"})).await.unwrap();
     assert_eq!(metrics_again["removed"], 0);
 }
@@ -603,7 +604,7 @@ async fn rollups_answer_like_raw_events_for_random_worlds() {
     dash["job"] = json!("dashboard-metrics");
     run_job(&jobs, dash).await.unwrap();
     for (i, t) in tenants.iter().enumerate() {
-        assert!(store_of(&client, &cfg).dirty_hours(t).await.unwrap().is_empty());
+        assert!(store_of(&client, &cfg).markers().dirty_hours(t).await.unwrap().is_empty());
         let tok = token("boss", Some(t), &["admin"], &[]);
         let rolled = every_period_answer(&app, &tok, &from, &to).await;
         for ((name, a), (_, b)) in raw[i].iter().zip(&rolled) {

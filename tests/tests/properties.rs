@@ -13,7 +13,8 @@ use analytics_shared::config::Retention;
 use analytics_shared::ingest::{UNSTORABLE, prepare};
 use analytics_shared::model::EventKind;
 use analytics_shared::query::period::{DateRange, read_pieces, total};
-use analytics_shared::store::events::{EventStore, item_size};
+use analytics_shared::store::Table;
+use analytics_shared::store::events::item_size;
 use analytics_shared::store::rollups::Resolution;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use integration_tests::props::{self, cases};
@@ -184,7 +185,7 @@ proptest! {
         let result: Result<(), TestCaseError> = runtime().block_on(async {
             let (client, mut cfg) = fresh_table().await;
             cfg.retention = Retention { events_days: 4, api_log_days: 1, metrics_days: 1, rollup_days: 800 };
-            let store = EventStore::new(client, cfg.store.clone());
+            let store = Table::new(client, cfg.store.clone());
             let start: DateTime<Utc> = Utc::now().duration_trunc(Duration::hours(1)).unwrap() - Duration::days(20);
             let mut now = start;
             let mut sent: Vec<(Value, i64)> = Vec::new();
@@ -228,7 +229,7 @@ proptest! {
                     Step::Backfill { ago_hours } => {
                         let from = now.duration_trunc(Duration::hours(1)).unwrap() - Duration::hours(*ago_hours);
                         let hours = (0..6).map(|h| time::hour_label(from + Duration::hours(h))).collect();
-                        store.mark_dirty("acme", &hours).await.unwrap();
+                        store.markers().mark("acme", &hours).await.unwrap();
                         analytics_shared::jobs::rollup::roll_up_tenant(&store, "acme", now, &cfg.retention, 10_000).await.unwrap();
                     }
                 }
@@ -236,7 +237,7 @@ proptest! {
                     continue;
                 }
                 // Every stored hour holds what the model holds.
-                let stored = store.stored_rollups("acme", Resolution::Hour, &time::hour_label(start - Duration::days(6)), &time::hour_label(now), now, true).await.unwrap();
+                let stored = store.rollups().stored("acme", Resolution::Hour, &time::hour_label(start - Duration::days(6)), &time::hour_label(now), now, true).await.unwrap();
                 let mut seen: BTreeMap<(String, EventKind), u64> = BTreeMap::new();
                 for (label, doc) in &stored {
                     let api = doc.rollup.api.values().map(|a| a.count).sum::<f64>() as u64;

@@ -9,7 +9,8 @@ use analytics_shared::cursor::{Binding, CursorKey};
 use analytics_shared::hash::digest;
 use analytics_shared::query::period::local_midnight;
 use analytics_shared::query::zone::Zone;
-use analytics_shared::store::events::{EventStore, event_write};
+use analytics_shared::store::Table;
+use analytics_shared::store::events::event_write;
 use analytics_shared::store::keys;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
@@ -34,8 +35,8 @@ impl Env {
         Env { client, cfg, app }
     }
 
-    fn store(&self) -> EventStore {
-        EventStore::new(self.client.clone(), self.cfg.store.clone())
+    fn store(&self) -> Table {
+        Table::new(self.client.clone(), self.cfg.store.clone())
     }
 
     async fn get(&self, path: &str, tok: &str, query: &[(&str, &str)]) -> Answer {
@@ -249,7 +250,7 @@ async fn every_route_reports_what_was_stored() {
         failed_logins_24h: 0,
         captured_at: Utc::now() - Duration::minutes(1),
     };
-    env.store().put_snapshot("acme", &snap, 30).await.unwrap();
+    env.store().documents().put_snapshot("acme", &snap, 30).await.unwrap();
     env.invalidate(&admin).await;
     assert_eq!(env.get("/system-health", &admin, &[]).await.body["cpu_percent"], 12.5);
 }
@@ -406,10 +407,10 @@ async fn period_routes_agree_before_and_after_the_roll_up() {
     let admin = admin_of("acme");
     let (from, to) = ((today() - Duration::days(9)).date_naive().to_string(), (today() + Duration::days(1)).date_naive().to_string());
     let raw = period_answers(&env, &admin, &from, &to).await;
-    assert!(!env.store().dirty_hours("acme").await.unwrap().is_empty());
+    assert!(!env.store().markers().dirty_hours("acme").await.unwrap().is_empty());
     let summary = env.roll_up("acme").await;
     assert!(summary.hours >= 8 && summary.days >= 1 && summary.still_dirty == 0, "{summary:?}");
-    assert!(env.store().dirty_hours("acme").await.unwrap().is_empty());
+    assert!(env.store().markers().dirty_hours("acme").await.unwrap().is_empty());
     assert_eq!(env.roll_up("acme").await.hours, 0, "a second run has nothing to do");
     env.invalidate(&admin).await;
     let rolled = period_answers(&env, &admin, &from, &to).await;
@@ -528,7 +529,7 @@ async fn expired_items_are_never_returned_by_any_route() {
         env.client.put_item().table_name(&env.cfg.store.table).set_item(Some(w.item)).send().await.unwrap();
         hours.insert(hour.clone());
     }
-    env.store().mark_dirty("acme", &hours).await.unwrap();
+    env.store().markers().mark("acme", &hours).await.unwrap();
     let admin = admin_of("acme");
     for stage in ["raw", "rolled up"] {
         for def in ROUTES.iter().filter(|d| d.method == "GET" && !d.path.contains('{')) {

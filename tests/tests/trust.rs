@@ -7,7 +7,8 @@ use analytics_shared::time;
 use std::collections::BTreeSet;
 
 use analytics_shared::ingest::ingest;
-use analytics_shared::store::events::{EventStore, PutOutcome, event_write};
+use analytics_shared::store::Table;
+use analytics_shared::store::events::{PutOutcome, event_write};
 use analytics_shared::store::keys;
 use analytics_shared::store::rollups::Resolution;
 use analytics_shared::time::parse_timestamp;
@@ -46,8 +47,8 @@ impl Env {
         Env { client, cfg, query, ingest }
     }
 
-    fn store(&self) -> EventStore {
-        EventStore::new(self.client.clone(), self.cfg.store.clone())
+    fn store(&self) -> Table {
+        Table::new(self.client.clone(), self.cfg.store.clone())
     }
 
     async fn get(&self, path: &str, tok: &str, q: &[(&str, &str)]) -> Answer {
@@ -129,7 +130,7 @@ async fn skew_corrected_events_are_placed_at_their_corrected_time() {
         env.roll_up("acme", Utc::now()).await;
     }
     // Kept for the retention from the corrected time (the TTL).
-    let stored = env.store().user_events("acme", "alice", Utc::now()).await.unwrap();
+    let stored = env.store().events().user_events("acme", "alice", Utc::now()).await.unwrap();
     for e in &stored {
         assert_eq!(e.expires_at, (e.event.occurred_at + Duration::days(90)).timestamp());
         assert!(e.sk.starts_with(&format!("{:013}", e.event.occurred_at.timestamp_millis())));
@@ -172,11 +173,12 @@ async fn a_late_event_into_an_hour_past_raw_retention_keeps_its_figures() {
         }
     }
     // Rolling up again changes nothing (each journal entry counted once).
-    env.store().mark_dirty("acme", &[time::hour_label(h)].into()).await.unwrap();
+    env.store().markers().mark("acme", &[time::hour_label(h)].into()).await.unwrap();
     env.roll_up("acme", Utc::now()).await;
     let s = env.get("/activity-summary", &admin("acme"), &[("group_by", "user"), range[0], range[1]]).await;
     assert_eq!(s.body["total"], 2, "{}", s.body);
-    let stored = env.store().rollups("acme", Resolution::Hour, &time::hour_label(h), &time::hour_label(h), Utc::now()).await.unwrap();
+    let stored =
+        env.store().rollups().read("acme", Resolution::Hour, &time::hour_label(h), &time::hour_label(h), Utc::now()).await.unwrap();
     assert_eq!(stored[&time::hour_label(h)].api.values().map(|a| a.count).sum::<f64>(), 6.0);
 }
 
@@ -191,7 +193,7 @@ async fn a_backfill_past_raw_retention_changes_nothing_it_cannot_recompute() {
     let events = vec![api_event("old-api", h + Duration::minutes(1), 200), login("old-act", h + Duration::minutes(2), "alice")];
     assert_eq!(env.ingest_at("acme", &events, h + Duration::minutes(30)).await.accepted, 2);
     env.roll_up("acme", h + Duration::minutes(40)).await;
-    let before = env.store().rollups("acme", Resolution::Hour, &time::hour_label(h), &time::hour_label(h), now).await.unwrap();
+    let before = env.store().rollups().read("acme", Resolution::Hour, &time::hour_label(h), &time::hour_label(h), now).await.unwrap();
     assert!(!before.is_empty());
 
     let (jobs, _bus) = jobs_env(cfg.clone(), &client).await;
@@ -199,10 +201,10 @@ async fn a_backfill_past_raw_retention_changes_nothing_it_cannot_recompute() {
     let summary = run_job(&jobs, w).await.unwrap();
     assert!(summary["kept_past_retention"].as_u64().unwrap() >= 2, "{summary}");
     assert!(summary["note"].as_str().unwrap().contains("past raw retention"), "{summary}");
-    let after = env.store().rollups("acme", Resolution::Hour, &time::hour_label(h), &time::hour_label(h), now).await.unwrap();
+    let after = env.store().rollups().read("acme", Resolution::Hour, &time::hour_label(h), &time::hour_label(h), now).await.unwrap();
     assert_eq!(after, before, "nothing recomputed from what is left");
     let day = time::day_label(h);
-    let days = env.store().rollups("acme", Resolution::Day, &day, &day, now).await.unwrap();
+    let days = env.store().rollups().read("acme", Resolution::Day, &day, &day, now).await.unwrap();
     assert_eq!(days[&day].activities(), 1, "the day is rebuilt from the kept hours");
 }
 
@@ -222,7 +224,7 @@ async fn an_hour_straddling_the_cut_adds_late_events_to_what_it_kept() {
     let late = api_event("s-late", h + Duration::minutes(59) + Duration::seconds(59), 200);
     assert_eq!(env.ingest_at("acme", &[late], now).await.accepted, 1);
     env.roll_up("acme", now).await;
-    let stored = env.store().rollups("acme", Resolution::Hour, &time::hour_label(h), &time::hour_label(h), now).await.unwrap();
+    let stored = env.store().rollups().read("acme", Resolution::Hour, &time::hour_label(h), &time::hour_label(h), now).await.unwrap();
     assert_eq!(stored[&time::hour_label(h)].api.values().map(|a| a.count).sum::<f64>(), 4.0, "three kept, one added");
 }
 
@@ -304,10 +306,10 @@ async fn unstorable_values_reject_their_event_alone() {
     let mut refused = write("refused");
     refused.item.insert("metadata".into(), AttributeValue::M([("n".to_string(), AttributeValue::N("1e200".into()))].into()));
     let hours: BTreeSet<String> = [time::hour_label(now - Duration::minutes(1))].into();
-    let out = store.put_events("acme", vec![refused.clone(), write("neighbour")], "w-1", &hours).await.unwrap();
+    let out = store.events().put("acme", vec![refused.clone(), write("neighbour")], "w-1", &hours).await.unwrap();
     assert!(matches!(&out[0], PutOutcome::Unstorable(why) if !why.is_empty()), "{out:?}");
     assert_eq!(out[1], PutOutcome::Stored);
-    let out = store.put_events("acme", vec![write("refused")], "w-2", &hours).await.unwrap();
+    let out = store.events().put("acme", vec![write("refused")], "w-2", &hours).await.unwrap();
     assert_eq!(out, vec![PutOutcome::Stored], "the corrected resend is stored, not a duplicate");
 }
 
@@ -438,7 +440,7 @@ async fn rollups_stay_bounded_with_an_other_entry() {
     assert_eq!(env.ingest_at("acme", &events, Utc::now()).await.accepted, 300);
     env.roll_up("acme", Utc::now()).await;
     let label = time::hour_label(at);
-    let stored = env.store().rollups("acme", Resolution::Hour, &label, &label, Utc::now()).await.unwrap();
+    let stored = env.store().rollups().read("acme", Resolution::Hour, &label, &label, Utc::now()).await.unwrap();
     let r = &stored[&label];
     let endpoints: BTreeSet<&str> = r.api.keys().map(|k| analytics_shared::rollup::split_api_key(k).2).collect();
     assert_eq!(endpoints.len(), 50, "49 busiest and other");
@@ -500,8 +502,8 @@ async fn a_rare_custom_action_pages_within_a_read_budget() {
 #[tokio::test]
 async fn a_sweep_from_1970_is_bounded_per_run() {
     let (client, cfg) = fresh_table().await;
-    let store = EventStore::new(client.clone(), cfg.store.clone());
-    store.register_tenant("acme", "1970-01-01T00", Utc::now(), 800).await.unwrap();
+    let store = Table::new(client.clone(), cfg.store.clone());
+    store.tenants().register("acme", "1970-01-01T00", Utc::now(), 800).await.unwrap();
     let (jobs, _bus) = jobs_env(cfg.clone(), &client).await;
     let started = std::time::Instant::now();
     let s = run_job(&jobs, json!({"job": "metrics-cleanup"})).await.unwrap();
@@ -540,7 +542,7 @@ async fn one_tenants_failure_stops_nobody_else_and_corrupt_data_is_a_500() {
     assert_eq!(summary["failed"][0]["tenant"], "globex", "{summary}");
     assert_eq!(summary["hours"], 2, "acme and initech were rolled up: {summary}");
     for t in ["acme", "initech"] {
-        assert!(env.store().dirty_hours(t).await.unwrap().is_empty());
+        assert!(env.store().markers().dirty_hours(t).await.unwrap().is_empty());
     }
     // Reading the damaged hour is a bug, not an outage: 500, no Retry-After.
     let range = [("date_from", ts(hour(at))), ("date_to", ts(hour(at) + Duration::hours(1)))];
@@ -627,8 +629,8 @@ async fn events_sent_through_a_storage_freeze_are_counted_exactly_once() {
     }
     switch.await.unwrap();
     assert!(resends > 0, "the freeze made some senders resend");
-    let store = EventStore::new(client.clone(), cfg.store.clone());
-    let stored = store.user_events("acme", "u", Utc::now()).await.unwrap();
+    let store = Table::new(client.clone(), cfg.store.clone());
+    let stored = store.events().user_events("acme", "u", Utc::now()).await.unwrap();
     let ids: BTreeSet<&str> = stored.iter().map(|e| e.event.event_id.as_str()).collect();
     assert_eq!((stored.len(), ids.len()), (600, 600), "every event once");
     analytics_shared::jobs::rollup::roll_up_tenant(&store, "acme", Utc::now(), &cfg.retention, 10_000).await.unwrap();
@@ -644,7 +646,7 @@ async fn a_period_query_reads_only_its_own_dirty_markers() {
     let env = Env::new().await;
     let old = hour(Utc::now() - Duration::days(200));
     let far: BTreeSet<String> = (0..1500).map(|i| time::hour_label(old + Duration::hours(i))).collect();
-    env.store().mark_dirty("acme", &far).await.unwrap();
+    env.store().markers().mark("acme", &far).await.unwrap();
     let before = env.query.store.items_read();
     let a = env.get("/metrics", &admin("acme"), &[("period", "7d")]).await;
     assert_eq!(a.status, 200, "{}", a.body);

@@ -4,7 +4,7 @@
 
 use analytics_shared::error::json_response;
 use analytics_shared::query::Params;
-use analytics_shared::store::events::EventStore;
+use analytics_shared::store::Table;
 use analytics_shared::{ApiError, Caller, Config, ingest as pipeline};
 use lambda_http::{Body, Request, Response};
 
@@ -14,12 +14,12 @@ pub const ROUTE: &str = "/api/v1/analytics/events";
 /// Everything an invocation needs, built once.
 pub struct App {
     pub cfg: Config,
-    pub store: EventStore,
+    pub store: Table,
 }
 
 impl App {
     pub fn new(cfg: Config, client: analytics_shared::store::DynamoDbClient) -> Self {
-        let store = EventStore::new(client, cfg.store.clone());
+        let store = Table::new(client, cfg.store.clone());
         Self { cfg, store }
     }
 

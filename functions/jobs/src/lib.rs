@@ -8,7 +8,7 @@ use std::time::Duration;
 use analytics_shared::Config;
 use analytics_shared::bus::Bus;
 use analytics_shared::jobs::{HostFigures, Job, JobError, JobRequest, Jobs, RunContext};
-use analytics_shared::store::{self, events::EventStore};
+use analytics_shared::store::{self, Table};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -46,7 +46,7 @@ pub async fn serve(runs: &'static [Job]) -> Result<(), Error> {
     let shared = aws_config::defaults(store::behavior_version()).load().await;
     let client = store::DynamoDbClient::from_conf(store::client_config(&shared, &cfg.store));
     let bus = Bus::from_shared(&shared, cfg.jobs.event_bus.clone());
-    let jobs = Jobs::new(EventStore::new(client, cfg.store.clone()), bus, cfg);
+    let jobs = Jobs::new(Table::new(client, cfg.store.clone()), bus, cfg);
     let measure_host = runs.contains(&Job::HealthSnapshot);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let jobs = &jobs;

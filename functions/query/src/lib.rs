@@ -15,7 +15,7 @@ use analytics_shared::query::period::{self, DateRange, Granularity, MAX_BUCKETS,
 use analytics_shared::query::zone::Zone;
 use analytics_shared::query::{Access, Params, Scope};
 use analytics_shared::rollup::Rollup;
-use analytics_shared::store::events::EventStore;
+use analytics_shared::store::Table;
 use analytics_shared::store::feed::FeedQuery;
 use analytics_shared::{ApiError, Caller, Config, http as glue};
 use chrono::{DateTime, Duration, Utc};
@@ -241,7 +241,7 @@ const PERIODS: [(&str, i64); 4] = [("7d", 7), ("30d", 30), ("90d", 90), ("365d",
 /// Everything an invocation needs, built once.
 pub struct App {
     pub cfg: Config,
-    pub store: EventStore,
+    pub store: Table,
     cursors: CursorKey,
 }
 
@@ -260,7 +260,7 @@ impl App {
             cfg.query.cursor_secret.clone().or_else(|| cfg.auth.local_jwt_secret.clone()).ok_or(
                 "ANALYTICS_CURSOR_SECRET is not set: page cursors need a key shared by every instance (the SAM template sets one)",
             )?;
-        let store = EventStore::new(client, cfg.store.clone());
+        let store = Table::new(client, cfg.store.clone());
         Ok(Self { cfg, store, cursors: CursorKey::new(secret.as_bytes()) })
     }
 
@@ -298,7 +298,7 @@ impl App {
         };
         let cache_key = ttl.map(|_| analytics_shared::query::cache_key(def.path, &caller.visibility(), &params));
         if let Some(key) = &cache_key
-            && let Some(body) = self.store.cached(&caller.tenant, key, now).await?
+            && let Some(body) = self.store.documents().cached(&caller.tenant, key, now).await?
         {
             return Ok(Answer { body, cached: true });
         }
@@ -309,7 +309,7 @@ impl App {
         tracing::info!(tenant = %caller.tenant, items_read = self.store.items_read() - read_before, "answered");
         let body = value.to_string();
         if let (Some(ttl), Some(key)) = (ttl, &cache_key)
-            && let Err(e) = self.store.put_cached(&caller.tenant, key, &body, ttl, now).await
+            && let Err(e) = self.store.documents().put_cached(&caller.tenant, key, &body, ttl, now).await
         {
             tracing::warn!(error = %e, "caching an answer failed; answering uncached");
         }
@@ -390,14 +390,14 @@ impl App {
                 }
                 v
             }
-            Route::CacheInvalidate => json!({ "invalidated": self.store.invalidate_cache(tenant).await? }),
+            Route::CacheInvalidate => json!({ "invalidated": self.store.documents().invalidate_cache(tenant).await? }),
             Route::WeeklyReports => self.weekly_reports(caller, def.path, p, now).await?,
             Route::WeeklyReport => {
                 let week = path_param.unwrap_or_default();
                 if analytics_shared::time::parse_week(week).is_none() {
                     return Err(ApiError::bad_request(format!("`{week}` is not an ISO week; write it like 2026-W47")));
                 }
-                let body = self.store.report(tenant, week, now).await?;
+                let body = self.store.documents().report(tenant, week, now).await?;
                 let body = body.ok_or_else(|| {
                     ApiError::not_found(format!("no weekly report for {week}; reports are made on Mondays for the week before"))
                 })?;
@@ -412,7 +412,7 @@ impl App {
         let binding_query = digest(&p.normalized());
         let binding = Binding { tenant: &caller.tenant, caller: &caller.user_id, route, query: &binding_query };
         let before = p.get("cursor").map(|c| self.cursors.open(c, binding, now)).transpose()?;
-        let page = self.store.reports(&caller.tenant, before.as_deref(), limit, now).await?;
+        let page = self.store.documents().reports(&caller.tenant, before.as_deref(), limit, now).await?;
         let items: Vec<Value> = page.bodies.iter().filter_map(|b| serde_json::from_str(b).ok()).collect();
         let next_cursor = page.last.map(|pos| self.cursors.seal(binding, &pos, now));
         Ok(json!({ "items": items, "next_cursor": next_cursor }))
@@ -455,7 +455,7 @@ impl App {
         now: DateTime<Utc>,
     ) -> Result<(Vec<Value>, Option<String>), ApiError> {
         let q = FeedQuery { tenant, user: scope.user(), action, from: range.from, to: range.to, before, limit };
-        let page = self.store.activity_feed(&q, now).await?;
+        let page = self.store.feed().page(&q, now).await?;
         let items = page.items.into_iter().map(|e| serde_json::to_value(e.event).unwrap_or(Value::Null)).collect();
         Ok((items, page.next))
     }
@@ -565,7 +565,7 @@ impl App {
     /// The latest stored snapshot when it is recent, else the application
     /// figures computed now (host figures then null).
     async fn system_health(&self, tenant: &str, now: DateTime<Utc>) -> Result<analytics_shared::model::HealthSnapshot, ApiError> {
-        if let Some(s) = self.store.latest_snapshot(tenant, now).await?
+        if let Some(s) = self.store.documents().latest_snapshot(tenant, now).await?
             && now - s.captured_at <= Duration::minutes(15)
         {
             return Ok(s);

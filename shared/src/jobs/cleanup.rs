@@ -50,7 +50,7 @@ struct Sweep {
 
 impl Jobs {
     async fn check_ttl(&self, summary: &mut CleanupSummary) -> Result<(), JobError> {
-        summary.ttl_enabled = self.store.ttl_enabled().await?;
+        summary.ttl_enabled = self.store.sweeps().ttl_enabled().await?;
         if !summary.ttl_enabled {
             summary.warning = Some(format!(
                 "TTL is not enabled on table {} (attribute expires_at): nothing expires by itself; enable it, until then this job removes every item past retention",
@@ -86,7 +86,7 @@ impl Jobs {
                     let (from, mark) = match manual {
                         Some(w) => (w.start, false),
                         None => {
-                            let from = self.store.sweep_mark(&t.tenant, sweep.name).await?.unwrap_or(t.first_hour.clone());
+                            let from = self.store.sweeps().mark(&t.tenant, sweep.name).await?.unwrap_or(t.first_hour.clone());
                             (parse_hour(&from).unwrap_or(edge), true)
                         }
                     };
@@ -103,7 +103,7 @@ impl Jobs {
                             end += Duration::hours(1);
                             k += 1;
                         }
-                        n += self.store.sweep_events(&t.tenant, (done, end), sweep.kinds, &r, run).await?;
+                        n += self.store.sweeps().events(&t.tenant, (done, end), sweep.kinds, &r, run).await?;
                         n.units += k;
                         units += k;
                         done = end;
@@ -111,7 +111,7 @@ impl Jobs {
                     complete &= done >= to;
                     if mark && done > from {
                         let keep = (ctx.now + Duration::days(i64::from(r.rollup_days))).timestamp();
-                        self.store.set_sweep_mark(&t.tenant, sweep.name, &time::hour_label(done), keep).await?;
+                        self.store.sweeps().set_mark(&t.tenant, sweep.name, &time::hour_label(done), keep).await?;
                     }
                 }
                 Ok((n, complete))
@@ -138,7 +138,7 @@ impl Jobs {
                 let (from, mark) = match manual {
                     Some(w) => (day(w.start), false),
                     None => {
-                        let stored = self.store.sweep_mark(&t.tenant, "snapshots").await?;
+                        let stored = self.store.sweeps().mark(&t.tenant, "snapshots").await?;
                         let first = stored.as_deref().and_then(parse_day).or_else(|| parse_hour(&t.first_hour).map(day));
                         (first.unwrap_or(edge), true)
                     }
@@ -147,13 +147,13 @@ impl Jobs {
                 let mut n = Swept::default();
                 let mut d = from;
                 while d < to && n.units < MAX_UNITS_PER_TENANT && !ctx.out_of_time() {
-                    n += self.store.sweep_snapshot_day(&t.tenant, &time::day_label(d), run).await?;
+                    n += self.store.sweeps().snapshot_day(&t.tenant, &time::day_label(d), run).await?;
                     n.units += 1;
                     d += Duration::days(1);
                 }
                 if mark && d > from {
                     let keep = (ctx.now + Duration::days(i64::from(r.rollup_days))).timestamp();
-                    self.store.set_sweep_mark(&t.tenant, "snapshots", &time::day_label(d), keep).await?;
+                    self.store.sweeps().set_mark(&t.tenant, "snapshots", &time::day_label(d), keep).await?;
                 }
                 Ok((n, d >= to))
             })

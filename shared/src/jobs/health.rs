@@ -90,7 +90,7 @@ impl Jobs {
             .map(|t| t.tenant)
             .collect();
         if req.tenant.is_none() {
-            tenants.extend(self.store.dirty_tenants().await?);
+            tenants.extend(self.store.markers().dirty_tenants().await?);
         }
         summary.tenants = tenants.len();
         let run = self
@@ -100,7 +100,7 @@ impl Jobs {
                 snap.memory_percent = ctx.host.memory_percent;
                 snap.memory_used_mb = ctx.host.memory_used_mb;
                 snap.process_memory_mb = ctx.host.process_memory_mb;
-                self.store.put_snapshot(&tenant, &snap, self.cfg.retention.metrics_days).await?;
+                self.store.documents().put_snapshot(&tenant, &snap, self.cfg.retention.metrics_days).await?;
                 self.alert(&tenant, start, end, ctx.now).await
             })
             .await;
@@ -122,7 +122,7 @@ impl Jobs {
         let alerts = conditions(tenant, &r, start, end, &self.cfg.jobs);
         let mut claimed = Vec::new();
         for a in &alerts {
-            if self.store.claim_alert(tenant, &a.key(), start, end).await? {
+            if self.store.alerts().claim(tenant, &a.key(), start, end).await? {
                 claimed.push(a);
             }
         }
@@ -133,7 +133,7 @@ impl Jobs {
         };
         if let Err(e) = sent {
             for a in &claimed {
-                self.store.release_alert(tenant, &a.key(), end).await?;
+                self.store.alerts().release(tenant, &a.key(), end).await?;
             }
             return Err(e.into());
         }

@@ -86,12 +86,12 @@ impl Jobs {
     /// how a backfill recomputes hours that were already rolled up.
     pub async fn usage_rollup(&self, req: &JobRequest, ctx: &RunContext) -> Result<UsageRollupSummary, JobError> {
         let mut summary = UsageRollupSummary::default();
-        let mut tenants: BTreeSet<String> = self.store.dirty_tenants().await?;
+        let mut tenants: BTreeSet<String> = self.store.markers().dirty_tenants().await?;
         if let Some(w) = req.manual_window(ctx.now, Duration::days(31))? {
             let hours: BTreeSet<String> = w.hours().into_iter().map(time::hour_label).collect();
             let targets = self.tenants(req, ctx.now).await?;
             for t in &targets {
-                self.store.mark_dirty(&t.tenant, &hours).await?;
+                self.store.markers().mark(&t.tenant, &hours).await?;
                 tenants.insert(t.tenant.clone());
             }
             summary.marked = Some(hours.len() * targets.len());
@@ -105,7 +105,7 @@ impl Jobs {
                 let r = roll_up_tenant(&self.store, &tenant, ctx.now, &self.cfg.retention, MAX_HOURS_PER_TENANT).await?;
                 // Answers cached before the run may hold figures the
                 // roll-up just changed.
-                let dropped = if r.hours > 0 { self.store.invalidate_cache(&tenant).await? } else { 0 };
+                let dropped = if r.hours > 0 { self.store.documents().invalidate_cache(&tenant).await? } else { 0 };
                 Ok((r, dropped))
             })
             .await;
@@ -141,7 +141,7 @@ impl Jobs {
                     .buffer_unordered(8)
                     .try_collect::<Vec<_>>()
                     .await?;
-                Ok(self.store.invalidate_cache(&tenant).await?)
+                Ok(self.store.documents().invalidate_cache(&tenant).await?)
             })
             .await;
         summary.tenants = run.done.len();
@@ -194,10 +194,10 @@ impl Jobs {
                     let body = serde_json::to_string(&m).map_err(crate::store::StoreError::corrupt)?;
                     let period_end = time::midnight(period.bounds(*start).1);
                     let expires = (period_end + Duration::days(i64::from(self.cfg.retention.rollup_days))).timestamp();
-                    self.store.put_metrics(&tenant, period.as_str(), &start.to_string(), &body, expires).await?;
+                    self.store.documents().put_metrics(&tenant, period.as_str(), &start.to_string(), &body, expires).await?;
                     *written.entry(period.as_str()).or_default() += 1;
                 }
-                Ok((written, self.store.invalidate_cache(&tenant).await?))
+                Ok((written, self.store.documents().invalidate_cache(&tenant).await?))
             })
             .await;
         summary.tenants = run.done.len();
@@ -227,7 +227,7 @@ impl Jobs {
             chunks.push((a.to_string(), (b - Duration::days(1)).to_string()));
             a = b;
         }
-        let reads = chunks.iter().map(|(a, b)| self.store.rollups(tenant, Resolution::Day, a, b, now));
+        let reads = chunks.iter().map(|(a, b)| self.store.rollups().read(tenant, Resolution::Day, a, b, now));
         let mut out = BTreeMap::new();
         for part in futures::future::try_join_all(reads).await? {
             for (label, r) in part {

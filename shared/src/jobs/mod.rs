@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use crate::bus::{Bus, BusError};
 use crate::config::Config;
 use crate::store::StoreError;
-use crate::store::events::EventStore;
+use crate::store::Table;
 
 pub use health::HostFigures;
 
@@ -232,7 +232,7 @@ impl TenantFailure {
 
 /// What every job needs, built once per process.
 pub struct Jobs {
-    pub store: EventStore,
+    pub store: Table,
     pub bus: Bus,
     pub cfg: Config,
 }
@@ -253,7 +253,7 @@ impl RunContext {
 }
 
 impl Jobs {
-    pub fn new(store: EventStore, bus: Bus, cfg: Config) -> Self {
+    pub fn new(store: Table, bus: Bus, cfg: Config) -> Self {
         Self { store, bus, cfg }
     }
 
@@ -316,7 +316,7 @@ impl Jobs {
     /// The tenants a run visits: the one a manual run names, or every
     /// registered tenant.
     async fn tenants(&self, req: &JobRequest, now: DateTime<Utc>) -> Result<Vec<crate::store::tenants::TenantEntry>, StoreError> {
-        self.store.tenants(req.tenant.as_deref(), now).await
+        self.store.tenants().list(req.tenant.as_deref(), now).await
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::config::Retention;
 use crate::rollup::Rollup;
 use crate::store::StoreError;
-use crate::store::events::EventStore;
+use crate::store::Table;
 use crate::store::hours::HourNote;
 use crate::store::rollups::{Resolution, StoredRollup};
 use crate::time::{self, parse_day, parse_hour};
@@ -19,25 +19,27 @@ use crate::time::{self, parse_day, parse_hour};
 /// `max_hours` of them, then rebuilds their days, then clears the
 /// markers that did not move meanwhile.
 pub async fn roll_up_tenant(
-    store: &EventStore,
+    store: &Table,
     tenant: &str,
     now: DateTime<Utc>,
     retention: &Retention,
     max_hours: usize,
 ) -> Result<RollUpSummary, StoreError> {
-    let dirty = store.dirty_hours(tenant).await?;
+    let dirty = store.markers().dirty_hours(tenant).await?;
     if let Some(first) = dirty.keys().next() {
-        store.register_tenant(tenant, first, now, retention.rollup_days).await?;
+        store.tenants().register(tenant, first, now, retention.rollup_days).await?;
     }
     let remaining = dirty.len().saturating_sub(max_hours);
     let todo: Vec<(String, u64, DateTime<Utc>)> =
         dirty.into_iter().take(max_hours).filter_map(|(label, v)| parse_hour(&label).map(|h| (label, v, h))).collect();
     let keep = |t: DateTime<Utc>| (t + Duration::days(i64::from(retention.rollup_days))).timestamp();
     let notes: Vec<HourNote> = futures::stream::iter(todo.iter().map(|(label, _, hour)| async move {
-        let stored = store.stored_rollups(tenant, Resolution::Hour, label, label, now, true).await?;
-        let (doc, note) =
-            store.hour_figures(tenant, *hour, (*hour, *hour + Duration::hours(1)), stored.get(label), now, retention, true).await?;
-        store.put_rollup(tenant, Resolution::Hour, label, &doc, keep(*hour)).await?;
+        let stored = store.rollups().stored(tenant, Resolution::Hour, label, label, now, true).await?;
+        let (doc, note) = store
+            .rollups()
+            .hour_figures(tenant, *hour, (*hour, *hour + Duration::hours(1)), stored.get(label), now, retention, true)
+            .await?;
+        store.rollups().put(tenant, Resolution::Hour, label, &doc, keep(*hour)).await?;
         Ok::<_, StoreError>(note)
     }))
     .buffer_unordered(4)
@@ -49,7 +51,7 @@ pub async fn roll_up_tenant(
     }
     let mut still_dirty = 0;
     for (label, v, _) in &todo {
-        if !store.clear_dirty(tenant, label, *v).await? {
+        if !store.markers().clear(tenant, label, *v).await? {
             still_dirty += 1;
         }
     }
@@ -59,9 +61,9 @@ pub async fn roll_up_tenant(
 
 /// Rebuilds a day's rollup (`yyyy-mm-dd`) from its stored hours, read
 /// strongly consistent (they may have been written a moment ago).
-pub async fn rebuild_day(store: &EventStore, tenant: &str, day: &str, now: DateTime<Utc>, retention: &Retention) -> Result<(), StoreError> {
+pub async fn rebuild_day(store: &Table, tenant: &str, day: &str, now: DateTime<Utc>, retention: &Retention) -> Result<(), StoreError> {
     let Some(start) = parse_day(day) else { return Err(StoreError::corrupt(format!("bad day label {day}"))) };
-    let hours = store.stored_rollups(tenant, Resolution::Hour, &format!("{day}T00"), &format!("{day}T23"), now, true).await?;
+    let hours = store.rollups().stored(tenant, Resolution::Hour, &format!("{day}T00"), &format!("{day}T23"), now, true).await?;
     let mut total = Rollup::default();
     for doc in hours.values() {
         total.merge(&doc.rollup);
@@ -72,7 +74,7 @@ pub async fn rebuild_day(store: &EventStore, tenant: &str, day: &str, now: DateT
     }
     total.compact(store.config().rollup_max_keys);
     let expires = (start + Duration::days(i64::from(retention.rollup_days))).timestamp();
-    store.put_rollup(tenant, Resolution::Day, day, &StoredRollup { rollup: total, kinds: BTreeMap::new() }, expires).await
+    store.rollups().put(tenant, Resolution::Day, day, &StoredRollup { rollup: total, kinds: BTreeMap::new() }, expires).await
 }
 
 /// What one roll-up run of a tenant did.

@@ -11,7 +11,7 @@ use crate::bus::BusEvent;
 use crate::query::period::{self, DateRange};
 use crate::report::weekly_report;
 use crate::store::StoreError;
-use crate::store::reports::ReportWrite;
+use crate::store::documents::ReportWrite;
 use crate::time::{midnight, week_label};
 
 #[derive(Debug, Default, Serialize)]
@@ -83,7 +83,7 @@ impl Jobs {
                     let body = serde_json::to_string(&report).map_err(StoreError::corrupt)?;
                     let digest = crate::hash::digest(&body);
                     let expires = (start + Duration::days(7) + keep).timestamp();
-                    let publish = match self.store.put_report(&tenant, &report.week, &body, &digest, expires).await? {
+                    let publish = match self.store.documents().put_report(&tenant, &report.week, &body, &digest, expires).await? {
                         ReportWrite::Written => {
                             n.stored += 1;
                             true
@@ -95,7 +95,7 @@ impl Jobs {
                     };
                     if publish {
                         self.bus.publish(&[BusEvent::new("WeeklyReportGenerated", &report.summary())?]).await?;
-                        self.store.mark_report_published(&tenant, &report.week, &digest).await?;
+                        self.store.documents().mark_report_published(&tenant, &report.week, &digest).await?;
                         n.published += 1;
                     }
                 }

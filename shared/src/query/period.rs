@@ -11,7 +11,7 @@ use super::zone::{LocalTime, Zone};
 use crate::config::Retention;
 use crate::rollup::{Rollup, SLOTS};
 use crate::store::StoreError;
-use crate::store::events::EventStore;
+use crate::store::Table;
 use crate::store::hours::HourAsk;
 use crate::store::rollups::{Resolution, StoredRollup};
 use crate::time::{day_label, hour_label, hour_start};
@@ -152,7 +152,7 @@ const DAYS_PER_READ: usize = 16;
 /// straddle (a trend's bucket edges); days are used wherever they fit,
 /// hours elsewhere, and for dirty hours and the range's partial first and
 /// last hours the figures are made as the roll-up makes them
-/// ([`EventStore::hour_figures`]: raw events where they are all kept, the
+/// ([`Table::hour_figures`]: raw events where they are all kept, the
 /// stored figures and the journal where they are not).
 ///
 /// The dirty markers of the range, the stored days and the stored hours
@@ -160,7 +160,7 @@ const DAYS_PER_READ: usize = 16;
 /// a dirty hour or to have no stored rollup costs a second round (its
 /// hours, and the figures of its dirty hours).
 pub async fn read_pieces(
-    store: &EventStore,
+    store: &Table,
     tenant: &str,
     range: DateRange,
     boundaries: &[DateTime<Utc>],
@@ -190,7 +190,7 @@ pub async fn read_pieces(
     }
     let day_reads = days.chunks(DAYS_PER_READ).map(|c| {
         let (first, last) = (day_label(c[0]), day_label(c[c.len() - 1]));
-        async move { store.rollups(tenant, Resolution::Day, &first, &last, now).await }
+        async move { store.rollups().read(tenant, Resolution::Day, &first, &last, now).await }
     });
     let last_hour = hour_start(range.to - Duration::milliseconds(1));
     let marker_span = (hour_label(hour_start(range.from)), hour_label(last_hour));
@@ -199,7 +199,7 @@ pub async fn read_pieces(
     first_round.dedup();
     let ((dirty, stored_days), mut stored_hours) = futures::future::try_join(
         futures::future::try_join(
-            store.dirty_hours_between(tenant, Some((&marker_span.0, &marker_span.1))),
+            store.markers().dirty_hours_between(tenant, Some((&marker_span.0, &marker_span.1))),
             futures::future::try_join_all(day_reads),
         ),
         read_hour_runs(store, tenant, &first_round, now),
@@ -244,7 +244,7 @@ pub async fn read_pieces(
             stored: stored_hours.get(label).or_else(|| second.get(label)),
         })
         .collect();
-    for ((_, a, b), (doc, _)) in made.iter().zip(store.hours_figures(tenant, &asks, now, retention, false).await?) {
+    for ((_, a, b), (doc, _)) in made.iter().zip(store.rollups().hours_figures(tenant, &asks, now, retention, false).await?) {
         pieces.push(Piece { start: *a, end: *b, rollup: doc.rollup });
     }
     pieces.sort_by_key(|p| p.start);
@@ -254,7 +254,7 @@ pub async fn read_pieces(
 /// Stored hourly documents of the given hours, one query per run of
 /// consecutive hours, in parallel.
 async fn read_hour_runs(
-    store: &EventStore,
+    store: &Table,
     tenant: &str,
     hours: &[DateTime<Utc>],
     now: DateTime<Utc>,
@@ -267,7 +267,7 @@ async fn read_hour_runs(
         }
     }
     let labels: Vec<(String, String)> = runs.iter().map(|(a, b)| (hour_label(*a), hour_label(*b))).collect();
-    let reads = labels.iter().map(|(a, b)| store.stored_rollups(tenant, Resolution::Hour, a, b, now, false));
+    let reads = labels.iter().map(|(a, b)| store.rollups().stored(tenant, Resolution::Hour, a, b, now, false));
     Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
 }
 
@@ -275,7 +275,7 @@ async fn read_hour_runs(
 /// read once and split at UTC midnight (which no stored piece straddles)
 /// for the users active today.
 pub async fn app_health_now(
-    store: &EventStore,
+    store: &Table,
     tenant: &str,
     now: DateTime<Utc>,
     retention: &Retention,

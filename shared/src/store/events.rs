@@ -3,11 +3,7 @@
 use crate::store::ItemExt;
 use crate::time;
 use std::collections::{BTreeSet, HashSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
@@ -15,10 +11,10 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::keys;
-use super::table::{GSI1, GSI1_PK, PK, SK, TTL_ATTRIBUTE};
+use super::table::{GSI1, GSI1_PK, PK, SK, TTL_ATTRIBUTE, Table, condition_held};
 use super::{Item, Put, StoreError, n, put_once, s};
 use crate::backoff::Backoff;
-use crate::config::{Retention, StoreConfig};
+use crate::config::Retention;
 use crate::model::{CUSTOM_ACTIONS, Event, EventBody};
 use crate::validate::retention_days;
 
@@ -248,14 +244,11 @@ pub enum PutOutcome {
     Unstorable(String),
 }
 
-/// Events in the table.
-#[derive(Debug, Clone)]
-pub struct EventStore {
-    client: Client,
-    cfg: StoreConfig,
-    /// Items returned by queries so far: what a request cost to read, for
-    /// the logs and the benchmarks.
-    items_read: Arc<AtomicU64>,
+/// The raw events of the table: their writes (identity, item, journal
+/// copy) and the reads of single events, a user's and an hour's.
+#[derive(Clone, Copy)]
+pub struct Events<'t> {
+    pub(super) t: &'t Table,
 }
 
 /// Where the first phase left an event.
@@ -269,24 +262,7 @@ enum Placed {
     Refused(String),
 }
 
-impl EventStore {
-    pub fn new(client: Client, cfg: StoreConfig) -> Self {
-        Self { client, cfg, items_read: Arc::default() }
-    }
-
-    /// Items returned by the queries of this store (and its clones) so far.
-    pub fn items_read(&self) -> u64 {
-        self.items_read.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn count_read(&self, items: usize) {
-        self.items_read.fetch_add(items as u64, Ordering::Relaxed);
-    }
-
-    pub fn config(&self) -> &StoreConfig {
-        &self.cfg
-    }
-
+impl Events<'_> {
     /// Writes each event once. First its identity, conditionally: the first
     /// request of an event wins, and a resend finds the identity and with
     /// it where the event was placed. Then its item, conditionally too, at
@@ -303,14 +279,14 @@ impl EventStore {
     /// Writes run in parallel up to the configured concurrency, bounded by
     /// the deadline; any failure still left fails the call, and nothing is
     /// reported stored.
-    pub async fn put_events(
-        &self,
+    pub async fn put(
+        self,
         tenant: &str,
         mut writes: Vec<EventWrite>,
         writer: &str,
         marked: &BTreeSet<String>,
     ) -> Result<Vec<PutOutcome>, StoreError> {
-        let deadline = Instant::now() + self.cfg.deadline;
+        let deadline = Instant::now() + self.t.config().deadline;
         for w in &mut writes {
             w.identity.insert(WRITER.into(), s(writer));
             w.item.insert(WRITER.into(), s(writer));
@@ -318,7 +294,8 @@ impl EventStore {
         // The futures are collected first: a lazy `map` over borrowed writes
         // makes a future the compiler cannot prove `Send` for every lifetime.
         let identities: Vec<_> = writes.iter().map(|w| self.put_identity(w.identity.clone())).collect();
-        let placed = within(deadline, futures::stream::iter(identities).buffered(self.cfg.write_concurrency).collect::<Vec<_>>()).await?;
+        let placed =
+            within(deadline, futures::stream::iter(identities).buffered(self.t.config().write_concurrency).collect::<Vec<_>>()).await?;
         let mut extra = BTreeSet::new();
         let mut plan = Vec::with_capacity(writes.len());
         for (w, p) in writes.iter_mut().zip(placed) {
@@ -337,17 +314,17 @@ impl EventStore {
             plan.push(p);
         }
         if !extra.is_empty() {
-            within(deadline, self.mark_dirty(tenant, &extra)).await??;
+            within(deadline, self.t.markers().mark(tenant, &extra)).await??;
         }
         let items: Vec<_> = writes.iter().zip(plan).map(|(w, p)| self.place(tenant, w, p)).collect();
         let outcomes: Result<Vec<PutOutcome>, StoreError> =
-            within(deadline, futures::stream::iter(items).buffered(self.cfg.write_concurrency).collect::<Vec<_>>())
+            within(deadline, futures::stream::iter(items).buffered(self.t.config().write_concurrency).collect::<Vec<_>>())
                 .await?
                 .into_iter()
                 .collect();
         if !extra.is_empty() {
             // And after, as for the caller's own hours (store::rollups).
-            within(deadline, self.mark_dirty(tenant, &extra)).await??;
+            within(deadline, self.t.markers().mark(tenant, &extra)).await??;
         }
         outcomes
     }
@@ -355,9 +332,14 @@ impl EventStore {
     /// The identity write: `Write { owned: true }` when this request wrote
     /// it; else the place the earlier request recorded, and whether it
     /// journaled the event.
-    async fn put_identity(&self, identity: Item) -> Result<(Placed, Option<(ItemKey, bool)>), StoreError> {
-        let request =
-            self.client.put_item().table_name(&self.cfg.table).set_item(Some(identity)).condition_expression("attribute_not_exists(pk)");
+    async fn put_identity(self, identity: Item) -> Result<(Placed, Option<(ItemKey, bool)>), StoreError> {
+        let request = self
+            .t
+            .client()
+            .put_item()
+            .table_name(&self.t.config().table)
+            .set_item(Some(identity))
+            .condition_expression("attribute_not_exists(pk)");
         Ok(match put_once(request, WRITER).await? {
             Put::Written => (Placed::Write { owned: true }, None),
             Put::Refused(why) => (Placed::Refused(why), None),
@@ -372,7 +354,7 @@ impl EventStore {
         })
     }
 
-    async fn place(&self, tenant: &str, w: &EventWrite, p: Placed) -> Result<PutOutcome, StoreError> {
+    async fn place(self, tenant: &str, w: &EventWrite, p: Placed) -> Result<PutOutcome, StoreError> {
         match p {
             Placed::Refused(why) => Ok(PutOutcome::Unstorable(why)),
             Placed::Write { owned } => self.put_item_of(tenant, w, owned).await,
@@ -383,20 +365,26 @@ impl EventStore {
     /// first request. The copy is written once (conditionally): a resend
     /// finds it when the first request wrote it, and that request wrote it
     /// before the item, so the item is never there without it.
-    async fn put_item_of(&self, tenant: &str, w: &EventWrite, owned_identity: bool) -> Result<PutOutcome, StoreError> {
+    async fn put_item_of(self, tenant: &str, w: &EventWrite, owned_identity: bool) -> Result<PutOutcome, StoreError> {
         if w.journal {
             let copy = w.journal_copy(tenant);
-            let request =
-                self.client.put_item().table_name(&self.cfg.table).set_item(Some(copy)).condition_expression("attribute_not_exists(pk)");
+            let request = self
+                .t
+                .client()
+                .put_item()
+                .table_name(&self.t.config().table)
+                .set_item(Some(copy))
+                .condition_expression("attribute_not_exists(pk)");
             match put_once(request, WRITER).await? {
                 Put::Written | Put::Exists(_) => {}
                 Put::Refused(why) => return self.refuse(w, owned_identity, why).await,
             }
         }
         let request = self
-            .client
+            .t
+            .client()
             .put_item()
-            .table_name(&self.cfg.table)
+            .table_name(&self.t.config().table)
             .set_item(Some(w.item.clone()))
             .condition_expression("attribute_not_exists(pk)");
         Ok(match put_once(request, WRITER).await? {
@@ -409,24 +397,21 @@ impl EventStore {
     /// An item DynamoDB refused: the identity this request wrote for it is
     /// taken back, so a corrected resend is stored rather than deemed a
     /// duplicate.
-    async fn refuse(&self, w: &EventWrite, owned_identity: bool, why: String) -> Result<PutOutcome, StoreError> {
+    async fn refuse(self, w: &EventWrite, owned_identity: bool, why: String) -> Result<PutOutcome, StoreError> {
         if owned_identity {
             let key = w.identity_key();
             let res = self
-                .client
+                .t
+                .client()
                 .delete_item()
-                .table_name(&self.cfg.table)
+                .table_name(&self.t.config().table)
                 .set_key(Some(key.to_item()))
                 .condition_expression("#w = :w")
                 .expression_attribute_names("#w", WRITER)
                 .expression_attribute_values(":w", w.identity.get(WRITER).cloned().unwrap_or(AttributeValue::Null(true)))
                 .send()
                 .await;
-            if let Err(e) = res
-                && !e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception())
-            {
-                return Err(StoreError::sdk(e));
-            }
+            condition_held(res)?;
         }
         Ok(PutOutcome::Unstorable(why))
     }
@@ -435,7 +420,7 @@ impl EventStore {
     /// them: their identity exists and so does the item it points to.
     /// Keys only, strongly consistent: a dry run reports duplicates
     /// exactly as a real write would.
-    pub async fn existing(&self, writes: &[EventWrite]) -> Result<HashSet<ItemKey>, StoreError> {
+    pub async fn existing(self, writes: &[EventWrite]) -> Result<HashSet<ItemKey>, StoreError> {
         let identities: Vec<ItemKey> = writes.iter().map(EventWrite::identity_key).collect();
         let found = self.batch_get(&identities, &format!("{PK}, {SK}, {EVENT_PK}, {EVENT_SK}")).await?;
         let mut pointed: Vec<(ItemKey, ItemKey)> = Vec::new();
@@ -458,8 +443,8 @@ impl EventStore {
 
     /// The items of the keys that exist (projected), strongly consistent,
     /// 100 keys a call, unprocessed keys retried.
-    async fn batch_get(&self, keys: &[ItemKey], projection: &str) -> Result<Vec<Item>, StoreError> {
-        let deadline = Instant::now() + self.cfg.deadline;
+    async fn batch_get(self, keys: &[ItemKey], projection: &str) -> Result<Vec<Item>, StoreError> {
+        let deadline = Instant::now() + self.t.config().deadline;
         let mut found = Vec::new();
         let unique: BTreeSet<&ItemKey> = keys.iter().collect();
         let unique: Vec<&ItemKey> = unique.into_iter().collect();
@@ -470,11 +455,18 @@ impl EventStore {
                 .consistent_read(true)
                 .build()
                 .map_err(StoreError::corrupt)?;
-            let mut backoff = Backoff::new(self.cfg.max_attempts, deadline);
+            let mut backoff = Backoff::new(self.t.config().max_attempts, deadline);
             loop {
-                let out = self.client.batch_get_item().request_items(&self.cfg.table, request).send().await.map_err(StoreError::sdk)?;
-                found.extend(out.responses.and_then(|mut r| r.remove(&self.cfg.table)).unwrap_or_default());
-                match out.unprocessed_keys.and_then(|mut u| u.remove(&self.cfg.table)) {
+                let out = self
+                    .t
+                    .client()
+                    .batch_get_item()
+                    .request_items(&self.t.config().table, request)
+                    .send()
+                    .await
+                    .map_err(StoreError::sdk)?;
+                found.extend(out.responses.and_then(|mut r| r.remove(&self.t.config().table)).unwrap_or_default());
+                match out.unprocessed_keys.and_then(|mut u| u.remove(&self.t.config().table)) {
                     Some(left) if !left.keys.is_empty() => {
                         request = left;
                         if !backoff.wait().await {
@@ -489,11 +481,12 @@ impl EventStore {
     }
 
     /// One event by key, unless it has expired.
-    pub async fn get(&self, key: &ItemKey, now: DateTime<Utc>) -> Result<Option<StoredEvent>, StoreError> {
+    pub async fn get(self, key: &ItemKey, now: DateTime<Utc>) -> Result<Option<StoredEvent>, StoreError> {
         let out = self
-            .client
+            .t
+            .client()
             .get_item()
-            .table_name(&self.cfg.table)
+            .table_name(&self.t.config().table)
             .set_key(Some(key.to_item()))
             .consistent_read(true)
             .send()
@@ -509,35 +502,34 @@ impl EventStore {
     }
 
     /// A user's events, newest first, unexpired (gsi1).
-    pub async fn user_events(&self, tenant: &str, user_id: &str, now: DateTime<Utc>) -> Result<Vec<StoredEvent>, StoreError> {
+    pub async fn user_events(self, tenant: &str, user_id: &str, now: DateTime<Utc>) -> Result<Vec<StoredEvent>, StoreError> {
         self.query_all(Some((GSI1, GSI1_PK)), keys::user_pk(tenant, user_id), false, now).await
     }
 
     /// Every unexpired event of one hour (`yyyy-mm-ddThh`), every raw
     /// partition of it read in parallel, oldest first.
-    pub async fn hour_events(&self, tenant: &str, hour: &str, now: DateTime<Utc>) -> Result<Vec<StoredEvent>, StoreError> {
+    pub async fn hour_events(self, tenant: &str, hour: &str, now: DateTime<Utc>) -> Result<Vec<StoredEvent>, StoreError> {
         let Some(start) = crate::time::parse_hour(hour) else { return Ok(Vec::new()) };
         let (low, high) = (keys::sk_from(start), keys::sk_before(start + Duration::hours(1)));
-        let parts = keys::raw_partitions(tenant, start, self.cfg.shards);
+        let parts = keys::raw_partitions(tenant, start, self.t.config().shards);
         let reads = parts.into_iter().map(|pk| {
             let query = self
-                .query()
+                .t
+                .query_unexpired(now)
                 .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
-                .filter_expression("#ttl > :now")
-                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
                 .expression_attribute_values(":p", s(pk))
                 .expression_attribute_values(":a", s(&low))
-                .expression_attribute_values(":b", s(&high))
-                .expression_attribute_values(":now", n(now.timestamp()));
+                .expression_attribute_values(":b", s(&high));
             async move {
                 let mut out: Vec<StoredEvent> = Vec::new();
-                self.for_each_page(query, |items| {
-                    for item in items {
-                        out.push(serde_dynamo::from_item(item)?);
-                    }
-                    Ok(true)
-                })
-                .await?;
+                self.t
+                    .for_each_page(query, |items| {
+                        for item in items {
+                            out.push(serde_dynamo::from_item(item)?);
+                        }
+                        Ok(true)
+                    })
+                    .await?;
                 Ok::<_, StoreError>(out)
             }
         });
@@ -550,7 +542,7 @@ impl EventStore {
     /// partition attribute)`), skipping items whose TTL has passed: DynamoDB
     /// deletes expired items lazily, days late.
     async fn query_all(
-        &self,
+        self,
         index: Option<(&str, &str)>,
         partition: String,
         oldest_first: bool,
@@ -561,325 +553,25 @@ impl EventStore {
             None => (None, PK),
         };
         let query = self
-            .query()
+            .t
+            .query_unexpired(now)
             .set_index_name(index_name)
             .key_condition_expression("#k = :p")
-            .filter_expression("#ttl > :now")
             .expression_attribute_names("#k", key_attr)
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":p", s(&partition))
-            .expression_attribute_values(":now", n(now.timestamp()))
             .scan_index_forward(oldest_first);
         let mut out = Vec::new();
-        self.for_each_page(query, |items| {
-            for item in items {
-                out.push(serde_dynamo::from_item(item)?);
-            }
-            Ok(true)
-        })
-        .await?;
+        self.t
+            .for_each_page(query, |items| {
+                for item in items {
+                    out.push(serde_dynamo::from_item(item)?);
+                }
+                Ok(true)
+            })
+            .await?;
         Ok(out)
-    }
-
-    /// A query of this store's table, to be completed by the caller.
-    pub(crate) fn query(&self) -> QueryFluentBuilder {
-        self.client.query().table_name(&self.cfg.table)
-    }
-
-    pub(crate) fn client(&self) -> &Client {
-        &self.client
-    }
-
-    /// Runs a query page after page, handing each page's items to `f` until
-    /// it returns `false` or the pages run out.
-    /// One item by key, strongly consistent (expired or not: callers that
-    /// answer reads check `expires_at`).
-    pub(crate) async fn get_item(&self, pk: impl Into<String>, sk: impl Into<String>) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.cfg.table)
-            .key(PK, s(pk))
-            .key(SK, s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        Ok(out.item)
-    }
-
-    pub(crate) async fn for_each_page(
-        &self,
-        query: QueryFluentBuilder,
-        mut f: impl FnMut(Vec<Item>) -> Result<bool, StoreError>,
-    ) -> Result<(), StoreError> {
-        let mut start = None;
-        loop {
-            let page = query.clone().set_exclusive_start_key(start).send().await.map_err(StoreError::sdk)?;
-            let items = page.items.unwrap_or_default();
-            self.items_read.fetch_add(items.len() as u64, Ordering::Relaxed);
-            if !f(items)? {
-                return Ok(());
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(());
-            }
-        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::time::parse_timestamp;
-    use crate::validate::{Context, validate_event};
-
-    fn event(v: serde_json::Value) -> Event {
-        let now = parse_timestamp("2026-11-21T10:00:00Z").unwrap();
-        validate_event(&v.to_string(), &Context { received_at: now, sent_at: None, retention: Retention::default() }).unwrap()
-    }
-
-    /// The contract's example event: a report outcome, metadata, an IP and a
-    /// user agent. It must stay under 1 KB so that it costs one write unit on
-    /// the table and one on each index: 3 in all.
-    #[test]
-    fn a_typical_report_event_costs_at_most_three_write_units() {
-        let e = event(serde_json::json!({
-            "event_id": "01JDAZ3K7Q9V2M4N6P8R0S2T4V", "kind": "activity", "occurred_at": "2026-11-21T09:59:58Z",
-            "user_id": "u-42", "action": "generate_report", "client_id": "c-7", "report_id": "r-9",
-            "description": "Generated cost report", "ip_address": "203.0.113.7",
-            "user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
-            "metadata": {"source": "web"},
-            "report": {"status": "completed", "processing_time_ms": 8421,
-                       "categories": {"cost": 12, "security": 3, "reliability": 1, "operational_excellence": 0, "performance": 4},
-                       "impact": {"high": 2, "medium": 9, "low": 9}, "estimated_monthly_savings": 1830.5}
-        }));
-        let mut w = event_write("tenant-1", e, 8, &Retention::default());
-        w.item.insert(WRITER.into(), s(writer_id()));
-        w.identity.insert(WRITER.into(), s(writer_id()));
-        assert!(item_size(&w.item) < 1024, "{} bytes", item_size(&w.item));
-        assert!(w.item.contains_key(GSI1_PK) && !w.item.contains_key("gsi2pk"), "the action partition is the table's own");
-        assert_eq!((write_units(&w.identity), write_units(&w.item)), (1, 2));
-        assert_eq!(w.write_units(), 3, "identity, item, user index");
-        assert!(!w.journal);
-    }
-
-    #[test]
-    fn api_request_logs_cost_two_units_identity_included() {
-        let e = event(serde_json::json!({"kind": "api_request", "endpoint": "/api/clients/{id}", "method": "GET", "status_code": 200,
-            "response_time_ms": 12.5, "query_params": {"page": "2"}, "ip_address": "203.0.113.7"}));
-        let w = event_write("tenant-1", e, 8, &Retention::default());
-        assert!(!w.item.contains_key("gsi1pk") && !w.item.contains_key("gsi2pk"));
-        assert_eq!(w.write_units(), 2);
-    }
-
-    /// A skewed sender's event is placed at its corrected time; its
-    /// identity keeps the sender's own time, which a resend repeats.
-    #[test]
-    fn items_are_placed_at_the_corrected_time_and_identified_by_the_senders() {
-        let now = parse_timestamp("2026-11-21T10:00:00Z").unwrap();
-        let ctx = |sent: &str| Context { received_at: now, sent_at: parse_timestamp(sent), retention: Retention::default() };
-        let raw = serde_json::json!({"event_id": "e-1", "kind": "auth", "occurred_at": "1970-01-01T00:00:00Z", "event_type": "login", "success": true})
-            .to_string();
-        let first = event_write("t", validate_event(&raw, &ctx("1970-01-01T00:00:05Z")).unwrap(), 8, &Retention::default());
-        assert_eq!(first.placed_at, parse_timestamp("2026-11-21T09:59:55Z").unwrap());
-        assert!(first.pk().starts_with("T#t#E#2026-11-21T09#"), "{}", first.pk());
-        assert_eq!(first.identity_key().pk, format!("T#t#I#1970-01-01T00#{}", keys::shard_of("e-1", 8)));
-        // The resend: another sent_at, another delay; the same identity.
-        let resend = event_write("t", validate_event(&raw, &ctx("1970-01-01T00:01:07Z")).unwrap(), 8, &Retention::default());
-        assert_ne!(resend.key(), first.key());
-        assert_eq!(resend.identity_key(), first.identity_key());
-        let mut moved = resend.clone();
-        moved.move_to(&first.key());
-        assert_eq!((moved.key(), moved.placed_at), (first.key(), first.placed_at));
-        let back: StoredEvent = serde_dynamo::from_item(moved.item).unwrap();
-        assert_eq!(back.event.occurred_at, first.placed_at);
-        assert_eq!(back.event.client_occurred_at, parse_timestamp("1970-01-01T00:00:00Z"));
-        assert_eq!(back.expires_at, (first.placed_at + Duration::days(90)).timestamp());
-    }
-
-    #[test]
-    fn an_event_a_quarter_of_its_retention_late_is_journaled() {
-        let ev = |age_days: i64| {
-            let at = (parse_timestamp("2026-11-21T10:00:00Z").unwrap() - Duration::days(age_days)).to_rfc3339();
-            event(
-                serde_json::json!({"kind": "api_request", "occurred_at": at, "endpoint": "/a", "method": "GET", "status_code": 200, "response_time_ms": 1}),
-            )
-        };
-        assert!(!event_write("t", ev(7), 8, &Retention::default()).journal, "7 of 30 days");
-        let w = event_write("t", ev(8), 8, &Retention::default());
-        assert!(w.journal, "8 of 30 days");
-        let copy = w.journal_copy("t");
-        assert_eq!(copy[PK].as_s().unwrap(), &keys::journal_pk("t", &time::hour_label(w.placed_at)));
-        assert_eq!(copy[SK], w.item[SK]);
-        assert_eq!(w.write_units(), 3);
-    }
-
-    /// Every kind with every optional field: what `item::put_event` writes
-    /// is what serde_dynamo reads back as the same event.
-    #[test]
-    fn items_round_trip_through_serde_dynamo() {
-        let now = crate::time::parse_timestamp("2026-11-21T10:00:00Z").unwrap();
-        let skewed = Context { received_at: now, sent_at: parse_timestamp("2026-11-21T10:02:00.5Z"), retention: Retention::default() };
-        let envelope = serde_json::json!({"occurred_at": "2026-11-21T10:01:59.250Z", "user_id": "u-1", "ip_address": "::1",
-            "user_agent": "u".repeat(600), "metadata": {"n": 1, "neg": -3, "f": 1.5, "list": ["a", 2, true], "none": null, "deep": {"x": {"y": "z"}}}});
-        let kinds = [
-            serde_json::json!({"kind": "activity", "action": "generate_report", "description": "d", "client_id": "c", "report_id": "r",
-                "report": {"status": "failed", "processing_time_ms": 7, "categories": {"cost": 1, "security": 0},
-                           "impact": {"high": 1, "medium": 2, "low": 3}, "estimated_monthly_savings": 0.1}}),
-            serde_json::json!({"kind": "activity", "action": "my_custom_thing"}),
-            serde_json::json!({"kind": "api_request", "endpoint": "/a", "method": "delete", "status_code": 503, "response_time_ms": 0.25,
-                "request_size": 1, "response_size": 2, "query_params": {"q": "v", "token": "t"}, "error_message": "boom", "sample_rate": 0.1}),
-            serde_json::json!({"kind": "auth", "event_type": "reset_password", "success": false, "error_message": "nope"}),
-            serde_json::json!({"kind": "external_call", "service": "gemini", "endpoint": "/v1", "method": "POST", "status_code": 429,
-                "response_time_ms": 900, "cost_estimate": 0.0125, "request_size": 10, "response_size": 20, "error_message": "slow down"}),
-        ];
-        for body in kinds {
-            let mut v = envelope.clone();
-            v.as_object_mut().unwrap().extend(body.as_object().unwrap().clone());
-            let e = validate_event(&v.to_string(), &skewed).unwrap();
-            assert!(e.client_occurred_at.is_some() && e.user_agent_truncated);
-            let w = event_write("t", e.clone(), 8, &Retention::default());
-            let back: StoredEvent = serde_dynamo::from_item(w.item.clone()).unwrap();
-            assert_eq!(back.event, e, "{}", e.kind().as_str());
-            assert_eq!((back.pk.as_str(), back.sk.as_str()), (w.pk(), w.sk()));
-            assert_eq!(back.expires_at, expires_at(&e, &Retention::default()));
-        }
-        let e = event(serde_json::json!({"kind": "external_call", "service": "gemini", "endpoint": "/v1", "response_time_ms": 1}));
-        let back: StoredEvent = serde_dynamo::from_item(event_write("t", e.clone(), 8, &Retention::default()).item).unwrap();
-        assert_eq!(back.event, e, "the minimal form too");
-        assert_eq!(back.gsi2pk, None);
-    }
-
-    mod retries {
-        use super::super::*;
-        use crate::store::client_config;
-        use crate::time::parse_timestamp;
-        use crate::validate::{Context, validate_event};
-        use aws_sdk_dynamodb::config::{Credentials, Region, SharedCredentialsProvider};
-        use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
-        use aws_smithy_types::body::SdkBody;
-
-        const THROTTLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}"#;
-        const REFUSED: &str =
-            r#"{"__type":"com.amazon.coral.validate#ValidationException","message":"Item size has exceeded the maximum allowed size"}"#;
-        const SERVER: &str = r#"{"__type":"InternalServerError"}"#;
-        const WRITER_ID: &str = "0123456789abcdef";
-
-        /// A store whose HTTP client answers with the given (status, body) in order.
-        fn store(answers: &[(u16, &str)]) -> (EventStore, StaticReplayClient) {
-            let events = answers
-                .iter()
-                .map(|(status, body)| {
-                    ReplayEvent::new(
-                        http::Request::builder().uri("http://localhost:8000/").body(SdkBody::empty()).unwrap(),
-                        http::Response::builder()
-                            .status(*status)
-                            .header("content-type", "application/x-amz-json-1.0")
-                            .body(SdkBody::from(*body))
-                            .unwrap(),
-                    )
-                })
-                .collect();
-            let http = StaticReplayClient::new(events);
-            let shared = aws_config::SdkConfig::builder()
-                .behavior_version(crate::store::behavior_version())
-                .region(Region::new("us-east-1"))
-                .credentials_provider(SharedCredentialsProvider::new(Credentials::new("a", "b", None, None, "test")))
-                .endpoint_url("http://localhost:8000")
-                .http_client(http.clone())
-                .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().unwrap())
-                .build();
-            let cfg = StoreConfig { max_attempts: 4, ..StoreConfig::default() };
-            (EventStore::new(Client::from_conf(client_config(&shared, &cfg)), cfg), http)
-        }
-
-        fn write() -> EventWrite {
-            let now = parse_timestamp("2026-11-30T10:00:00Z").unwrap();
-            let raw =
-                r#"{"event_id": "e-1", "kind": "auth", "occurred_at": "2026-11-30T09:59:00Z", "event_type": "login", "success": true}"#;
-            let e = validate_event(raw, &Context { received_at: now, sent_at: None, retention: Retention::default() }).unwrap();
-            event_write("t", e, 8, &Retention::default())
-        }
-
-        async fn put(store: &EventStore) -> Result<Vec<PutOutcome>, StoreError> {
-            let marked: BTreeSet<String> = ["2026-11-30T09".to_string()].into();
-            store.put_events("t", vec![write()], WRITER_ID, &marked).await
-        }
-
-        /// A condition failure carrying the item there (ALL_OLD): written by
-        /// `writer`, an identity pointing at the write's own item.
-        fn exists(writer: &str) -> String {
-            let w = write();
-            format!(
-                r#"{{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"exists","Item":{{"pk":{{"S":"p"}},"sk":{{"S":"s"}},"w":{{"S":"{writer}"}},"ek":{{"S":"{}"}},"es":{{"S":"{}"}}}}}}"#,
-                w.pk(),
-                w.sk()
-            )
-        }
-
-        #[tokio::test]
-        async fn throttled_writes_are_retried_then_stored() {
-            let (store, http) = store(&[(400, THROTTLED), (400, THROTTLED), (200, "{}"), (200, "{}")]);
-            assert_eq!(put(&store).await.unwrap(), vec![PutOutcome::Stored]);
-            assert_eq!(http.actual_requests().count(), 4, "the identity three times, then the item");
-        }
-
-        #[tokio::test]
-        async fn throttling_that_never_ends_is_bounded_and_reported() {
-            let (store, http) = store(&[(400, THROTTLED); 6]);
-            let e = put(&store).await.unwrap_err();
-            assert!(matches!(e, StoreError::Unavailable(_)), "{e}");
-            assert!(e.to_string().contains("ThrottlingException"), "the log names the cause: {e}");
-            assert_eq!(http.actual_requests().count(), 4, "max_attempts bounds the retries");
-        }
-
-        #[tokio::test]
-        async fn an_existing_identity_and_item_is_a_duplicate_and_not_retried() {
-            let other = exists("another-request");
-            let (store, http) = store(&[(400, &other), (400, &other)]);
-            assert_eq!(put(&store).await.unwrap(), vec![PutOutcome::Duplicate]);
-            assert_eq!(http.actual_requests().count(), 2);
-        }
-
-        #[tokio::test]
-        async fn a_resend_whose_first_request_never_wrote_the_item_stores_it() {
-            let other = exists("another-request");
-            let (store, http) = store(&[(400, &other), (200, "{}")]);
-            assert_eq!(put(&store).await.unwrap(), vec![PutOutcome::Stored]);
-            let sent: Vec<String> =
-                http.actual_requests().map(|r| String::from_utf8_lossy(r.body().bytes().unwrap_or_default()).into_owned()).collect();
-            assert!(sent[1].contains(&format!(r#""sk":{{"S":"{}"}}"#, write().sk())), "written where the identity points: {}", sent[1]);
-        }
-
-        #[tokio::test]
-        async fn a_retry_that_finds_its_own_write_reports_it_stored() {
-            // The identity's first attempt landed but its answer did not;
-            // the item's first attempt too.
-            let own = exists(WRITER_ID);
-            let (store, http) = store(&[(500, SERVER), (400, &own), (500, SERVER), (400, &own)]);
-            assert_eq!(put(&store).await.unwrap(), vec![PutOutcome::Stored]);
-            assert_eq!(http.actual_requests().count(), 4);
-            let sent = http.actual_requests().next().unwrap().body().bytes().map(|b| String::from_utf8_lossy(b).into_owned());
-            assert!(sent.unwrap().contains(r#""ReturnValuesOnConditionCheckFailure":"ALL_OLD""#));
-        }
-
-        #[tokio::test]
-        async fn an_item_storage_refuses_is_unstorable_and_its_identity_taken_back() {
-            let (store, http) = store(&[(200, "{}"), (400, REFUSED), (200, "{}")]);
-            let out = put(&store).await.unwrap();
-            assert!(matches!(&out[0], PutOutcome::Unstorable(why) if why.contains("maximum allowed size")), "{out:?}");
-            assert_eq!(http.actual_requests().count(), 3, "identity, item (refused, not retried), identity deleted");
-            let sent = http.actual_requests().nth(2).unwrap().headers().get("x-amz-target").map(str::to_owned);
-            assert_eq!(sent.as_deref(), Some("DynamoDB_20120810.DeleteItem"));
-        }
-
-        #[tokio::test]
-        async fn server_errors_are_retried_too() {
-            let (store, http) = store(&[(500, SERVER), (200, "{}"), (200, "{}")]);
-            assert_eq!(put(&store).await.unwrap(), vec![PutOutcome::Stored]);
-            assert_eq!(http.actual_requests().count(), 3);
-        }
-    }
-}
+mod tests;

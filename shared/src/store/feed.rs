@@ -9,10 +9,10 @@
 use crate::store::ItemExt;
 use chrono::{DateTime, Datelike, Duration, Utc};
 
-use super::events::{EventStore, StoredEvent};
+use super::events::StoredEvent;
 use super::keys;
-use super::table::{GSI1, GSI1_PK, PK, SK, TTL_ATTRIBUTE};
-use super::{StoreError, n, s};
+use super::table::{GSI1, GSI1_PK, PK, SK, Table, UNEXPIRED};
+use super::{StoreError, s};
 use crate::model::{CUSTOM_ACTIONS, KNOWN_ACTIONS};
 
 /// What a feed page asks for.
@@ -64,9 +64,15 @@ fn months_desc(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     out
 }
 
-impl EventStore {
+/// Activity feeds: a tenant's or a user's events, a page at a time.
+#[derive(Clone, Copy)]
+pub struct Feed<'t> {
+    pub(super) t: &'t Table,
+}
+
+impl Feed<'_> {
     /// One page of activity events, newest first, unexpired.
-    pub async fn activity_feed(&self, q: &FeedQuery<'_>, now: DateTime<Utc>) -> Result<FeedPage, StoreError> {
+    pub async fn page(self, q: &FeedQuery<'_>, now: DateTime<Utc>) -> Result<FeedPage, StoreError> {
         let low = keys::sk_from(q.from);
         let high = match &q.before {
             Some(b) if *b < keys::sk_before(q.to) => b.clone(),
@@ -133,7 +139,7 @@ impl EventStore {
     /// key it stopped at.
     #[allow(clippy::too_many_arguments)]
     async fn read_source(
-        &self,
+        self,
         src: &Source,
         low: &str,
         high: &str,
@@ -142,18 +148,17 @@ impl EventStore {
         budget: usize,
         now: DateTime<Utc>,
     ) -> Result<(Vec<StoredEvent>, Option<String>), StoreError> {
-        let mut filter = String::from("#ttl > :now");
+        let mut filter = String::from(UNEXPIRED);
         let mut query = self
-            .query()
+            .t
+            .query_unexpired(now)
             .set_index_name(src.index.map(str::to_owned))
             .key_condition_expression("#k = :p AND #sk BETWEEN :lo AND :hi")
             .expression_attribute_names("#k", src.attr)
             .expression_attribute_names("#sk", SK)
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":p", s(&src.pk))
             .expression_attribute_values(":lo", s(low))
             .expression_attribute_values(":hi", s(high))
-            .expression_attribute_values(":now", n(now.timestamp()))
             .scan_index_forward(false);
         if let Some(a) = &src.action {
             filter.push_str(" AND #action = :action");
@@ -175,7 +180,7 @@ impl EventStore {
             let scanned = usize::try_from(page.scanned_count).unwrap_or(page_limit);
             read += scanned;
             // A filtered read costs what it scanned, not what it returned.
-            self.count_read(scanned);
+            self.t.count_read(scanned);
             let items = page.items.unwrap_or_default();
             for item in items {
                 let e: StoredEvent = serde_dynamo::from_item(item)?;

@@ -23,11 +23,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, Utc};
 use futures::{StreamExt, TryStreamExt};
 
-use super::events::EventStore;
 use super::keys;
-use super::rollups::{KindState, StoredRollup};
+use super::rollups::{KindState, Rollups, StoredRollup};
 use super::table::{SK, TTL_ATTRIBUTE};
-use super::{Item, StoreError, n, s};
+use super::{Item, StoreError, s};
 use crate::config::Retention;
 use crate::model::{Event, EventKind};
 use crate::query::period::quarter_mask;
@@ -134,7 +133,7 @@ fn projection() -> String {
     (0..ROLLUP_ATTRIBUTES.len()).map(|i| format!("#a{i}")).collect::<Vec<_>>().join(", ")
 }
 
-impl EventStore {
+impl Rollups<'_> {
     /// The figures of the hour starting at `hour` within `[from, to)` (a
     /// whole hour or a part of it), made as the module says from the
     /// bucket's `stored` document. A frozen kind of a part of an hour keeps
@@ -142,7 +141,7 @@ impl EventStore {
     /// moment ago (the roll-up).
     #[allow(clippy::too_many_arguments)]
     pub async fn hour_figures(
-        &self,
+        self,
         tenant: &str,
         hour: DateTime<Utc>,
         (from, to): (DateTime<Utc>, DateTime<Utc>),
@@ -155,12 +154,12 @@ impl EventStore {
         Ok(all.pop().unwrap_or_default())
     }
 
-    /// [`EventStore::hour_figures`] of many hours at once: each hour's
+    /// [`Table::hour_figures`] of many hours at once: each hour's
     /// shards and journal are read on their own, the activity partitions
     /// once per month for every run of consecutive hours (a month's
     /// partition holds every hour of it).
     pub async fn hours_figures(
-        &self,
+        self,
         tenant: &str,
         asks: &[HourAsk<'_>],
         now: DateTime<Utc>,
@@ -197,7 +196,7 @@ impl EventStore {
 
     /// One hour's figures from what was read, kind by kind.
     fn combine(
-        &self,
+        self,
         ask: &HourAsk<'_>,
         frozen: &BTreeSet<EventKind>,
         raw: &RawFold,
@@ -247,7 +246,7 @@ impl EventStore {
                 out.kinds.insert(kind, state);
             }
         }
-        out.rollup.compact(self.config().rollup_max_keys);
+        out.rollup.compact(self.t.config().rollup_max_keys);
         (out, note)
     }
 
@@ -255,19 +254,19 @@ impl EventStore {
     /// each hour's shards (API requests, auth events, external calls), and
     /// the activity partitions of each month a run of asked hours covers.
     async fn raw_folds(
-        &self,
+        self,
         tenant: &str,
         asks: &[HourAsk<'_>],
         live: &[Vec<EventKind>],
         now: DateTime<Utc>,
         consistent: bool,
     ) -> Result<Vec<RawFold>, StoreError> {
-        let shards = usize::from(self.config().shards.max(1));
+        let shards = usize::from(self.t.config().shards.max(1));
         let projection = projection();
         let mut reads = Vec::new();
         for (i, a) in asks.iter().enumerate() {
             if live[i].iter().any(|k| *k != EventKind::Activity) {
-                for pk in keys::raw_partitions(tenant, a.hour, self.config().shards).into_iter().take(shards) {
+                for pk in keys::raw_partitions(tenant, a.hour, self.t.config().shards).into_iter().take(shards) {
                     reads.push((pk, a.from, a.to));
                 }
             }
@@ -288,7 +287,7 @@ impl EventStore {
             while m < b {
                 let month_end = time::next_month_start(m);
                 let to = month_end.min(b);
-                for pk in keys::raw_partitions(tenant, m, self.config().shards).into_iter().skip(shards) {
+                for pk in keys::raw_partitions(tenant, m, self.t.config().shards).into_iter().skip(shards) {
                     reads.push((pk, m, to));
                 }
                 m = to;
@@ -307,14 +306,12 @@ impl EventStore {
             .into_iter()
             .map(|(pk, from, to)| {
                 let mut query = self
-                    .query()
+                    .t
+                    .query_unexpired(now)
                     .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
-                    .filter_expression("#ttl > :now")
-                    .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
                     .expression_attribute_values(":p", s(pk))
                     .expression_attribute_values(":a", s(keys::sk_from(from)))
                     .expression_attribute_values(":b", s(keys::sk_before(to)))
-                    .expression_attribute_values(":now", n(now.timestamp()))
                     .projection_expression(projection.as_str())
                     .consistent_read(consistent);
                 for (i, name) in ROLLUP_ATTRIBUTES.iter().enumerate() {
@@ -322,17 +319,18 @@ impl EventStore {
                 }
                 async move {
                     let mut folds: BTreeMap<usize, RawFold> = BTreeMap::new();
-                    self.for_each_page(query, |items| {
-                        for item in items {
-                            let (sk, ttl) = sk_and_ttl(&item);
-                            let e: Event = serde_dynamo::from_item(item)?;
-                            if let Some(i) = owner(e.occurred_at, e.kind()) {
-                                folds.entry(i).or_default().add(sk, ttl, &e);
+                    self.t
+                        .for_each_page(query, |items| {
+                            for item in items {
+                                let (sk, ttl) = sk_and_ttl(&item);
+                                let e: Event = serde_dynamo::from_item(item)?;
+                                if let Some(i) = owner(e.occurred_at, e.kind()) {
+                                    folds.entry(i).or_default().add(sk, ttl, &e);
+                                }
                             }
-                        }
-                        Ok(true)
-                    })
-                    .await?;
+                            Ok(true)
+                        })
+                        .await?;
                     Ok::<_, StoreError>(folds)
                 }
             })
@@ -348,13 +346,14 @@ impl EventStore {
 
     /// The journal's late events of `[from, to)` in the hour, by sort key.
     async fn journal(
-        &self,
+        self,
         tenant: &str,
         hour: DateTime<Utc>,
         (from, to): (DateTime<Utc>, DateTime<Utc>),
         consistent: bool,
     ) -> Result<Vec<(String, Event)>, StoreError> {
         let query = self
+            .t
             .query()
             .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
             .expression_attribute_values(":p", s(keys::journal_pk(tenant, &time::hour_label(hour))))
@@ -362,14 +361,15 @@ impl EventStore {
             .expression_attribute_values(":b", s(keys::sk_before(to)))
             .consistent_read(consistent);
         let mut out = Vec::new();
-        self.for_each_page(query, |items| {
-            for item in items {
-                let (sk, _) = sk_and_ttl(&item);
-                out.push((sk, serde_dynamo::from_item(item)?));
-            }
-            Ok(true)
-        })
-        .await?;
+        self.t
+            .for_each_page(query, |items| {
+                for item in items {
+                    let (sk, _) = sk_and_ttl(&item);
+                    out.push((sk, serde_dynamo::from_item(item)?));
+                }
+                Ok(true)
+            })
+            .await?;
         Ok(out)
     }
 }

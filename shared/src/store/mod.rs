@@ -1,19 +1,21 @@
 //! The DynamoDB adapter: one table, keys in [`keys`], the definition in
 //! [`table`], events in [`events`], generic batched writes in [`batch`].
 
+pub mod alerts;
 pub mod batch;
-pub mod cache;
+pub mod documents;
 pub mod events;
 pub mod feed;
 pub mod hours;
 mod item;
 pub mod keys;
-pub mod reports;
+pub mod markers;
 pub mod rollups;
-pub mod snapshots;
 pub mod sweep;
 pub mod table;
 pub mod tenants;
+
+pub use table::Table;
 
 use std::collections::HashMap;
 

@@ -19,17 +19,13 @@
 use crate::store::ItemExt;
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
-use super::events::EventStore;
 use super::keys;
-use super::table::{GSI1, GSI1_PK, PK, SK, TTL_ATTRIBUTE};
+use super::table::{PK, SK, TTL_ATTRIBUTE, Table};
 use super::{Item, StoreError, n, s};
 use crate::model::EventKind;
 use crate::rollup::Rollup;
@@ -109,117 +105,16 @@ fn split_part_key(sk: &str, rev_attr: &str) -> Option<(String, String, usize)> {
     }
 }
 
-impl EventStore {
-    /// Marks hours dirty: one update per hour, in parallel. Ingest calls it
-    /// before writing (so an acknowledged event's hour is always marked) and
-    /// after (so a roll-up that read the hour mid-write does not clear it).
-    pub async fn mark_dirty(&self, tenant: &str, hours: &BTreeSet<String>) -> Result<(), StoreError> {
-        let pk = keys::dirty_pk(tenant);
-        let updates: Vec<_> = hours
-            .iter()
-            .map(|hour| {
-                self.client()
-                    .update_item()
-                    .table_name(&self.config().table)
-                    .key(PK, s(&pk))
-                    .key(SK, s(hour))
-                    .update_expression("ADD v :one SET #g = :g")
-                    .expression_attribute_names("#g", GSI1_PK)
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":g", s(keys::DIRTY_INDEX_PK))
-                    .send()
-            })
-            .collect();
-        futures::stream::iter(updates)
-            .buffer_unordered(self.config().write_concurrency)
-            .map_err(StoreError::sdk)
-            .try_collect::<Vec<_>>()
-            .await?;
-        Ok(())
-    }
+/// Stored hourly and daily rollups.
+#[derive(Clone, Copy)]
+pub struct Rollups<'t> {
+    pub(super) t: &'t Table,
+}
 
-    /// The tenant's dirty hours and their marker versions (strongly consistent).
-    pub async fn dirty_hours(&self, tenant: &str) -> Result<BTreeMap<String, u64>, StoreError> {
-        self.dirty_hours_between(tenant, None).await
-    }
-
-    /// The dirty hours whose labels lie within `first..=last` (all of them
-    /// with `None`): a period read looks only at its own hours' markers.
-    pub async fn dirty_hours_between(&self, tenant: &str, labels: Option<(&str, &str)>) -> Result<BTreeMap<String, u64>, StoreError> {
-        let mut query = self.query().expression_attribute_values(":p", s(keys::dirty_pk(tenant))).consistent_read(true);
-        query = match labels {
-            Some((a, b)) => query
-                .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
-                .expression_attribute_values(":a", s(a))
-                .expression_attribute_values(":b", s(b)),
-            None => query.key_condition_expression("pk = :p"),
-        };
-        let mut out = BTreeMap::new();
-        self.for_each_page(query, |items| {
-            for item in items {
-                if let (Some(AttributeValue::S(hour)), Some(AttributeValue::N(v))) = (item.get(SK), item.get("v")) {
-                    out.insert(hour.clone(), v.parse().unwrap_or(0));
-                }
-            }
-            Ok(true)
-        })
-        .await?;
-        Ok(out)
-    }
-
-    /// Deletes an hour's marker unless it was marked again since `version`
-    /// was read; `false` when it was (the hour stays dirty).
-    pub async fn clear_dirty(&self, tenant: &str, hour: &str, version: u64) -> Result<bool, StoreError> {
-        let res = self
-            .client()
-            .delete_item()
-            .table_name(&self.config().table)
-            .key(PK, s(keys::dirty_pk(tenant)))
-            .key(SK, s(hour))
-            .condition_expression("v = :v")
-            .expression_attribute_values(":v", n(version))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), DeleteItemError::ConditionalCheckFailedException(_)) => Ok(false),
-            Err(e) => Err(StoreError::sdk(e)),
-        }
-    }
-
-    /// Tenants with dirty hours, found through the markers' index entries
-    /// (eventually consistent: a tenant marked a moment ago may wait a run).
-    pub async fn dirty_tenants(&self) -> Result<BTreeSet<String>, StoreError> {
-        let query = self
-            .query()
-            .index_name(GSI1)
-            .key_condition_expression("#g = :g")
-            .expression_attribute_names("#g", GSI1_PK)
-            .expression_attribute_values(":g", s(keys::DIRTY_INDEX_PK))
-            .projection_expression("pk");
-        let mut out = BTreeSet::new();
-        self.for_each_page(query, |items| {
-            for item in items {
-                if let Some(t) = item.str(PK).and_then(|pk| keys::tenant_of_dirty_pk(pk)) {
-                    out.insert(t.to_owned());
-                }
-            }
-            Ok(true)
-        })
-        .await?;
-        Ok(out)
-    }
-
+impl Rollups<'_> {
     /// Stores a rollup, replacing the bucket's previous one once the new
     /// one is whole; an empty rollup removes the bucket instead.
-    pub async fn put_rollup(
-        &self,
-        tenant: &str,
-        res: Resolution,
-        label: &str,
-        doc: &StoredRollup,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
+    pub async fn put(self, tenant: &str, res: Resolution, label: &str, doc: &StoredRollup, expires_at: i64) -> Result<(), StoreError> {
         let pk = keys::rollup_pk(tenant, res.as_str());
         let old_parts = self.rollup_part_keys(&pk, label).await?;
         let data = if doc.is_empty() { Vec::new() } else { serde_json::to_vec(doc).map_err(StoreError::corrupt)? };
@@ -235,24 +130,18 @@ impl EventStore {
                 (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
             ]
             .into();
-            self.client().put_item().table_name(&self.config().table).set_item(Some(item)).send().await.map_err(StoreError::sdk)?;
+            self.t.put(item).await?;
         }
         for sk in old_parts {
-            self.client()
-                .delete_item()
-                .table_name(&self.config().table)
-                .key(PK, s(&pk))
-                .key(SK, s(sk))
-                .send()
-                .await
-                .map_err(StoreError::sdk)?;
+            self.t.delete(&pk, sk).await?;
         }
         Ok(())
     }
 
     /// Sort keys of every stored part of a bucket (any revision).
-    async fn rollup_part_keys(&self, pk: &str, label: &str) -> Result<Vec<String>, StoreError> {
+    async fn rollup_part_keys(self, pk: &str, label: &str) -> Result<Vec<String>, StoreError> {
         let query = self
+            .t
             .query()
             .key_condition_expression("pk = :p AND begins_with(sk, :l)")
             .expression_attribute_values(":p", s(pk))
@@ -260,31 +149,32 @@ impl EventStore {
             .projection_expression("sk")
             .consistent_read(true);
         let mut out = Vec::new();
-        self.for_each_page(query, |items| {
-            out.extend(items.into_iter().filter_map(|i| i.str(SK).map(str::to_owned)));
-            Ok(true)
-        })
-        .await?;
+        self.t
+            .for_each_page(query, |items| {
+                out.extend(items.into_iter().filter_map(|i| i.str(SK).map(str::to_owned)));
+                Ok(true)
+            })
+            .await?;
         Ok(out)
     }
 
     /// Stored rollups of the buckets `first..=last` (labels), unexpired.
-    pub async fn rollups(
-        &self,
+    pub async fn read(
+        self,
         tenant: &str,
         res: Resolution,
         first: &str,
         last: &str,
         now: DateTime<Utc>,
     ) -> Result<BTreeMap<String, Rollup>, StoreError> {
-        Ok(self.stored_rollups(tenant, res, first, last, now, false).await?.into_iter().map(|(k, d)| (k, d.rollup)).collect())
+        Ok(self.stored(tenant, res, first, last, now, false).await?.into_iter().map(|(k, d)| (k, d.rollup)).collect())
     }
 
     /// Stored documents of the buckets `first..=last`, unexpired: for each,
     /// the newest revision whose parts are all there. `consistent` reads
     /// what was written a moment ago (the roll-up, after writing hours).
-    pub async fn stored_rollups(
-        &self,
+    pub async fn stored(
+        self,
         tenant: &str,
         res: Resolution,
         first: &str,
@@ -293,28 +183,27 @@ impl EventStore {
         consistent: bool,
     ) -> Result<BTreeMap<String, StoredRollup>, StoreError> {
         let query = self
-            .query()
+            .t
+            .query_unexpired(now)
             .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
-            .filter_expression("#ttl > :now")
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":p", s(keys::rollup_pk(tenant, res.as_str())))
             .expression_attribute_values(":a", s(format!("{first}#")))
             .expression_attribute_values(":b", s(format!("{last}#~")))
-            .expression_attribute_values(":now", n(now.timestamp()))
             .consistent_read(consistent);
         let mut revisions: BTreeMap<String, BTreeMap<String, Revision>> = BTreeMap::new();
-        self.for_each_page(query, |items| {
-            for item in items {
-                let get_s = |k: &str| item.str(k).map(str::to_owned).unwrap_or_default();
-                let Some((label, rev, part)) = split_part_key(&get_s(SK), &get_s("rev")) else { continue };
-                let parts = item.num("parts").unwrap_or(1);
-                let data = item.bytes("data").map(<[u8]>::to_vec).unwrap_or_default();
-                let r = revisions.entry(label).or_default().entry(rev).or_insert_with(|| Revision { parts, chunks: BTreeMap::new() });
-                r.chunks.insert(part, data);
-            }
-            Ok(true)
-        })
-        .await?;
+        self.t
+            .for_each_page(query, |items| {
+                for item in items {
+                    let get_s = |k: &str| item.str(k).map(str::to_owned).unwrap_or_default();
+                    let Some((label, rev, part)) = split_part_key(&get_s(SK), &get_s("rev")) else { continue };
+                    let parts = item.num("parts").unwrap_or(1);
+                    let data = item.bytes("data").map(<[u8]>::to_vec).unwrap_or_default();
+                    let r = revisions.entry(label).or_default().entry(rev).or_insert_with(|| Revision { parts, chunks: BTreeMap::new() });
+                    r.chunks.insert(part, data);
+                }
+                Ok(true)
+            })
+            .await?;
         let mut out = BTreeMap::new();
         for (label, revs) in revisions {
             // Revisions are time-ordered ids: the newest whole one wins.

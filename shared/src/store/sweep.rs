@@ -9,9 +9,9 @@ use aws_sdk_dynamodb::types::TimeToLiveStatus;
 use chrono::{DateTime, Duration, Utc};
 use tokio::time::Instant;
 
-use super::events::{EventStore, StoredEvent, expires_at};
+use super::events::{StoredEvent, expires_at};
 use super::keys;
-use super::table::{PK, SK, TTL_ATTRIBUTE};
+use super::table::{PK, SK, TTL_ATTRIBUTE, Table};
 use super::{Item, StoreError, batch, n, s};
 use crate::config::Retention;
 use crate::model::EventKind;
@@ -46,22 +46,28 @@ pub struct SweepRun {
     pub deadline: Instant,
 }
 
-impl EventStore {
+/// The cleanup's storage side.
+#[derive(Clone, Copy)]
+pub struct Sweeps<'t> {
+    pub(super) t: &'t Table,
+}
+
+impl Sweeps<'_> {
     /// Whether TTL is enabled on the table, on `expires_at`.
-    pub async fn ttl_enabled(&self) -> Result<bool, StoreError> {
-        let out = self.client().describe_time_to_live().table_name(&self.config().table).send().await.map_err(StoreError::sdk)?;
+    pub async fn ttl_enabled(self) -> Result<bool, StoreError> {
+        let out = self.t.client().describe_time_to_live().table_name(&self.t.config().table).send().await.map_err(StoreError::sdk)?;
         Ok(out.time_to_live_description.is_some_and(|d| {
             d.time_to_live_status == Some(TimeToLiveStatus::Enabled) && d.attribute_name.as_deref() == Some(TTL_ATTRIBUTE)
         }))
     }
 
     /// How far a sweep of the tenant got (an hour or day label, exclusive).
-    pub async fn sweep_mark(&self, tenant: &str, sweep: &str) -> Result<Option<String>, StoreError> {
-        let item = self.get_item(keys::sweep_pk(tenant), sweep).await?;
+    pub async fn mark(self, tenant: &str, sweep: &str) -> Result<Option<String>, StoreError> {
+        let item = self.t.get_item(keys::sweep_pk(tenant), sweep).await?;
         Ok(item.and_then(|i| i.str("through").map(str::to_owned)))
     }
 
-    pub async fn set_sweep_mark(&self, tenant: &str, sweep: &str, through: &str, expires_at: i64) -> Result<(), StoreError> {
+    pub async fn set_mark(self, tenant: &str, sweep: &str, through: &str, expires_at: i64) -> Result<(), StoreError> {
         let item: Item = [
             (PK.to_owned(), s(keys::sweep_pk(tenant))),
             (SK.to_owned(), s(sweep)),
@@ -69,7 +75,7 @@ impl EventStore {
             (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
         ]
         .into();
-        self.client().put_item().table_name(&self.config().table).set_item(Some(item)).send().await.map_err(StoreError::sdk)?;
+        self.t.put(item).await?;
         Ok(())
     }
 
@@ -77,14 +83,14 @@ impl EventStore {
     /// reach within the margin (all of them when TTL is off), and deletes
     /// those `due` says are past retention.
     async fn sweep_partition(
-        &self,
+        self,
         pk: String,
         range: Option<(String, String)>,
         run: SweepRun,
         due: impl Fn(&Item) -> Result<bool, StoreError>,
     ) -> Result<Swept, StoreError> {
         let SweepRun { now, ttl_on, deadline } = run;
-        let mut query = self.query().expression_attribute_values(":p", s(pk));
+        let mut query = self.t.query().expression_attribute_values(":p", s(pk));
         query = match range {
             Some((a, b)) => query
                 .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
@@ -100,18 +106,19 @@ impl EventStore {
         }
         let mut doomed: Vec<Item> = Vec::new();
         let mut examined = 0;
-        self.for_each_page(query, |items| {
-            examined += items.len();
-            for item in items {
-                if due(&item)? {
-                    doomed.push(item.into_iter().filter(|(k, _)| k == PK || k == SK).collect());
+        self.t
+            .for_each_page(query, |items| {
+                examined += items.len();
+                for item in items {
+                    if due(&item)? {
+                        doomed.push(item.into_iter().filter(|(k, _)| k == PK || k == SK).collect());
+                    }
                 }
-            }
-            Ok(true)
-        })
-        .await?;
-        let cfg = self.config();
-        let removed = batch::batch_delete(self.client(), &cfg.table, doomed, cfg.write_concurrency, cfg.max_attempts, deadline).await?;
+                Ok(true)
+            })
+            .await?;
+        let cfg = self.t.config();
+        let removed = batch::batch_delete(self.t.client(), &cfg.table, doomed, cfg.write_concurrency, cfg.max_attempts, deadline).await?;
         Ok(Swept { units: 0, examined, removed })
     }
 
@@ -119,20 +126,20 @@ impl EventStore {
     /// an event is removed when its kind's current retention has passed.
     /// Each hour's shards are read on their own, the activity partitions
     /// once per month slice of the span.
-    pub async fn sweep_events(
-        &self,
+    pub async fn events(
+        self,
         tenant: &str,
         (from, to): (DateTime<Utc>, DateTime<Utc>),
         kinds: &[EventKind],
         retention: &Retention,
         run: SweepRun,
     ) -> Result<Swept, StoreError> {
-        let shards = usize::from(self.config().shards.max(1));
+        let shards = usize::from(self.t.config().shards.max(1));
         let mut parts: Vec<(String, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
         if kinds.iter().any(|k| *k != EventKind::Activity) {
             let mut h = time::hour_start(from);
             while h < to {
-                for pk in keys::raw_partitions(tenant, h, self.config().shards).into_iter().take(shards) {
+                for pk in keys::raw_partitions(tenant, h, self.t.config().shards).into_iter().take(shards) {
                     parts.push((pk, h, h + Duration::hours(1)));
                 }
                 h += Duration::hours(1);
@@ -142,7 +149,7 @@ impl EventStore {
             let mut m = from;
             while m < to {
                 let end = crate::time::next_month_start(m).min(to);
-                for pk in keys::raw_partitions(tenant, m, self.config().shards).into_iter().skip(shards) {
+                for pk in keys::raw_partitions(tenant, m, self.t.config().shards).into_iter().skip(shards) {
                     parts.push((pk, m, end));
                 }
                 m = end;
@@ -163,7 +170,7 @@ impl EventStore {
 
     /// Sweeps one day of health snapshots, all of them past retention (the
     /// caller passes only such days).
-    pub async fn sweep_snapshot_day(&self, tenant: &str, day: &str, run: SweepRun) -> Result<Swept, StoreError> {
+    pub async fn snapshot_day(self, tenant: &str, day: &str, run: SweepRun) -> Result<Swept, StoreError> {
         self.sweep_partition(keys::health_pk(tenant, day), None, run, |_| Ok(true)).await
     }
 }

@@ -6,9 +6,8 @@ use crate::store::ItemExt;
 use crate::time;
 use chrono::{DateTime, Duration, Utc};
 
-use super::events::EventStore;
 use super::keys::TENANTS_PK;
-use super::table::{PK, SK, TTL_ATTRIBUTE};
+use super::table::{PK, SK, TTL_ATTRIBUTE, Table, condition_held};
 use super::{StoreError, n, s};
 
 /// A registered tenant.
@@ -22,15 +21,22 @@ pub struct TenantEntry {
     pub active_at: DateTime<Utc>,
 }
 
-impl EventStore {
+/// The tenant registry.
+#[derive(Clone, Copy)]
+pub struct Tenants<'t> {
+    pub(super) t: &'t Table,
+}
+
+impl Tenants<'_> {
     /// Records that the tenant has events from `first_hour` on (keeping an
     /// earlier first hour) and was active at `now`. The entry outlives the
     /// tenant's last rollup.
-    pub async fn register_tenant(&self, tenant: &str, first_hour: &str, now: DateTime<Utc>, keep_days: u32) -> Result<(), StoreError> {
+    pub async fn register(self, tenant: &str, first_hour: &str, now: DateTime<Utc>, keep_days: u32) -> Result<(), StoreError> {
         let expires = now + Duration::days(i64::from(keep_days));
-        self.client()
+        self.t
+            .client()
             .update_item()
-            .table_name(&self.config().table)
+            .table_name(&self.t.config().table)
             .key(PK, s(TENANTS_PK))
             .key(SK, s(tenant))
             .update_expression("SET active_at = :a, #ttl = :e, first_hour = if_not_exists(first_hour, :h)")
@@ -43,9 +49,10 @@ impl EventStore {
             .map_err(StoreError::sdk)?;
         // A late event older than the recorded first hour moves it back.
         let earlier = self
+            .t
             .client()
             .update_item()
-            .table_name(&self.config().table)
+            .table_name(&self.t.config().table)
             .key(PK, s(TENANTS_PK))
             .key(SK, s(tenant))
             .update_expression("SET first_hour = :h")
@@ -53,37 +60,28 @@ impl EventStore {
             .expression_attribute_values(":h", s(first_hour))
             .send()
             .await;
-        match earlier {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(StoreError::sdk(e)),
-        }
+        condition_held(earlier).map(|_| ())
     }
 
     /// Every registered tenant, or one when `only` names it (registered or
     /// not: a manual run may name a tenant the registry has not seen yet).
-    pub async fn tenants(&self, only: Option<&str>, now: DateTime<Utc>) -> Result<Vec<TenantEntry>, StoreError> {
+    pub async fn list(self, only: Option<&str>, now: DateTime<Utc>) -> Result<Vec<TenantEntry>, StoreError> {
         let mut out = Vec::new();
-        let query = self
-            .query()
-            .key_condition_expression("pk = :p")
-            .filter_expression("#ttl > :now")
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":p", s(TENANTS_PK))
-            .expression_attribute_values(":now", n(now.timestamp()));
-        self.for_each_page(query, |items| {
-            for item in items {
-                let get = |k: &str| item.str(k).map(str::to_owned).unwrap_or_default();
-                let active = item.num("active_at").unwrap_or(0);
-                out.push(TenantEntry {
-                    tenant: get(SK),
-                    first_hour: get("first_hour"),
-                    active_at: DateTime::from_timestamp(active, 0).unwrap_or_default(),
-                });
-            }
-            Ok(true)
-        })
-        .await?;
+        let query = self.t.query_unexpired(now).key_condition_expression("pk = :p").expression_attribute_values(":p", s(TENANTS_PK));
+        self.t
+            .for_each_page(query, |items| {
+                for item in items {
+                    let get = |k: &str| item.str(k).map(str::to_owned).unwrap_or_default();
+                    let active = item.num("active_at").unwrap_or(0);
+                    out.push(TenantEntry {
+                        tenant: get(SK),
+                        first_hour: get("first_hour"),
+                        active_at: DateTime::from_timestamp(active, 0).unwrap_or_default(),
+                    });
+                }
+                Ok(true)
+            })
+            .await?;
         if let Some(t) = only {
             out.retain(|e| e.tenant == t);
             if out.is_empty() {

@@ -40,7 +40,7 @@ async fn main() {
             aws_smithy_types::error::display::DisplayErrorContext(&e)
         )),
     }
-    let store = analytics_shared::store::events::EventStore::new(client, cfg.store.clone());
+    let store = analytics_shared::store::Table::new(client, cfg.store.clone());
     let now = analytics_shared::time::receive_time();
     let (mut accepted, mut duplicates) = (0, 0);
     for batch in demo::batches(now, days) {
@@ -76,7 +76,7 @@ async fn main() {
 
 /// The bus the jobs publish on, then the daily and weekly jobs over the
 /// seeded days (manual windows, as a backfill) and a health snapshot.
-async fn run_jobs(store: analytics_shared::store::events::EventStore, cfg: Config, tenant: &str, days: u32) {
+async fn run_jobs(store: analytics_shared::store::Table, cfg: Config, tenant: &str, days: u32) {
     let bus = analytics_shared::bus::Bus::from_env(cfg.jobs.event_bus.clone()).await;
     match bus.create_if_missing().await {
         Ok(true) => eprintln!("seed: created event bus {}", bus.name()),
