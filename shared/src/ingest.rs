@@ -2,7 +2,6 @@
 //! the demo seeder and the benchmarks all go through [`prepare`] and
 //! [`ingest`], so there is one implementation of the contract's rules.
 
-use crate::store::ItemExt;
 use crate::time;
 use std::collections::BTreeSet;
 
@@ -134,15 +133,16 @@ pub fn prepare(
     Ok(PreparedBatch { writes, rejected, repeated, received_at })
 }
 
-/// Removes events repeated inside the batch (same sort key, so the same
-/// item), keeping the first; returns how many went. Sorting indices avoids
-/// hashing or cloning every key.
+/// Removes events repeated inside the batch (the same identity: event id
+/// and the sender's time), keeping the first; returns how many went.
+/// Sorting indices avoids hashing or cloning every key.
 fn drop_repeats(writes: &mut Vec<(usize, EventWrite)>) -> usize {
+    let ids: Vec<(&str, &str)> = writes.iter().map(|(_, w)| w.identity_parts()).collect();
     let mut order: Vec<usize> = (0..writes.len()).collect();
-    order.sort_unstable_by(|&a, &b| writes[a].1.sk().cmp(writes[b].1.sk()).then(a.cmp(&b)));
+    order.sort_unstable_by(|&a, &b| ids[a].cmp(&ids[b]).then(a.cmp(&b)));
     let mut repeat = vec![false; writes.len()];
     for pair in order.windows(2) {
-        if writes[pair[0]].1.sk() == writes[pair[1]].1.sk() {
+        if ids[pair[0]] == ids[pair[1]] {
             repeat[pair[1]] = true;
         }
     }
@@ -202,7 +202,7 @@ pub async fn ingest(
         let hours: BTreeSet<String> = hours.into_iter().map(time::hour_label).collect();
         store.markers().mark(tenant, &hours).await?;
         let (indices, writes): (Vec<usize>, Vec<EventWrite>) = batch.writes.into_iter().unzip();
-        let raw_ids: Vec<Option<String>> = writes.iter().map(|w| w.item.str("event_id").map(str::to_owned)).collect();
+        let raw_ids: Vec<Option<String>> = writes.iter().map(|w| w.event_id().map(str::to_owned)).collect();
         let outcomes = store.events().put(tenant, writes, &writer_id(), &hours).await?;
         // Again after writing: a roll-up that read these hours mid-write
         // sees the version move and leaves them dirty (store::rollups).

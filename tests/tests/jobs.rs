@@ -450,10 +450,14 @@ async fn period_reads_match_after_the_jobs() {
     store_events(&client, &cfg, "acme", &events).await;
     let store = store_of(&client, &cfg);
     let range = DateRange { from: start, to: Utc::now() };
-    let raw = period::total(&period::read_pieces(&store, "acme", range, &[], Utc::now(), &cfg.retention).await.unwrap());
+    let raw = period::total(
+        &analytics_shared::query::planner::read_pieces(&store, "acme", range, &[], Utc::now(), &cfg.retention).await.unwrap(),
+    );
     run_job(&jobs, json!({"job": "usage-rollup"})).await.unwrap();
     run_job(&jobs, json!({"job": "daily-metrics"})).await.unwrap();
-    let rolled = period::total(&period::read_pieces(&store, "acme", range, &[], Utc::now(), &cfg.retention).await.unwrap());
+    let rolled = period::total(
+        &analytics_shared::query::planner::read_pieces(&store, "acme", range, &[], Utc::now(), &cfg.retention).await.unwrap(),
+    );
     // Stored days keep no quarter-hour detail; every figure is the same.
     assert_eq!(raw.counters(), rolled.counters());
     assert_eq!((raw.actions(), &raw.clients, &raw.reports), (rolled.actions(), &rolled.clients, &rolled.reports));

@@ -117,7 +117,9 @@ impl Jobs {
     /// overlapping window finds them taken), then published; a claim whose
     /// alert could not be published is given back so the retry sends it.
     async fn alert(&self, tenant: &str, start: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>) -> Result<(usize, usize), JobError> {
-        let pieces = period::read_pieces(&self.store, tenant, DateRange { from: start, to: end }, &[], now, &self.cfg.retention).await?;
+        let pieces =
+            crate::query::planner::read_pieces(&self.store, tenant, DateRange { from: start, to: end }, &[], now, &self.cfg.retention)
+                .await?;
         let r = period::total(&pieces);
         let alerts = conditions(tenant, &r, start, end, &self.cfg.jobs);
         let mut claimed = Vec::new();

@@ -66,7 +66,7 @@ impl Jobs {
                 let (Some(first), Some(last)) = (mondays.first(), mondays.last()) else { return Ok(n) };
                 let edges: Vec<DateTime<Utc>> = mondays.iter().map(|d| midnight(*d)).collect();
                 let range = DateRange { from: midnight(*first) - Duration::days(7), to: midnight(*last) + Duration::days(7) };
-                let pieces = period::read_pieces(&self.store, &tenant, range, &edges, ctx.now, &self.cfg.retention).await?;
+                let pieces = crate::query::planner::read_pieces(&self.store, &tenant, range, &edges, ctx.now, &self.cfg.retention).await?;
                 let week_of = |start: DateTime<Utc>| {
                     let parts: Vec<_> =
                         pieces.iter().filter(|p| p.start >= start && p.start < start + Duration::days(7)).cloned().collect();

@@ -4,6 +4,7 @@
 pub mod answers;
 pub mod params;
 pub mod period;
+pub mod planner;
 pub mod zone;
 
 use crate::auth::Caller;

@@ -11,10 +11,7 @@ use super::zone::{LocalTime, Zone};
 use crate::config::Retention;
 use crate::rollup::{Rollup, SLOTS};
 use crate::store::StoreError;
-use crate::store::Table;
-use crate::store::hours::HourAsk;
-use crate::store::rollups::{Resolution, StoredRollup};
-use crate::time::{day_label, hour_label, hour_start};
+use crate::time::hour_start;
 
 /// The longest range a query may cover.
 pub const MAX_RANGE_DAYS: i64 = 400;
@@ -145,143 +142,19 @@ pub fn clip(p: &Piece, a: DateTime<Utc>, b: DateTime<Utc>) -> Option<Rollup> {
     (mask != 0).then(|| p.rollup.quarters(mask))
 }
 
-/// Days read per query when stored days are fetched in parallel.
-const DAYS_PER_READ: usize = 16;
-
-/// Reads the rollups of `range`. `boundaries` are instants no stored day may
-/// straddle (a trend's bucket edges); days are used wherever they fit,
-/// hours elsewhere, and for dirty hours and the range's partial first and
-/// last hours the figures are made as the roll-up makes them
-/// ([`Table::hour_figures`]: raw events where they are all kept, the
-/// stored figures and the journal where they are not).
-///
-/// The dirty markers of the range, the stored days and the stored hours
-/// outside whole days are read at once; only a day that turns out to hold
-/// a dirty hour or to have no stored rollup costs a second round (its
-/// hours, and the figures of its dirty hours).
-pub async fn read_pieces(
-    store: &Table,
-    tenant: &str,
-    range: DateRange,
-    boundaries: &[DateTime<Utc>],
-    now: DateTime<Utc>,
-    retention: &Retention,
-) -> Result<Vec<Piece>, StoreError> {
-    // Plan: partial edge hours, whole UTC days, and other whole hours.
-    let mut edges: Vec<(DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)> = Vec::new(); // (hour, from, to)
-    let mut days: Vec<DateTime<Utc>> = Vec::new();
-    let mut hours: Vec<DateTime<Utc>> = Vec::new();
-    let mut h = hour_start(range.from);
-    while h < range.to {
-        let end = h + Duration::hours(1);
-        if h < range.from || end > range.to {
-            edges.push((h, h.max(range.from), end.min(range.to)));
-            h = end;
-            continue;
-        }
-        let day_end = h + Duration::days(1);
-        if h.hour() == 0 && day_end <= range.to && !boundaries.iter().any(|b| *b > h && *b < day_end) {
-            days.push(h);
-            h = day_end;
-            continue;
-        }
-        hours.push(h);
-        h = end;
-    }
-    let day_reads = days.chunks(DAYS_PER_READ).map(|c| {
-        let (first, last) = (day_label(c[0]), day_label(c[c.len() - 1]));
-        async move { store.rollups().read(tenant, Resolution::Day, &first, &last, now).await }
-    });
-    let last_hour = hour_start(range.to - Duration::milliseconds(1));
-    let marker_span = (hour_label(hour_start(range.from)), hour_label(last_hour));
-    let mut first_round: Vec<DateTime<Utc>> = hours.iter().copied().chain(edges.iter().map(|e| e.0)).collect();
-    first_round.sort();
-    first_round.dedup();
-    let ((dirty, stored_days), mut stored_hours) = futures::future::try_join(
-        futures::future::try_join(
-            store.markers().dirty_hours_between(tenant, Some((&marker_span.0, &marker_span.1))),
-            futures::future::try_join_all(day_reads),
-        ),
-        read_hour_runs(store, tenant, &first_round, now),
-    )
-    .await?;
-    let mut stored_days: std::collections::BTreeMap<String, Rollup> = stored_days.into_iter().flatten().collect();
-    let is_dirty = |t: DateTime<Utc>| dirty.contains_key(&hour_label(t));
-
-    let mut pieces = Vec::new();
-    let mut made = edges;
-    let mut more_hours = Vec::new();
-    for d in &days {
-        let day_dirty = (0..24).any(|i| is_dirty(*d + Duration::hours(i)));
-        match stored_days.remove(&day_label(*d)) {
-            Some(rollup) if !day_dirty => pieces.push(Piece { start: *d, end: *d + Duration::days(1), rollup }),
-            _ => more_hours.extend((0..24).map(|i| *d + Duration::hours(i))),
-        }
-    }
-    for hour in &hours {
-        if is_dirty(*hour) {
-            made.push((*hour, *hour, *hour + Duration::hours(1)));
-        } else if let Some(doc) = stored_hours.remove(&hour_label(*hour)) {
-            pieces.push(Piece { start: *hour, end: *hour + Duration::hours(1), rollup: doc.rollup });
-        }
-    }
-    let second = read_hour_runs(store, tenant, &more_hours, now).await?;
-    for h in &more_hours {
-        if is_dirty(*h) {
-            made.push((*h, *h, *h + Duration::hours(1)));
-        } else if let Some(doc) = second.get(&hour_label(*h)) {
-            pieces.push(Piece { start: *h, end: *h + Duration::hours(1), rollup: doc.rollup.clone() });
-        }
-    }
-    let labels: Vec<String> = made.iter().map(|(hour, _, _)| hour_label(*hour)).collect();
-    let asks: Vec<HourAsk<'_>> = made
-        .iter()
-        .zip(&labels)
-        .map(|((hour, a, b), label)| HourAsk {
-            hour: *hour,
-            from: *a,
-            to: *b,
-            stored: stored_hours.get(label).or_else(|| second.get(label)),
-        })
-        .collect();
-    for ((_, a, b), (doc, _)) in made.iter().zip(store.rollups().hours_figures(tenant, &asks, now, retention, false).await?) {
-        pieces.push(Piece { start: *a, end: *b, rollup: doc.rollup });
-    }
-    pieces.sort_by_key(|p| p.start);
-    Ok(pieces)
-}
-
-/// Stored hourly documents of the given hours, one query per run of
-/// consecutive hours, in parallel.
-async fn read_hour_runs(
-    store: &Table,
-    tenant: &str,
-    hours: &[DateTime<Utc>],
-    now: DateTime<Utc>,
-) -> Result<std::collections::BTreeMap<String, StoredRollup>, StoreError> {
-    let mut runs: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
-    for hour in hours {
-        match runs.last_mut() {
-            Some((_, last)) if *last + Duration::hours(1) == *hour => *last = *hour,
-            _ => runs.push((*hour, *hour)),
-        }
-    }
-    let labels: Vec<(String, String)> = runs.iter().map(|(a, b)| (hour_label(*a), hour_label(*b))).collect();
-    let reads = labels.iter().map(|(a, b)| store.rollups().stored(tenant, Resolution::Hour, a, b, now, false));
-    Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
-}
-
 /// The application figures of system health at `now`: the last 24 hours
 /// read once and split at UTC midnight (which no stored piece straddles)
 /// for the users active today.
-pub async fn app_health_now(
-    store: &Table,
+pub async fn app_health_now<S: super::planner::RollupSource>(
+    store: &S,
     tenant: &str,
     now: DateTime<Utc>,
     retention: &Retention,
 ) -> Result<crate::model::HealthSnapshot, StoreError> {
     let midnight = crate::time::day_start(now);
-    let pieces = read_pieces(store, tenant, DateRange { from: now - Duration::hours(24), to: now }, &[midnight], now, retention).await?;
+    let pieces =
+        super::planner::read_pieces(store, tenant, DateRange { from: now - Duration::hours(24), to: now }, &[midnight], now, retention)
+            .await?;
     let today: Vec<Piece> = pieces.iter().filter(|x| x.start >= midnight).cloned().collect();
     Ok(super::answers::app_health(&total(&pieces), &total(&today), now))
 }

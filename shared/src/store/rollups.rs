@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::keys;
 use super::table::{PK, SK, TTL_ATTRIBUTE, Table};
 use super::{Item, StoreError, n, s};
+use crate::config::Retention;
 use crate::model::EventKind;
 use crate::rollup::Rollup;
 
@@ -217,5 +218,27 @@ impl Rollups<'_> {
             out.insert(label, doc);
         }
         Ok(out)
+    }
+}
+
+/// The period planner reads the table through this port.
+impl crate::query::planner::RollupSource for Table {
+    async fn dirty_hours(&self, tenant: &str, first: &str, last: &str) -> Result<BTreeSet<String>, StoreError> {
+        Ok(self.markers().dirty_hours_between(tenant, Some((first, last))).await?.into_keys().collect())
+    }
+    async fn days(&self, tenant: &str, first: &str, last: &str, now: DateTime<Utc>) -> Result<BTreeMap<String, Rollup>, StoreError> {
+        self.rollups().read(tenant, Resolution::Day, first, last, now).await
+    }
+    async fn hours(&self, tenant: &str, first: &str, last: &str, now: DateTime<Utc>) -> Result<BTreeMap<String, StoredRollup>, StoreError> {
+        self.rollups().stored(tenant, Resolution::Hour, first, last, now, false).await
+    }
+    async fn figures(
+        &self,
+        tenant: &str,
+        asks: &[super::hours::HourAsk<'_>],
+        now: DateTime<Utc>,
+        retention: &Retention,
+    ) -> Result<Vec<Rollup>, StoreError> {
+        Ok(self.rollups().hours_figures(tenant, asks, now, retention, false).await?.into_iter().map(|(d, _)| d.rollup).collect())
     }
 }

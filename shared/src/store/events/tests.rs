@@ -121,6 +121,8 @@ fn items_round_trip_through_serde_dynamo() {
 
 mod retries {
     use super::super::*;
+    use std::collections::BTreeSet;
+
     use crate::config::StoreConfig;
     use crate::store::{Table, client_config};
     use crate::time::parse_timestamp;

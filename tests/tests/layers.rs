@@ -1,0 +1,115 @@
+//! The dependency rule of ARCHITECTURE.md, checked on the sources: the
+//! DynamoDB SDK is used by the store (and the EventBridge SDK by the bus)
+//! only; the pure modules and the jobs reach storage only through the
+//! `Table`, its repositories and their data types, never through its key
+//! layout, item mapping or raw writes.
+
+use std::path::{Path, PathBuf};
+
+use integration_tests::root;
+
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn shared(rel: &str) -> PathBuf {
+    root().join("shared/src").join(rel)
+}
+
+/// Lines that are code (comments and doc comments left out).
+fn code(path: &Path) -> Vec<(usize, String)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim_start().starts_with("//"))
+        .map(|(i, l)| (i + 1, l.to_owned()))
+        .collect()
+}
+
+#[test]
+fn only_the_store_and_the_bus_speak_to_aws() {
+    let mut offenders = Vec::new();
+    for path in sources(&root().join("shared/src")) {
+        let rel = path.strip_prefix(root().join("shared/src")).unwrap().to_string_lossy().into_owned();
+        if rel.starts_with("store/") || rel == "bus.rs" {
+            continue;
+        }
+        for (n, line) in code(&path) {
+            if line.contains("aws_sdk_dynamodb") || line.contains("aws_smithy") || line.contains("aws_sdk_eventbridge") {
+                offenders.push(format!("shared/src/{rel}:{n}: {}", line.trim()));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "outside store/ and bus.rs:\n{}", offenders.join("\n"));
+}
+
+/// What of the store a module outside it may name: the table, its error,
+/// and the data types the repositories take and give.
+const STORE_API: [&str; 12] = [
+    "store::Table",
+    "store::StoreError",
+    "store::{StoreError, Table}",
+    "store::events::{EventWrite, PutOutcome, event_write, writer_id}",
+    "store::hours::HourAsk",
+    "store::hours::HourNote",
+    "store::rollups::Resolution",
+    "store::rollups::StoredRollup",
+    "store::rollups::{Resolution, StoredRollup}",
+    "store::documents::ReportWrite",
+    "store::sweep::{SweepRun, Swept}",
+    "store::tenants::TenantEntry",
+];
+
+#[test]
+fn pure_modules_and_jobs_use_storage_only_through_the_table_and_its_repositories() {
+    let pure = [
+        "model",
+        "validate.rs",
+        "validate",
+        "rollup.rs",
+        "query",
+        "report.rs",
+        "time.rs",
+        "hash.rs",
+        "backoff.rs",
+        "cursor.rs",
+        "auth.rs",
+        "error.rs",
+        "tenant.rs",
+        "config.rs",
+        "jobs",
+        "ingest.rs",
+    ];
+    let mut offenders = Vec::new();
+    for entry in pure {
+        let path = shared(entry);
+        let files = if path.is_dir() { sources(&path) } else { vec![path] };
+        for file in files {
+            for (n, line) in code(&file) {
+                let mut rest = line.as_str();
+                while let Some(at) = rest.find("store::") {
+                    let tail = &rest[at..];
+                    let allowed = STORE_API.iter().any(|a| tail.starts_with(a))
+                        || tail.starts_with("store::StoreError::")
+                        || tail.starts_with("store::tenants::TenantEntry");
+                    if !allowed {
+                        offenders.push(format!("{}:{n}: {}", file.strip_prefix(root()).unwrap().display(), line.trim()));
+                        break;
+                    }
+                    rest = &tail["store::".len()..];
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "storage reached past the table and its repositories:\n{}", offenders.join("\n"));
+}
