@@ -1,5 +1,5 @@
 use super::*;
-use crate::rollup::{SlotCounters, UserActivity};
+use crate::rollup::{ApiStats, SlotCounters, UserActivity};
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().to_utc()
