@@ -11,6 +11,7 @@ use crate::config::Retention;
 use crate::rollup::Rollup;
 use crate::store::StoreError;
 use crate::store::Table;
+use crate::store::hours::HourAsk;
 use crate::store::hours::HourNote;
 use crate::store::rollups::{Resolution, StoredRollup};
 use crate::time::{self, parse_day, parse_hour};
@@ -37,7 +38,13 @@ pub async fn roll_up_tenant(
         let stored = store.rollups().stored(tenant, Resolution::Hour, label, label, now, true).await?;
         let (doc, note) = store
             .rollups()
-            .hour_figures(tenant, *hour, (*hour, *hour + Duration::hours(1)), stored.get(label), now, retention, true)
+            .hour_figures(
+                tenant,
+                HourAsk { hour: *hour, from: *hour, to: *hour + Duration::hours(1), stored: stored.get(label) },
+                now,
+                retention,
+                true,
+            )
             .await?;
         store.rollups().put(tenant, Resolution::Hour, label, &doc, keep(*hour)).await?;
         Ok::<_, StoreError>(note)

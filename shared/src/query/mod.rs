@@ -5,6 +5,7 @@ pub mod answers;
 pub mod params;
 pub mod period;
 pub mod planner;
+pub mod responses;
 pub mod zone;
 
 use crate::auth::Caller;

@@ -118,7 +118,7 @@ impl ApiStats {
     }
 }
 
-/// The key of [`Rollup::api`]: `"{class digit} {METHOD} {endpoint}"`.
+/// The key of [`crate::rollup::Rollup::api`]: `"{class digit} {METHOD} {endpoint}"`.
 pub fn api_key(status_code: u16, method: &str, endpoint: &str) -> String {
     format!("{} {} {}", status_code / 100, method, endpoint)
 }

@@ -51,6 +51,15 @@ struct Source {
     action: Option<String>,
 }
 
+/// The sort-key window of a read: `low <= sk <= high`, the `exclude`
+/// position itself left out.
+#[derive(Clone, Copy)]
+struct Window<'a> {
+    low: &'a str,
+    high: &'a str,
+    exclude: Option<&'a str>,
+}
+
 /// The first day of each month from `to`'s back to `from`'s.
 fn months_desc(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     let first_of = |t: DateTime<Utc>| t.with_day(1).unwrap_or(t);
@@ -109,7 +118,8 @@ impl Feed<'_> {
         let mut cut: Option<String> = None;
         for group in groups {
             let budget = (FEED_READ_BUDGET / group.len().max(1)).max(1);
-            let reads = group.iter().map(|src| self.read_source(src, &low, &high, q.before.as_deref(), want, budget, now));
+            let window = Window { low: &low, high: &high, exclude: q.before.as_deref() };
+            let reads = group.iter().map(|src| self.read_source(src, window, want, budget, now));
             for (items, stopped) in futures::future::try_join_all(reads).await? {
                 found.extend(items);
                 if let Some(at) = stopped
@@ -133,17 +143,13 @@ impl Feed<'_> {
         Ok(FeedPage { items: found, next })
     }
 
-    /// Up to `want` items of one partition with `low <= sk <= high`, newest
-    /// first, the `exclude` position itself left out, reading at most
-    /// `budget` items; when the budget ends the read first, also the sort
-    /// key it stopped at.
-    #[allow(clippy::too_many_arguments)]
+    /// Up to `want` items of one partition within the window, newest first,
+    /// reading at most `budget` items; when the budget ends the read first,
+    /// also the sort key it stopped at.
     async fn read_source(
         self,
         src: &Source,
-        low: &str,
-        high: &str,
-        exclude: Option<&str>,
+        Window { low, high, exclude }: Window<'_>,
         want: usize,
         budget: usize,
         now: DateTime<Utc>,

@@ -134,27 +134,24 @@ fn projection() -> String {
 }
 
 impl Rollups<'_> {
-    /// The figures of the hour starting at `hour` within `[from, to)` (a
+    /// The figures of the hour the ask names within its `[from, to)` (a
     /// whole hour or a part of it), made as the module says from the
     /// bucket's `stored` document. A frozen kind of a part of an hour keeps
     /// what its stored quarters hold. `consistent` reads what was written a
     /// moment ago (the roll-up).
-    #[allow(clippy::too_many_arguments)]
     pub async fn hour_figures(
         self,
         tenant: &str,
-        hour: DateTime<Utc>,
-        (from, to): (DateTime<Utc>, DateTime<Utc>),
-        stored: Option<&StoredRollup>,
+        ask: HourAsk<'_>,
         now: DateTime<Utc>,
         retention: &Retention,
         consistent: bool,
     ) -> Result<(StoredRollup, HourNote), StoreError> {
-        let mut all = self.hours_figures(tenant, &[HourAsk { hour, from, to, stored }], now, retention, consistent).await?;
+        let mut all = self.hours_figures(tenant, &[ask], now, retention, consistent).await?;
         Ok(all.pop().unwrap_or_default())
     }
 
-    /// [`Table::hour_figures`] of many hours at once: each hour's
+    /// [`Rollups::hour_figures`] of many hours at once: each hour's
     /// shards and journal are read on their own, the activity partitions
     /// once per month for every run of consecutive hours (a month's
     /// partition holds every hour of it).

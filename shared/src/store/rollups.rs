@@ -10,7 +10,7 @@
 //! dirty for the next run: no event is ever left out of a rollup, and
 //! recomputing makes every run idempotent.
 //!
-//! A stored rollup is JSON split over items of at most [`PART_BYTES`], all
+//! A stored rollup is JSON split over items of at most `PART_BYTES`, all
 //! parts of one write sharing a revision in their sort key
 //! (`{label}#{rev}#{part}`); the old revision is deleted only once the new
 //! one is whole, and readers take the newest whole revision, so a write cut

@@ -38,7 +38,7 @@ impl Events<'_> {
     /// of two requests racing, one stores and the other counts a duplicate.
     ///
     /// Both writes carry this request's `writer` id, so a retried attempt
-    /// that finds its own earlier write knows it ([`super::put_once`]).
+    /// that finds its own earlier write knows it (the `w` attribute).
     /// An item DynamoDB refuses for its content is that event's
     /// `Unstorable`; a resend moved to an earlier place whose hour is not
     /// in `marked` has that hour marked dirty before its item is written and

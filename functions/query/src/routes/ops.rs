@@ -1,0 +1,57 @@
+//! Operations: API traffic, authentication, external calls and their cost,
+//! system health, and the answer cache.
+
+use analytics_shared::ApiError;
+use analytics_shared::model::HealthSnapshot;
+use analytics_shared::query::Scope;
+use analytics_shared::query::answers;
+use analytics_shared::query::period;
+use analytics_shared::query::responses::{ApiRequests, AuthEventsAnswer, Covered, ExternalCalls, Invalidated};
+use analytics_shared::query::zone::Zone;
+use chrono::Duration;
+
+use super::{Ask, body, utc_days};
+
+/// `/api-requests`: per endpoint and method, optionally one endpoint or
+/// one status class.
+pub(super) async fn api_requests(ask: &Ask<'_>) -> Result<String, ApiError> {
+    let p = ask.params;
+    let class = p.choice("status_class", &[("1xx", 1), ("2xx", 2), ("3xx", 3), ("4xx", 4), ("5xx", 5)], 0)?;
+    let endpoint = p.text("endpoint", 2048)?;
+    let range = p.range(ask.now, &Zone::UTC, ask.app.cfg.retention.api_log_days.into())?;
+    let all = period::total(&ask.pieces(&Scope::Tenant, range, &[]).await?);
+    body(&ApiRequests { covered: Covered::from(range), endpoints: answers::api_requests(&all, endpoint, (class != 0).then_some(class)) })
+}
+
+/// `/auth-events`.
+pub(super) async fn auth_events(ask: &Ask<'_>) -> Result<String, ApiError> {
+    let limit = ask.params.limit(10)?;
+    let range = ask.params.range(ask.now, &Zone::UTC, 30)?;
+    let all = period::total(&ask.pieces(&Scope::Tenant, range, &[]).await?);
+    body(&AuthEventsAnswer { covered: Covered::from(range), events: answers::auth_events(&all, limit) })
+}
+
+/// `/external-calls`: per service, and per UTC day with `granularity=day`.
+pub(super) async fn external_calls(ask: &Ask<'_>) -> Result<String, ApiError> {
+    let per_day = ask.params.choice("granularity", &[("total", false), ("day", true)], false)?;
+    let range = ask.params.range(ask.now, &Zone::UTC, 30)?;
+    let pieces = ask.pieces(&Scope::Tenant, range, &[]).await?;
+    let days = per_day.then(|| answers::external_calls_by_day(&pieces, &utc_days(range)));
+    body(&ExternalCalls::new(Covered::from(range), answers::external_calls(&period::total(&pieces)), days))
+}
+
+/// `/system-health`: the latest stored snapshot when it is recent, else
+/// the application figures computed now (host figures then null).
+pub(super) async fn system_health(ask: &Ask<'_>) -> Result<String, ApiError> {
+    let store = &ask.app.store;
+    let snapshot: HealthSnapshot = match store.documents().latest_snapshot(ask.tenant(), ask.now).await? {
+        Some(s) if ask.now - s.captured_at <= Duration::minutes(15) => s,
+        _ => period::app_health_now(store, ask.tenant(), ask.now, &ask.app.cfg.retention).await?,
+    };
+    body(&snapshot)
+}
+
+/// `POST /cache/invalidate`.
+pub(super) async fn invalidate_cache(ask: &Ask<'_>) -> Result<String, ApiError> {
+    body(&Invalidated { invalidated: ask.app.store.documents().invalidate_cache(ask.tenant()).await? })
+}

@@ -1,0 +1,45 @@
+//! The stored weekly reports: a page of them, or one ISO week's.
+
+use analytics_shared::ApiError;
+use analytics_shared::query::responses::{Page, Stored};
+use analytics_shared::store::StoreError;
+use analytics_shared::time::parse_week;
+use serde_json::value::RawValue;
+
+use super::{Ask, body};
+
+/// A stored report as it was written; one that is not JSON is damaged.
+fn stored(text: String) -> Result<Stored, ApiError> {
+    RawValue::from_string(text).map_err(|e| ApiError::from(StoreError::corrupt(e)))
+}
+
+/// `/reports/weekly`: newest first, paged by a cursor bound to the caller.
+pub(super) async fn weekly_reports(ask: &Ask<'_>) -> Result<String, ApiError> {
+    let p = ask.params;
+    let limit = p.limit(10)?;
+    let query_digest = ask.query_digest();
+    let binding = ask.binding(&query_digest);
+    let before = p.get("cursor").map(|c| ask.app.cursors.open(c, binding, ask.now)).transpose()?;
+    let page = ask.app.store.documents().reports(&ask.caller.tenant, before.as_deref(), limit, ask.now).await?;
+    // A damaged report is left out of the list (and logged) rather than
+    // hiding every other one; asked for by its week, it is a 500.
+    let items: Vec<Stored> = page
+        .bodies
+        .into_iter()
+        .filter_map(|b| stored(b).inspect_err(|_| tracing::error!(tenant = %ask.caller.tenant, "a stored weekly report is not JSON")).ok())
+        .collect();
+    let next_cursor = page.last.map(|pos| ask.app.cursors.seal(binding, &pos, ask.now));
+    body(&Page { items, next_cursor })
+}
+
+/// `/reports/weekly/{week}`: the stored body itself.
+pub(super) async fn weekly_report(ask: &Ask<'_>) -> Result<String, ApiError> {
+    let week = ask.path_param.unwrap_or_default();
+    if parse_week(week).is_none() {
+        return Err(ApiError::bad_request(format!("`{week}` is not an ISO week; write it like 2026-W47")));
+    }
+    let found = ask.app.store.documents().report(ask.tenant(), week, ask.now).await?;
+    let text = found
+        .ok_or_else(|| ApiError::not_found(format!("no weekly report for {week}; reports are made on Mondays for the week before")))?;
+    Ok(stored(text)?.get().to_owned())
+}

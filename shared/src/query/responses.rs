@@ -1,0 +1,138 @@
+//! The body of every read route, one type per response schema of
+//! `infra/openapi.yaml` (tests/tests/openapi.rs checks real answers
+//! against those schemas). The figures inside come from
+//! [`super::answers`], whose types are the whole body of some routes
+//! (`/metrics` is [`Metrics`], `/activity-summary` [`super::answers::ActivitySummary`],
+//! `/categories` [`Categories`], `/business-impact` [`BusinessImpact`],
+//! `/system-health` [`crate::model::HealthSnapshot`]); these types put
+//! the others together.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::answers::{
+    AuthEvents, BucketTotals, BusinessImpact, Categories, ClientPerformance, DayServices, EndpointStats, Metrics, ServiceStats, TrendPoint,
+};
+use super::period::DateRange;
+use crate::model::Event;
+
+/// A page of items, newest first, and where the next page starts (`null`
+/// on the last). `/user-activity`, `/reports/weekly`.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// The latest items, unpaged. `/recent-activity`.
+#[derive(Debug, Serialize)]
+pub struct Latest<T> {
+    pub items: Vec<T>,
+}
+
+/// A stored JSON document passed through as it was written (weekly
+/// reports): the job that wrote it shaped it.
+pub type Stored = Box<RawValue>;
+
+/// The range an answer covers: `date_to` exclusive.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Covered {
+    pub date_from: DateTime<Utc>,
+    pub date_to: DateTime<Utc>,
+}
+
+impl From<DateRange> for Covered {
+    fn from(r: DateRange) -> Self {
+        Covered { date_from: r.from, date_to: r.to }
+    }
+}
+
+/// `/dashboard`: every part at once.
+#[derive(Debug, Serialize)]
+pub struct Dashboard {
+    pub period: String,
+    #[serde(flatten)]
+    pub covered: Covered,
+    pub metrics: Metrics,
+    pub trends: Vec<BucketTotals>,
+    pub categories: Categories,
+    pub recent_activity: Vec<Event>,
+    pub client_performance: Vec<ClientPerformance>,
+    pub business_impact: BusinessImpact,
+}
+
+/// `/trends`.
+#[derive(Debug, Serialize)]
+pub struct Trends {
+    pub granularity: String,
+    pub metric: String,
+    pub tz: String,
+    #[serde(flatten)]
+    pub covered: Covered,
+    pub points: Vec<TrendPoint>,
+}
+
+/// `/client-performance`.
+#[derive(Debug, Serialize)]
+pub struct Clients {
+    pub clients: Vec<ClientPerformance>,
+}
+
+/// `/api-requests`.
+#[derive(Debug, Serialize)]
+pub struct ApiRequests {
+    #[serde(flatten)]
+    pub covered: Covered,
+    pub endpoints: Vec<EndpointStats>,
+}
+
+/// `/auth-events`.
+#[derive(Debug, Serialize)]
+pub struct AuthEventsAnswer {
+    #[serde(flatten)]
+    pub covered: Covered,
+    #[serde(flatten)]
+    pub events: AuthEvents,
+}
+
+/// `/external-calls`: per service, and per UTC day when asked.
+#[derive(Debug, Serialize)]
+pub struct ExternalCalls {
+    #[serde(flatten)]
+    pub covered: Covered,
+    pub services: Vec<ServiceStats>,
+    pub total_cost: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days: Option<Vec<DayServices>>,
+}
+
+impl ExternalCalls {
+    /// The services' costs summed, rounded to a millionth.
+    pub fn new(covered: Covered, services: Vec<ServiceStats>, days: Option<Vec<DayServices>>) -> Self {
+        let total_cost = services.iter().map(|s| s.total_cost).sum::<f64>();
+        ExternalCalls { covered, services, total_cost: (total_cost * 1e6).round() / 1e6, days }
+    }
+}
+
+/// `POST /cache/invalidate`.
+#[derive(Debug, Serialize)]
+pub struct Invalidated {
+    pub invalidated: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_flatten_into_the_answer_and_costs_round() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let covered = Covered::from(DateRange { from: at("2026-11-01T00:00:00Z"), to: at("2026-11-02T00:00:00Z") });
+        let svc = |c: f64| ServiceStats { service: "gemini".into(), calls: 1, errors: 0, avg_response_time_ms: None, total_cost: c };
+        let v = serde_json::to_value(ExternalCalls::new(covered, vec![svc(0.1), svc(0.2)], None)).unwrap();
+        assert_eq!(v["date_from"], "2026-11-01T00:00:00Z");
+        assert_eq!(v["total_cost"], 0.3, "0.1 + 0.2 is shown as 0.3");
+        assert!(v.get("days").is_none(), "days only when asked");
+    }
+}
