@@ -1,5 +1,6 @@
 use super::*;
-use serde_json::json;
+use crate::model::*;
+use serde_json::{Map, Value, json};
 
 fn now() -> DateTime<Utc> {
     parse_timestamp("2026-11-21T10:00:00Z").unwrap()
@@ -401,4 +402,69 @@ fn a_corrected_time_before_1970_is_refused() {
     let e = validate_event(&with(activity(), json!({"occurred_at": "1969-12-31T23:59:59Z"})).to_string(), &ctx).unwrap_err();
     assert!(e.iter().any(|p| p.path == "occurred_at" && p.message.contains("1970")), "{e:?}");
     assert!(validate_event(&with(activity(), json!({"occurred_at": "1970-01-01T00:00:00Z"})).to_string(), &ctx).is_ok());
+}
+
+#[test]
+fn each_kind_declares_its_fields_once_and_the_model_stores_no_other() {
+    use super::wire::fields_of;
+    assert!(fields_of(EventKind::ApiRequest).contains(&"sample_rate"));
+    assert!(!fields_of(EventKind::Activity).contains(&"sample_rate"));
+    // What a stored event of each kind holds, besides what the envelope and
+    // validation add, is exactly what its kind accepts.
+    let added = ["event_id", "kind", "occurred_at", "received_at", "user_id", "custom", "client_occurred_at"];
+    let full = [
+        (
+            EventKind::Activity,
+            with(
+                activity(),
+                json!({"action": "generate_report", "description": "d", "client_id": "c", "report_id": "r",
+            "report": {"status": "completed"}}),
+            ),
+        ),
+        (
+            EventKind::ApiRequest,
+            with(
+                api(),
+                json!({"request_size": 1, "response_size": 2, "query_params": {"q": "x"},
+            "error_message": "e", "sample_rate": 0.5}),
+            ),
+        ),
+        (EventKind::Auth, json!({"kind": "auth", "event_type": "login", "success": false, "error_message": "e"})),
+        (
+            EventKind::ExternalCall,
+            json!({"kind": "external_call", "service": "gemini", "endpoint": "/v1", "method": "POST",
+            "status_code": 200, "response_time_ms": 3, "cost_estimate": 0.1, "request_size": 1, "response_size": 2, "error_message": "e"}),
+        ),
+    ];
+    for (kind, v) in full {
+        let stored = serde_json::to_value(check(v).unwrap()).unwrap();
+        let mut got: Vec<&str> = stored.as_object().unwrap().keys().map(String::as_str).filter(|k| !added.contains(k)).collect();
+        got.sort();
+        let mut want = fields_of(kind).to_vec();
+        want.sort();
+        assert_eq!(got, want, "{kind:?}: the fields stored and the fields accepted differ");
+    }
+}
+
+#[test]
+fn a_field_sent_twice_and_a_field_of_no_kind_are_refused_by_name() {
+    let dup = r#"{"kind": "activity", "user_id": "u", "action": "login", "action": "logout"}"#;
+    let p = validate_event(dup, &ctx()).unwrap_err();
+    assert!(p[0].message.contains("duplicate field `action`"), "{p:?}");
+    let p = problems(with(activity(), json!({"colour": "red", "status_code": 200})));
+    assert_eq!(p.len(), 2, "both named: {p:?}");
+    assert!(p.iter().any(|p| p.path == "colour" && p.message.contains("unknown field") && p.message.contains("report_id")), "{p:?}");
+    let p = problems(with(activity(), json!({"occurred_at": "soon", "status_code": 200})));
+    assert_eq!(p.len(), 2, "a foreign field and an envelope problem are reported together: {p:?}");
+}
+
+#[test]
+fn the_envelope_names_are_the_fields_read_into_the_envelope() {
+    for name in super::wire::ENVELOPE {
+        // Every envelope field is a string or an object, never a number.
+        assert_problem(with(activity(), json!({name: 5})), name, "invalid type");
+    }
+    for kind in EventKind::ALL {
+        assert!(wire::fields_of(kind).iter().all(|f| !wire::ENVELOPE.contains(f)), "{kind:?} redeclares an envelope field");
+    }
 }
