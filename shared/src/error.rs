@@ -63,6 +63,8 @@ pub struct ApiError {
     pub retry_after: Option<u32>,
     /// `Allow` header value, sent with `method_not_allowed`.
     pub allow: Option<&'static str>,
+    /// What failed on this side, for the log only: never sent.
+    pub cause: Option<String>,
 }
 
 /// Seconds a caller is asked to wait after a 503.
@@ -70,7 +72,24 @@ pub const RETRY_AFTER_SECONDS: u32 = 5;
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), details: Vec::new(), retry_after: None, allow: None }
+        Self { code, message: message.into(), details: Vec::new(), retry_after: None, allow: None, cause: None }
+    }
+
+    /// The same error, with what failed on this side for the log.
+    pub fn with_cause(self, cause: impl std::fmt::Display) -> Self {
+        Self { cause: Some(cause.to_string()), ..self }
+    }
+
+    /// Logs the error where it is answered, inside the request's span: a
+    /// 5xx at error level with its cause (what an alarm counts), a refusal
+    /// of the caller's request at info.
+    pub fn log(&self) {
+        let cause = self.cause.as_deref().unwrap_or("");
+        if self.status().is_server_error() {
+            tracing::error!(code = self.code.as_str(), message = %self.message, cause, "request failed");
+        } else {
+            tracing::info!(code = self.code.as_str(), message = %self.message, "request refused");
+        }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::BadRequest, message)

@@ -40,7 +40,7 @@ impl App {
                 json_response(http::StatusCode::ACCEPTED, &outcome, &request_id)
             }
             Err(e) => {
-                tracing::info!(code = e.code.as_str(), message = %e.message, "request refused");
+                e.log();
                 e.into_response(&request_id)
             }
         };

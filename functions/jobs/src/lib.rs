@@ -58,7 +58,7 @@ pub async fn serve(runs: &'static [Job]) -> Result<(), Error> {
             tracing::info!(budget_ms = budget.as_millis() as u64, "invocation budget");
             let deadline = tokio::time::Instant::now() + work_budget(budget);
             let host = if measure_host { host_figures().await } else { HostFigures::default() };
-            handle(jobs, runs, event.payload, deadline, host).await.map_err(Error::from)
+            handle(jobs, runs, event.payload, deadline, host).await
         }
     }))
     .await

@@ -167,7 +167,7 @@ impl App {
                 resp
             }
             Err(e) => {
-                tracing::info!(code = e.code.as_str(), message = %e.message, "request refused");
+                e.log();
                 e.into_response(&request_id)
             }
         };

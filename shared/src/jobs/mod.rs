@@ -189,6 +189,26 @@ pub enum JobError {
     TenantsFailed { failed: usize, summary: serde_json::Value },
 }
 
+impl JobError {
+    /// What kind of failure this is, as the invocation's `errorType`: what
+    /// tells a payload to fix from an outage to wait out or a bug.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            JobError::BadRequest(_) => "BadRequest",
+            JobError::Store(StoreError::Unavailable(_)) => "StorageUnavailable",
+            JobError::Store(StoreError::Mapping(_) | StoreError::Corrupt(_)) => "CorruptData",
+            JobError::Bus(_) => "BusUnavailable",
+            JobError::TenantsFailed { .. } => "TenantsFailed",
+        }
+    }
+}
+
+impl From<JobError> for lambda_runtime::Diagnostic {
+    fn from(e: JobError) -> Self {
+        lambda_runtime::Diagnostic { error_type: e.error_type().to_owned(), error_message: e.to_string() }
+    }
+}
+
 /// What [`Jobs::each_tenant`] goes through: tenants, by name or with
 /// their registry entry.
 pub(crate) trait Named {
@@ -323,6 +343,16 @@ impl Jobs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_invocation_names_what_kind_of_failure_it_is() {
+        let d = lambda_runtime::Diagnostic::from(JobError::BadRequest("tenant `a b` is not a tenant id".into()));
+        assert_eq!(d.error_type, "BadRequest");
+        assert!(d.error_message.contains("a b"));
+        let outage = lambda_runtime::Diagnostic::from(JobError::Store(StoreError::unavailable("timeout")));
+        assert_eq!(outage.error_type, "StorageUnavailable");
+        assert_eq!(lambda_runtime::Diagnostic::from(JobError::Store(StoreError::corrupt("x"))).error_type, "CorruptData");
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()

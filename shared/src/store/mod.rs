@@ -108,21 +108,17 @@ impl StoreError {
 
 impl From<StoreError> for ApiError {
     /// Only a storage that is still failing after the retries is a 503
-    /// (the caller may resend); data that does not map is a bug: a 500,
-    /// logged with its cause.
+    /// (the caller may resend); data that does not map is a bug: a 500.
+    /// Either keeps its cause for the log the handler writes
+    /// ([`ApiError::log`]); the conversion itself logs nothing.
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(_) => {
-                tracing::error!(error = %e, "storage failed");
-                ApiError::unavailable(
-                    "storage is temporarily unavailable; nothing from this request was acknowledged, resend it later (resending is safe)",
-                )
-            }
-            StoreError::Mapping(_) | StoreError::Corrupt(_) => {
-                tracing::error!(error = %e, "internal error: stored data does not map");
-                ApiError::internal()
-            }
-        }
+        let answer = match e {
+            StoreError::Unavailable(_) => ApiError::unavailable(
+                "storage is temporarily unavailable; nothing from this request was acknowledged, resend it later (resending is safe)",
+            ),
+            StoreError::Mapping(_) | StoreError::Corrupt(_) => ApiError::internal(),
+        };
+        answer.with_cause(e)
     }
 }
 
@@ -219,4 +215,23 @@ pub fn n(v: impl std::fmt::Display) -> AttributeValue {
 /// Shorthand for a string attribute.
 pub fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn a_storage_failure_keeps_its_cause_for_the_log_and_never_sends_it() {
+        let outage = ApiError::from(StoreError::unavailable("throttled: table acme"));
+        assert_eq!((outage.code, outage.retry_after.is_some()), (ErrorCode::Unavailable, true));
+        assert!(outage.cause.as_deref().is_some_and(|c| c.contains("throttled")));
+        let bug = ApiError::from(StoreError::corrupt("rollup part 3 missing"));
+        assert_eq!((bug.code, bug.retry_after), (ErrorCode::Internal, None), "a bug is a 500 without Retry-After");
+        for e in [outage, bug] {
+            let body = e.body().to_string();
+            assert!(!body.contains("throttled") && !body.contains("part 3"), "the cause stays in the log: {body}");
+        }
+    }
 }

@@ -26,7 +26,14 @@ pub(super) async fn weekly_reports(ask: &Ask<'_>) -> Result<String, ApiError> {
     let items: Vec<Stored> = page
         .bodies
         .into_iter()
-        .filter_map(|b| stored(b).inspect_err(|_| tracing::error!(tenant = %ask.caller.tenant, "a stored weekly report is not JSON")).ok())
+        .filter_map(|b| {
+            let report = stored(b);
+            if let Err(e) = &report {
+                let cause = e.cause.as_deref().unwrap_or("");
+                tracing::error!(tenant = %ask.caller.tenant, cause, "a stored weekly report is not JSON; left out of the list");
+            }
+            report.ok()
+        })
         .collect();
     let next_cursor = page.last.map(|pos| ask.app.cursors.seal(binding, &pos, ask.now));
     body(&Page { items, next_cursor })
