@@ -96,6 +96,13 @@ fn main() {
                 median(page).as_secs_f64() * 1e3,
                 median(tenant_page).as_secs_f64() * 1e3,
             );
+            // A route that shows only the period reads only the period.
+            let (_, read_categories, a) = get("/categories?period=7d", &admin).await;
+            assert!(a.body["categories"].is_array());
+            let (_, read_metrics, _) = get("/metrics?period=7d", &admin).await;
+            println!(
+                "{n} events: /categories?period=7d reads {read_categories} items, /metrics?period=7d (with the kept history) {read_metrics}"
+            );
             client.delete_table().table_name(&cfg.store.table).send().await.unwrap();
         }
     });

@@ -468,3 +468,18 @@ fn the_envelope_names_are_the_fields_read_into_the_envelope() {
         assert!(wire::fields_of(kind).iter().all(|f| !wire::ENVELOPE.contains(f)), "{kind:?} redeclares an envelope field");
     }
 }
+
+#[test]
+fn a_field_sent_twice_is_refused_whatever_its_values_and_escaped_names_are_names() {
+    for dup in [
+        r#"{"kind": "activity", "user_id": null, "user_id": "u", "action": "login"}"#,
+        r#"{"kind": "activity", "user_id": "u", "user_id": null, "action": "login"}"#,
+        r#"{"kind": "activity", "user_id": "u", "action": "login", "\u0061ction": "logout"}"#,
+    ] {
+        let p = validate_event(dup, &ctx()).unwrap_err();
+        assert!(p[0].message.contains("duplicate field"), "{dup}: {p:?}");
+    }
+    let escaped = r#"{"\u006bind": "activity", "user_id": "u", "\u0061ction": "login"}"#;
+    let EventBody::Activity(a) = validate_event(escaped, &ctx()).unwrap().body else { panic!("not an activity") };
+    assert_eq!(a.action, "login");
+}

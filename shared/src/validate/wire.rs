@@ -75,39 +75,30 @@ impl<'de> Deserialize<'de> for Fields<'de> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
                 let mut env = Envelope::default();
                 let mut rest: Vec<Field<'de>> = Vec::with_capacity(12);
+                // Every name sent, envelope's too: a field sent twice is
+                // refused whatever its values (`null` included).
+                let mut names: Vec<Cow<'de, str>> = Vec::with_capacity(16);
                 while let Some(Key(k)) = map.next_key()? {
-                    let fresh = match k.as_ref() {
-                        "event_id" => set(&mut env.event_id, map.next_value()?),
-                        "kind" => set(&mut env.kind, map.next_value()?),
-                        "occurred_at" => set(&mut env.occurred_at, map.next_value()?),
-                        "user_id" => set(&mut env.user_id, map.next_value()?),
-                        "ip_address" => set(&mut env.ip_address, map.next_value()?),
-                        "user_agent" => set(&mut env.user_agent, map.next_value()?),
-                        "metadata" => set(&mut env.metadata, map.next_value()?),
-                        _ if rest.iter().any(|(seen, _)| *seen == k) => false,
-                        _ => {
-                            rest.push((k, map.next_value()?));
-                            continue;
-                        }
-                    };
-                    if !fresh {
+                    if names.contains(&k) {
                         return Err(de::Error::custom(format!("duplicate field `{k}`")));
                     }
+                    match k.as_ref() {
+                        "event_id" => env.event_id = map.next_value()?,
+                        "kind" => env.kind = map.next_value()?,
+                        "occurred_at" => env.occurred_at = map.next_value()?,
+                        "user_id" => env.user_id = map.next_value()?,
+                        "ip_address" => env.ip_address = map.next_value()?,
+                        "user_agent" => env.user_agent = map.next_value()?,
+                        "metadata" => env.metadata = map.next_value()?,
+                        _ => rest.push((k.clone(), map.next_value()?)),
+                    }
+                    names.push(k);
                 }
                 Ok(Fields { envelope: env, rest })
             }
         }
         d.deserialize_map(V)
     }
-}
-
-/// Sets an envelope field; false when it was already set.
-fn set<T>(slot: &mut Option<T>, v: Option<T>) -> bool {
-    let fresh = slot.is_none();
-    if v.is_some() {
-        *slot = v;
-    }
-    fresh
 }
 
 /// Each kind's field names, read off its field struct.

@@ -54,12 +54,10 @@ pub(super) async fn user_activity(ask: &Ask<'_>) -> Result<String, ApiError> {
         (None, None) => ask.retained(),
         _ => p.range(ask.now, &Zone::UTC, ask.app.cfg.retention.events_days.into())?,
     };
-    let query_digest = ask.query_digest();
-    let binding = ask.binding(&query_digest);
-    let before = p.get("cursor").map(|c| ask.app.cursors.open(c, binding, ask.now)).transpose()?;
-    let (items, next) = read(ask, Slice { scope: &scope, action, range, before, limit: p.limit(50)? }).await?;
-    let next_cursor = next.map(|pos| ask.app.cursors.seal(binding, &pos, ask.now));
-    body(&Page { items, next_cursor })
+    let cursors = ask.cursors();
+    let slice = Slice { scope: &scope, action, range, before: cursors.start()?, limit: p.limit(50)? };
+    let (items, next) = read(ask, slice).await?;
+    body(&Page { items, next_cursor: cursors.next(next) })
 }
 
 /// `/recent-activity`.

@@ -66,15 +66,10 @@ impl Ask<'_> {
         self.caller.tenant.as_str()
     }
 
-    /// What a cursor of this route is bound to: the tenant, the caller, the
-    /// route and (by digest) the query.
-    fn binding<'b>(&'b self, query_digest: &'b str) -> Binding<'b> {
-        Binding { tenant: &self.caller.tenant, caller: &self.caller.user_id, route: self.def.path, query: query_digest }
-    }
-
-    /// The digest of the query a cursor is bound to.
-    fn query_digest(&self) -> String {
-        digest(&self.params.normalized())
+    /// The cursors of this request's pages, bound to the tenant, the
+    /// caller, the route and (by digest) the query.
+    fn cursors(&self) -> Cursors<'_> {
+        Cursors { ask: self, query: digest(&self.params.normalized()) }
     }
 
     /// Everything events are kept for: a feed's default range.
@@ -94,6 +89,31 @@ impl Ask<'_> {
             }
         }
         Ok(pieces)
+    }
+}
+
+/// Where a page starts (the request's `cursor`, opened) and the cursor of
+/// the next one (sealed): for every paged route.
+struct Cursors<'a> {
+    ask: &'a Ask<'a>,
+    query: String,
+}
+
+impl Cursors<'_> {
+    fn binding(&self) -> Binding<'_> {
+        let (caller, route) = (self.ask.caller, self.ask.def.path);
+        Binding { tenant: &caller.tenant, caller: &caller.user_id, route, query: &self.query }
+    }
+
+    /// The position the request's cursor continues from, if it sent one.
+    fn start(&self) -> Result<Option<String>, ApiError> {
+        let c = self.ask.params.get("cursor");
+        c.map(|c| self.ask.app.cursors.open(c, self.binding(), self.ask.now)).transpose()
+    }
+
+    /// The next page's cursor, when there is a next page.
+    fn next(&self, position: Option<String>) -> Option<String> {
+        position.map(|pos| self.ask.app.cursors.seal(self.binding(), &pos, self.ask.now))
     }
 }
 

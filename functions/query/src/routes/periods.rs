@@ -16,28 +16,40 @@ use super::{Ask, body, feeds, utc_days};
 /// The dashboard periods, in days.
 const PERIODS: [(&str, i64); 4] = [("7d", 7), ("30d", 30), ("90d", 90), ("365d", 365)];
 
-/// The `period` (whole UTC days up to now, today included) and the history
-/// kept around it, read at once.
+/// The `period` (whole UTC days up to now, today included), and for the
+/// headline figures the history kept around it, read at once.
 struct PeriodRead {
     range: DateRange,
     /// The period's pieces.
     pieces: Vec<Piece>,
-    /// Everything kept, merged.
+    /// Everything kept, merged (empty unless asked for).
     history: Rollup,
 }
 
 impl PeriodRead {
+    /// The period alone: the routes that show only what happened in it.
     async fn of(ask: &Ask<'_>) -> Result<PeriodRead, ApiError> {
-        let days = ask.params.choice("period", &PERIODS, 30)?;
-        let today = day_start(ask.now);
-        let range = DateRange { from: today - Duration::days(days - 1), to: ask.now };
+        let range = Self::range(ask)?;
+        let pieces = ask.pieces(&Scope::Tenant, range, &[]).await?;
+        Ok(PeriodRead { range, pieces, history: Rollup::default() })
+    }
+
+    /// The period and everything kept (totals over the whole table, such
+    /// as `total_clients`), in one read split at the period's start.
+    async fn with_history(ask: &Ask<'_>) -> Result<PeriodRead, ApiError> {
+        let range = Self::range(ask)?;
         let kept_days = i64::from(ask.app.cfg.retention.events_days);
-        let history_from = range.from.min(today - Duration::days(kept_days - 1));
+        let history_from = range.from.min(day_start(ask.now) - Duration::days(kept_days - 1));
         // No stored day straddles the period's start, so the pieces split there.
         let all = ask.pieces(&Scope::Tenant, DateRange { from: history_from, to: ask.now }, &[range.from]).await?;
         let history = period::total(&all);
         let pieces = all.into_iter().filter(|x| x.start >= range.from).collect();
         Ok(PeriodRead { range, pieces, history })
+    }
+
+    fn range(ask: &Ask<'_>) -> Result<DateRange, ApiError> {
+        let days = ask.params.choice("period", &PERIODS, 30)?;
+        Ok(DateRange { from: day_start(ask.now) - Duration::days(days - 1), to: ask.now })
     }
 
     fn total(&self) -> Rollup {
@@ -61,7 +73,7 @@ pub(super) async fn activity_summary(ask: &Ask<'_>) -> Result<String, ApiError> 
 
 /// `/metrics`.
 pub(super) async fn metrics(ask: &Ask<'_>) -> Result<String, ApiError> {
-    let read = PeriodRead::of(ask).await?;
+    let read = PeriodRead::with_history(ask).await?;
     body(&answers::metrics(&read.total(), &read.history))
 }
 
@@ -83,7 +95,7 @@ pub(super) async fn client_performance(ask: &Ask<'_>) -> Result<String, ApiError
 
 /// `/dashboard`: the period's parts and the latest events, read at once.
 pub(super) async fn dashboard(ask: &Ask<'_>) -> Result<String, ApiError> {
-    let (read, recent) = futures::future::try_join(PeriodRead::of(ask), feeds::latest(ask, &Scope::Tenant, 10)).await?;
+    let (read, recent) = futures::future::try_join(PeriodRead::with_history(ask), feeds::latest(ask, &Scope::Tenant, 10)).await?;
     let total = read.total();
     let bounds = bucket_bounds(read.range, Granularity::Day, &Zone::UTC);
     body(&Dashboard {

@@ -17,9 +17,8 @@ fn stored(text: String) -> Result<Stored, ApiError> {
 pub(super) async fn weekly_reports(ask: &Ask<'_>) -> Result<String, ApiError> {
     let p = ask.params;
     let limit = p.limit(10)?;
-    let query_digest = ask.query_digest();
-    let binding = ask.binding(&query_digest);
-    let before = p.get("cursor").map(|c| ask.app.cursors.open(c, binding, ask.now)).transpose()?;
+    let cursors = ask.cursors();
+    let before = cursors.start()?;
     let page = ask.app.store.documents().reports(&ask.caller.tenant, before.as_deref(), limit, ask.now).await?;
     // A damaged report is left out of the list (and logged) rather than
     // hiding every other one; asked for by its week, it is a 500.
@@ -35,8 +34,7 @@ pub(super) async fn weekly_reports(ask: &Ask<'_>) -> Result<String, ApiError> {
             report.ok()
         })
         .collect();
-    let next_cursor = page.last.map(|pos| ask.app.cursors.seal(binding, &pos, ask.now));
-    body(&Page { items, next_cursor })
+    body(&Page { items, next_cursor: cursors.next(page.last) })
 }
 
 /// `/reports/weekly/{week}`: the stored body itself.
@@ -48,5 +46,5 @@ pub(super) async fn weekly_report(ask: &Ask<'_>) -> Result<String, ApiError> {
     let found = ask.app.store.documents().report(ask.tenant(), week, ask.now).await?;
     let text = found
         .ok_or_else(|| ApiError::not_found(format!("no weekly report for {week}; reports are made on Mondays for the week before")))?;
-    Ok(stored(text)?.get().to_owned())
+    Ok(Box::<str>::from(stored(text)?).into())
 }
