@@ -195,7 +195,7 @@ pub fn authenticate(
 ) -> Result<Caller, ApiError> {
     let claims = match (authorizer_claims.filter(|c| !c.is_empty()), &cfg.local_jwt_secret) {
         (Some(claims), _) => Claims::from_authorizer(claims),
-        (None, Some(secret)) => verify_local_token(bearer_token(authorization)?, secret, &cfg.local_jwt_issuer)?,
+        (None, Some(secret)) => verify_local_token(bearer_token(authorization)?, secret.expose(), &cfg.local_jwt_issuer)?,
         (None, None) => {
             bearer_token(authorization)?;
             return Err(ApiError::unauthorized("the request carries no verified identity (no JWT authorizer claims)"));

@@ -109,19 +109,25 @@ mod tests {
     use super::*;
 
     #[test]
+    /// The seeder stops at the first rejected event, so every demo event
+    /// must pass the real pipeline, on any day, without repeated ids.
     fn demo_data_is_deterministic_and_valid() {
-        let now = chrono::DateTime::parse_from_rfc3339("2026-11-21T12:00:00Z").unwrap().to_utc();
-        let a = batches(now, 3);
-        assert_eq!(a, batches(now, 3));
-        let retention = analytics_shared::config::Retention::default();
-        let ctx = analytics_shared::validate::Context { received_at: now, sent_at: None, retention };
-        let mut kinds = std::collections::BTreeSet::new();
-        for b in &a {
-            for e in b["events"].as_array().unwrap() {
-                let ev = analytics_shared::validate::validate_event(&e.to_string(), &ctx).unwrap_or_else(|p| panic!("{e}: {p:?}"));
-                kinds.insert(ev.kind());
+        for now in ["2026-11-21T12:00:00Z", "2026-01-01T00:30:00Z", "2026-12-31T23:59:00Z"] {
+            let now = chrono::DateTime::parse_from_rfc3339(now).unwrap().to_utc();
+            let a = batches(now, 14);
+            assert_eq!(a, batches(now, 14));
+            let mut kinds = std::collections::BTreeSet::new();
+            let mut stored = 0;
+            for b in &a {
+                let body = serde_json::to_vec(b).unwrap();
+                let p = analytics_shared::ingest::prepare(&body, "demo", now, &analytics_shared::config::Retention::default(), 8).unwrap();
+                assert!(p.rejected.is_empty(), "a demo event is rejected: {:?}", p.rejected.first().map(|r| &r.message));
+                assert_eq!(p.repeated, 0, "demo event ids repeat");
+                kinds.extend(b["events"].as_array().unwrap().iter().map(|e| e["kind"].to_string()));
+                stored += p.writes.len();
             }
+            assert_eq!(kinds.len(), 4, "every kind is in the demo");
+            assert!(stored > 1000, "a fortnight of demo data is more than {stored} events");
         }
-        assert_eq!(kinds.len(), 4, "every kind is in the demo");
     }
 }

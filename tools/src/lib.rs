@@ -1,3 +1,4 @@
-//! Demo data shared by the seeder, the benchmarks and the tests.
+//! Demo data for the seeder (`seed`); the local token helper is `token`.
+//! Both are developer tools: nothing here is deployed.
 
 pub mod demo;

@@ -152,7 +152,7 @@ impl App {
                 "ANALYTICS_CURSOR_SECRET is not set: page cursors need a key shared by every instance (the SAM template sets one)",
             )?;
         let store = Table::new(client, cfg.store.clone());
-        Ok(Self { cfg, store, cursors: CursorKey::new(secret.as_bytes()) })
+        Ok(Self { cfg, store, cursors: CursorKey::new(secret.expose().as_bytes()) })
     }
 
     /// Serves one request; never fails: every error is a response.

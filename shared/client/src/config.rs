@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 pub use analytics_shared::config::ConfigError;
-use analytics_shared::config::parse_num as num;
+use analytics_shared::config::{Env, Rule, Var};
 
 /// When buffered events are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,50 +31,124 @@ impl FlushStrategy {
     }
 }
 
+const fn var(name: &'static str, default: Option<&'static str>, rule: Rule, meaning: &'static str) -> Var {
+    Var { name, default, rule, meaning }
+}
+
+const fn whole(min: u64, max: u64, unit: &'static str) -> Rule {
+    Rule::Whole { min, max, unit }
+}
+
+pub const ENABLED: Var =
+    var("ANALYTICS_ENABLED", Some("true"), Rule::Flag, "`false`: nothing is recorded, the layer only passes requests on");
+pub const API_URL: Var = var(
+    "ANALYTICS_API_URL",
+    Some("http://localhost:9000"),
+    Rule::Text,
+    "the backend's base URL; batches go to `{url}/api/v1/analytics/events`",
+);
+pub const FLUSH_STRATEGY: Var = var(
+    "ANALYTICS_FLUSH_STRATEGY",
+    Some("hybrid"),
+    Rule::OneOf(&["time", "count", "hybrid"]),
+    "`time` (every interval), `count` (at the threshold) or `hybrid` (whichever first)",
+);
+pub const FLUSH_INTERVAL_SECONDS: Var =
+    var("ANALYTICS_FLUSH_INTERVAL_SECONDS", Some("10"), whole(1, 86_400, "seconds"), "the time strategy's period");
+pub const FLUSH_COUNT_THRESHOLD: Var =
+    var("ANALYTICS_FLUSH_COUNT_THRESHOLD", Some("100"), whole(1, 1_000_000, ""), "the count strategy's threshold");
+pub const FLUSH_PER_INVOCATION: Var = var(
+    "ANALYTICS_FLUSH_PER_INVOCATION",
+    None,
+    Rule::Flag,
+    "flush at the end of each request instead of in the background; unset: `true` on Lambda, `false` elsewhere",
+);
+pub const ENABLE_SAMPLING: Var = var("ANALYTICS_ENABLE_SAMPLING", Some("false"), Rule::Flag, "sample API requests");
+pub const SAMPLING_RATE: Var = var(
+    "ANALYTICS_SAMPLING_RATE",
+    Some("0.1"),
+    Rule::Decimal { min: 0.0, max: 1.0, above_min: true },
+    "share kept (0 < r <= 1), sent as `sample_rate` so counts are weighted by 1/r; a 5xx is always kept, at rate 1",
+);
+pub const EXCLUDED_PATHS: Var = var(
+    "ANALYTICS_EXCLUDED_PATHS",
+    Some("/health,/favicon.ico"),
+    Rule::Text,
+    "comma-separated path prefixes never recorded (whole segments: `/health` excludes `/health/db`, not `/healthy`)",
+);
+pub const BUFFER_CAPACITY: Var = var(
+    "ANALYTICS_BUFFER_CAPACITY",
+    Some("10000"),
+    whole(1, 10_000_000, ""),
+    "events held while the backend is unreachable; beyond it the oldest are dropped and counted",
+);
+pub const MAX_RETRIES: Var = var(
+    "ANALYTICS_MAX_RETRIES",
+    Some("5"),
+    whole(0, 20, ""),
+    "retries of a batch (on a 503, another 5xx, a 429 or a network error) before its events wait for the next flush",
+);
+pub const TRUSTED_PROXIES: Var = var(
+    "ANALYTICS_TRUSTED_PROXIES",
+    Some("1"),
+    whole(0, 32, ""),
+    "proxies in front of the service that append to `X-Forwarded-For` (API Gateway, a load balancer): the client IP is \
+     that many hops from the right; `0` trusts none and uses the socket's peer address",
+);
+pub const REQUEST_TIMEOUT_SECONDS: Var = var("ANALYTICS_REQUEST_TIMEOUT_SECONDS", Some("10"), whole(1, 600, "seconds"), "one send attempt");
+pub const LAMBDA_FUNCTION_NAME: Var =
+    var("AWS_LAMBDA_FUNCTION_NAME", None, Rule::Text, "set by Lambda itself; its presence is how the client knows it runs on Lambda");
+
+/// Every variable [`ClientConfig::from_lookup`] reads, in the README's order.
+pub const VARIABLES: &[Var] = &[
+    ENABLED,
+    API_URL,
+    FLUSH_STRATEGY,
+    FLUSH_INTERVAL_SECONDS,
+    FLUSH_COUNT_THRESHOLD,
+    FLUSH_PER_INVOCATION,
+    ENABLE_SAMPLING,
+    SAMPLING_RATE,
+    EXCLUDED_PATHS,
+    BUFFER_CAPACITY,
+    MAX_RETRIES,
+    TRUSTED_PROXIES,
+    REQUEST_TIMEOUT_SECONDS,
+    LAMBDA_FUNCTION_NAME,
+];
+
 /// Every setting of the client. Build it with [`ClientConfig::from_env`] or
-/// start from [`ClientConfig::default`] and change fields.
+/// start from [`ClientConfig::default`] and change fields; each field's
+/// variable is named in its doc and described in [`VARIABLES`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientConfig {
-    /// `ANALYTICS_ENABLED` (default true): when false nothing is recorded
-    /// and the layer only passes requests through.
+    /// [`ENABLED`].
     pub enabled: bool,
-    /// `ANALYTICS_API_URL`: the backend's base URL (the client posts to
-    /// `{base}/api/v1/analytics/events`).
+    /// [`API_URL`], without a trailing `/`.
     pub api_url: String,
-    /// `ANALYTICS_FLUSH_STRATEGY`: `time`, `count` or `hybrid` (default).
+    /// [`FLUSH_STRATEGY`].
     pub flush_strategy: FlushStrategy,
-    /// `ANALYTICS_FLUSH_INTERVAL_SECONDS` (default 10).
+    /// [`FLUSH_INTERVAL_SECONDS`].
     pub flush_interval: Duration,
-    /// `ANALYTICS_FLUSH_COUNT_THRESHOLD` (default 100).
+    /// [`FLUSH_COUNT_THRESHOLD`].
     pub flush_count_threshold: usize,
-    /// `ANALYTICS_FLUSH_PER_INVOCATION`: flush at the end of every request
-    /// instead of from a background task. Default: true on Lambda
-    /// (`AWS_LAMBDA_FUNCTION_NAME` is set), where a frozen environment never
-    /// runs a timer and may be recycled with events still buffered.
+    /// [`FLUSH_PER_INVOCATION`]: on Lambda a frozen environment never runs
+    /// a timer and may be recycled with events still buffered.
     pub flush_per_invocation: bool,
-    /// `ANALYTICS_ENABLE_SAMPLING` (default false).
+    /// [`ENABLE_SAMPLING`].
     pub sampling_enabled: bool,
-    /// `ANALYTICS_SAMPLING_RATE` (0 < r <= 1, default 0.1): the share of
-    /// API requests kept when sampling is on. Responses of 500 or more are
-    /// always kept (and sent with a rate of 1, so the counts stay exact).
+    /// [`SAMPLING_RATE`]: responses of 500 or more are always kept (and
+    /// sent with a rate of 1, so the counts stay exact).
     pub sampling_rate: f64,
-    /// `ANALYTICS_EXCLUDED_PATHS`: comma-separated path prefixes never
-    /// recorded (default `/health,/favicon.ico`); a prefix matches whole
-    /// segments, so `/health` excludes `/health/db` but not `/healthy`.
+    /// [`EXCLUDED_PATHS`].
     pub excluded_paths: Vec<String>,
-    /// `ANALYTICS_BUFFER_CAPACITY` (default 10000): events held while the
-    /// backend is unreachable; beyond it the oldest are dropped and counted.
+    /// [`BUFFER_CAPACITY`].
     pub buffer_capacity: usize,
-    /// `ANALYTICS_MAX_RETRIES` (default 5): retries of one batch on a 503,
-    /// another 5xx, a 429 or a network error before its events go back to
-    /// the buffer for the next flush.
+    /// [`MAX_RETRIES`].
     pub max_retries: u32,
-    /// `ANALYTICS_TRUSTED_PROXIES` (default 1): how many proxies in front of
-    /// the service append to `X-Forwarded-For` (API Gateway or one load
-    /// balancer: 1). The client IP is that many hops from the right; 0
-    /// ignores the header and uses the socket's peer address.
+    /// [`TRUSTED_PROXIES`].
     pub trusted_proxies: usize,
-    /// `ANALYTICS_REQUEST_TIMEOUT_SECONDS` (default 10): one send attempt.
+    /// [`REQUEST_TIMEOUT_SECONDS`].
     pub request_timeout: Duration,
     /// First backoff ceiling (full jitter: a delay is drawn from 0 to it).
     pub backoff_base: Duration,
@@ -83,141 +157,52 @@ pub struct ClientConfig {
 }
 
 impl Default for ClientConfig {
+    /// The table's defaults, off Lambda (a test checks they pass their rules).
     fn default() -> Self {
-        Self {
-            enabled: true,
-            api_url: "http://localhost:9000".into(),
-            flush_strategy: FlushStrategy::Hybrid,
-            flush_interval: Duration::from_secs(10),
-            flush_count_threshold: 100,
-            flush_per_invocation: false,
-            sampling_enabled: false,
-            sampling_rate: 0.1,
-            excluded_paths: vec!["/health".into(), "/favicon.ico".into()],
-            buffer_capacity: 10_000,
-            max_retries: 5,
-            trusted_proxies: 1,
-            request_timeout: Duration::from_secs(10),
-            backoff_base: Duration::from_millis(200),
-            backoff_cap: Duration::from_secs(20),
-        }
+        Self::read(&Env::defaults()).expect("the variable table's defaults pass its rules")
     }
 }
-
-/// Every variable [`ClientConfig::from_lookup`] reads.
-pub const VARIABLES: [&str; 14] = [
-    "ANALYTICS_ENABLED",
-    "ANALYTICS_API_URL",
-    "ANALYTICS_FLUSH_STRATEGY",
-    "ANALYTICS_FLUSH_INTERVAL_SECONDS",
-    "ANALYTICS_FLUSH_COUNT_THRESHOLD",
-    "ANALYTICS_FLUSH_PER_INVOCATION",
-    "ANALYTICS_ENABLE_SAMPLING",
-    "ANALYTICS_SAMPLING_RATE",
-    "ANALYTICS_EXCLUDED_PATHS",
-    "ANALYTICS_BUFFER_CAPACITY",
-    "ANALYTICS_MAX_RETRIES",
-    "ANALYTICS_TRUSTED_PROXIES",
-    "ANALYTICS_REQUEST_TIMEOUT_SECONDS",
-    "AWS_LAMBDA_FUNCTION_NAME",
-];
 
 impl ClientConfig {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
+        Self::read(&Env::process())
     }
 
     /// Reads from any lookup (a map in tests); an empty value counts as unset.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let d = ClientConfig::default();
-        let flag = |var: &'static str, default: bool| match get(var) {
-            None => Ok(default),
-            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => Ok(true),
-                "0" | "false" | "no" | "off" => Ok(false),
-                _ => Err(ConfigError { var, value: v, expected: "true or false" }),
-            },
-        };
-        let flush_strategy = match get("ANALYTICS_FLUSH_STRATEGY") {
-            None => d.flush_strategy,
-            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                "time" => FlushStrategy::Time,
-                "count" => FlushStrategy::Count,
-                "hybrid" => FlushStrategy::Hybrid,
-                _ => return Err(ConfigError { var: "ANALYTICS_FLUSH_STRATEGY", value: v, expected: "time, count or hybrid" }),
-            },
-        };
-        let sampling_rate = match get("ANALYTICS_SAMPLING_RATE") {
-            None => d.sampling_rate,
-            Some(v) => match v.trim().parse::<f64>() {
-                Ok(r) if r > 0.0 && r <= 1.0 => r,
-                _ => {
-                    return Err(ConfigError {
-                        var: "ANALYTICS_SAMPLING_RATE",
-                        value: v,
-                        expected: "a number greater than 0 and at most 1",
-                    });
-                }
-            },
-        };
-        let excluded_paths = match get("ANALYTICS_EXCLUDED_PATHS") {
-            None => d.excluded_paths,
-            Some(v) => v.split(',').map(|p| p.trim().trim_end_matches('/')).filter(|p| !p.is_empty()).map(str::to_owned).collect(),
-        };
-        let on_lambda = get("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        Self::read(&Env::new(get))
+    }
+
+    pub fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let on_lambda = env.is_set(&LAMBDA_FUNCTION_NAME);
         Ok(ClientConfig {
-            enabled: flag("ANALYTICS_ENABLED", d.enabled)?,
-            api_url: get("ANALYTICS_API_URL").map(|u| u.trim().trim_end_matches('/').to_owned()).unwrap_or(d.api_url),
-            flush_strategy,
-            flush_interval: Duration::from_secs(num(
-                "ANALYTICS_FLUSH_INTERVAL_SECONDS",
-                get("ANALYTICS_FLUSH_INTERVAL_SECONDS"),
-                d.flush_interval.as_secs(),
-                1,
-                86_400,
-                "seconds from 1 to 86400",
-            )?),
-            flush_count_threshold: num(
-                "ANALYTICS_FLUSH_COUNT_THRESHOLD",
-                get("ANALYTICS_FLUSH_COUNT_THRESHOLD"),
-                d.flush_count_threshold,
-                1,
-                1_000_000,
-                "a number from 1 to 1000000",
-            )?,
-            flush_per_invocation: flag("ANALYTICS_FLUSH_PER_INVOCATION", on_lambda)?,
-            sampling_enabled: flag("ANALYTICS_ENABLE_SAMPLING", d.sampling_enabled)?,
-            sampling_rate,
-            excluded_paths,
-            buffer_capacity: num(
-                "ANALYTICS_BUFFER_CAPACITY",
-                get("ANALYTICS_BUFFER_CAPACITY"),
-                d.buffer_capacity,
-                1,
-                10_000_000,
-                "a number from 1 to 10000000",
-            )?,
-            max_retries: num("ANALYTICS_MAX_RETRIES", get("ANALYTICS_MAX_RETRIES"), d.max_retries, 0, 20, "a number from 0 to 20")?,
-            trusted_proxies: num(
-                "ANALYTICS_TRUSTED_PROXIES",
-                get("ANALYTICS_TRUSTED_PROXIES"),
-                d.trusted_proxies,
-                0,
-                32,
-                "a number from 0 to 32",
-            )?,
-            request_timeout: Duration::from_secs(num(
-                "ANALYTICS_REQUEST_TIMEOUT_SECONDS",
-                get("ANALYTICS_REQUEST_TIMEOUT_SECONDS"),
-                d.request_timeout.as_secs(),
-                1,
-                600,
-                "seconds from 1 to 600",
-            )?),
-            backoff_base: d.backoff_base,
-            backoff_cap: d.backoff_cap,
+            enabled: env.flag(&ENABLED)?,
+            api_url: env.text(&API_URL)?.trim_end_matches('/').to_owned(),
+            flush_strategy: env.parsed(&FLUSH_STRATEGY, |s| match s.to_ascii_lowercase().as_str() {
+                "time" => Some(FlushStrategy::Time),
+                "count" => Some(FlushStrategy::Count),
+                "hybrid" => Some(FlushStrategy::Hybrid),
+                _ => None,
+            })?,
+            flush_interval: Duration::from_secs(env.number(&FLUSH_INTERVAL_SECONDS)?),
+            flush_count_threshold: env.number(&FLUSH_COUNT_THRESHOLD)?,
+            flush_per_invocation: if env.is_set(&FLUSH_PER_INVOCATION) { env.flag(&FLUSH_PER_INVOCATION)? } else { on_lambda },
+            sampling_enabled: env.flag(&ENABLE_SAMPLING)?,
+            sampling_rate: env.number(&SAMPLING_RATE)?,
+            excluded_paths: env
+                .text(&EXCLUDED_PATHS)?
+                .split(',')
+                .map(|p| p.trim().trim_end_matches('/'))
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            buffer_capacity: env.number(&BUFFER_CAPACITY)?,
+            max_retries: env.number(&MAX_RETRIES)?,
+            trusted_proxies: env.number(&TRUSTED_PROXIES)?,
+            request_timeout: Duration::from_secs(env.number(&REQUEST_TIMEOUT_SECONDS)?),
+            backoff_base: Duration::from_millis(200),
+            backoff_cap: Duration::from_secs(20),
         })
     }
 
@@ -248,6 +233,19 @@ mod tests {
         assert_eq!((c.flush_interval, c.flush_count_threshold), (Duration::from_secs(10), 100));
         assert!(c.enabled && !c.sampling_enabled && !c.flush_per_invocation);
         assert_eq!(c.effective_sampling_rate(), 1.0);
+        analytics_shared::config::check_table(VARIABLES).unwrap();
+    }
+
+    #[test]
+    fn variables_lists_exactly_what_is_read() {
+        let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        ClientConfig::from_lookup(|k| {
+            asked.borrow_mut().insert(k.to_string());
+            None
+        })
+        .unwrap();
+        let listed: std::collections::BTreeSet<String> = VARIABLES.iter().map(|v| v.name.to_string()).collect();
+        assert_eq!(asked.into_inner(), listed);
     }
 
     #[test]

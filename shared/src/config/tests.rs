@@ -48,7 +48,7 @@ fn variables_lists_exactly_what_is_read() {
         None
     })
     .unwrap();
-    let listed: std::collections::BTreeSet<String> = VARIABLES.iter().map(|v| v.to_string()).collect();
+    let listed: std::collections::BTreeSet<String> = VARIABLES.iter().map(|v| v.name.to_string()).collect();
     assert_eq!(asked.into_inner(), listed);
 }
 
@@ -57,4 +57,38 @@ fn the_secret_never_shows_in_debug_output() {
     let c = cfg(&[("ANALYTICS_LOCAL_JWT_SECRET", "hunter2"), ("ANALYTICS_CURSOR_SECRET", "hunter3")]).unwrap();
     assert!(!format!("{c:?}").contains("hunter3"));
     assert!(!format!("{c:?}").contains("hunter2"));
+}
+
+#[test]
+fn the_table_is_sound_and_its_defaults_are_the_defaults() {
+    check_table(VARIABLES).unwrap();
+    assert_eq!(Config::default(), cfg(&[]).unwrap());
+    // Every bound of every numeric rule fits the field it is read into.
+    let mut at_max: Vec<(String, String)> = Vec::new();
+    for v in VARIABLES {
+        if let Rule::Whole { max, .. } = v.rule {
+            at_max.push((v.name.to_string(), max.to_string()));
+        }
+    }
+    Config::from_lookup(|k| at_max.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).unwrap();
+}
+
+#[test]
+fn a_refusal_says_what_the_rule_expects() {
+    let e = cfg(&[("ANALYTICS_RETENTION_DAYS", "0")]).unwrap_err();
+    assert_eq!(e.expected, "a whole number of days from 1 to 36500");
+    let e = cfg(&[("ANALYTICS_ALERT_ERROR_RATE", "NaN")]).unwrap_err();
+    assert_eq!(e.expected, "a number from 0 to 100");
+    assert_eq!(cfg(&[("ANALYTICS_SHARDS", "1e3")]).unwrap_err().expected, "a whole number from 1 to 1000");
+    assert!(check_table(&[TABLE, TABLE]).is_err(), "a name listed twice is caught");
+    let bad = Var { default: Some("0"), ..SHARDS };
+    assert!(check_table(&[bad]).unwrap_err().contains("fails its own rule"));
+}
+
+#[test]
+fn a_secret_is_kept_but_never_shown() {
+    let c = cfg(&[("ANALYTICS_CURSOR_SECRET", "  k3y  ")]).unwrap();
+    let s = c.query.cursor_secret.unwrap();
+    assert_eq!(s.expose(), "k3y");
+    assert_eq!((format!("{s:?}"), s.to_string()), ("[redacted]".to_string(), "[redacted]".to_string()));
 }

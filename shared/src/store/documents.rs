@@ -175,13 +175,7 @@ impl Documents<'_> {
         let pk = keys::cache_pk(tenant);
         let query =
             self.t.query().key_condition_expression("pk = :p").expression_attribute_values(":p", s(&pk)).projection_expression("sk");
-        let mut sks = Vec::new();
-        self.t
-            .for_each_page(query, |items| {
-                sks.extend(items.into_iter().filter_map(|i| i.str(SK).map(str::to_owned)));
-                Ok(true)
-            })
-            .await?;
+        let sks = self.t.collect(query, |i| Ok(i.str(SK).map(str::to_owned))).await?;
         let count = sks.len();
         futures::stream::iter(sks.into_iter().map(|sk| self.t.delete(pk.clone(), sk)))
             .buffer_unordered(self.t.config().write_concurrency)

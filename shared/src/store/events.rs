@@ -294,18 +294,7 @@ impl Events<'_> {
                 .expression_attribute_values(":p", s(pk))
                 .expression_attribute_values(":a", s(&low))
                 .expression_attribute_values(":b", s(&high));
-            async move {
-                let mut out: Vec<StoredEvent> = Vec::new();
-                self.t
-                    .for_each_page(query, |items| {
-                        for item in items {
-                            out.push(serde_dynamo::from_item(item)?);
-                        }
-                        Ok(true)
-                    })
-                    .await?;
-                Ok::<_, StoreError>(out)
-            }
+            self.t.collect_items::<StoredEvent>(query)
         });
         let mut all: Vec<StoredEvent> = futures::future::try_join_all(reads).await?.into_iter().flatten().collect();
         all.sort_by(|a, b| a.sk.cmp(&b.sk));
@@ -334,16 +323,7 @@ impl Events<'_> {
             .expression_attribute_names("#k", key_attr)
             .expression_attribute_values(":p", s(&partition))
             .scan_index_forward(oldest_first);
-        let mut out = Vec::new();
-        self.t
-            .for_each_page(query, |items| {
-                for item in items {
-                    out.push(serde_dynamo::from_item(item)?);
-                }
-                Ok(true)
-            })
-            .await?;
-        Ok(out)
+        self.t.collect_items(query).await
     }
 }
 

@@ -357,17 +357,12 @@ impl Rollups<'_> {
             .expression_attribute_values(":a", s(keys::sk_from(from)))
             .expression_attribute_values(":b", s(keys::sk_before(to)))
             .consistent_read(consistent);
-        let mut out = Vec::new();
         self.t
-            .for_each_page(query, |items| {
-                for item in items {
-                    let (sk, _) = sk_and_ttl(&item);
-                    out.push((sk, serde_dynamo::from_item(item)?));
-                }
-                Ok(true)
+            .collect(query, |item| {
+                let (sk, _) = sk_and_ttl(&item);
+                Ok(Some((sk, serde_dynamo::from_item(item)?)))
             })
-            .await?;
-        Ok(out)
+            .await
     }
 }
 

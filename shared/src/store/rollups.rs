@@ -149,14 +149,7 @@ impl Rollups<'_> {
             .expression_attribute_values(":l", s(format!("{label}#")))
             .projection_expression("sk")
             .consistent_read(true);
-        let mut out = Vec::new();
-        self.t
-            .for_each_page(query, |items| {
-                out.extend(items.into_iter().filter_map(|i| i.str(SK).map(str::to_owned)));
-                Ok(true)
-            })
-            .await?;
-        Ok(out)
+        self.t.collect(query, |i| Ok(i.str(SK).map(str::to_owned))).await
     }
 
     /// Stored rollups of the buckets `first..=last` (labels), unexpired.

@@ -172,6 +172,28 @@ impl Table {
         }
     }
 
+    /// Every page of a query, each item mapped by `f` (`None` skips it).
+    pub(crate) async fn collect<T>(
+        &self,
+        query: QueryFluentBuilder,
+        mut f: impl FnMut(Item) -> Result<Option<T>, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        self.for_each_page(query, |items| {
+            for item in items {
+                out.extend(f(item)?);
+            }
+            Ok(true)
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Every page of a query, each item read as a `T`.
+    pub(crate) async fn collect_items<T: serde::de::DeserializeOwned>(&self, query: QueryFluentBuilder) -> Result<Vec<T>, StoreError> {
+        self.collect(query, |item| Ok(Some(serde_dynamo::from_item(item)?))).await
+    }
+
     /// A query of the table that skips expired items (`UNEXPIRED`).
     pub(crate) fn query_unexpired(&self, now: DateTime<Utc>) -> QueryFluentBuilder {
         self.query()

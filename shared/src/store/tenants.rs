@@ -66,20 +66,17 @@ impl Tenants<'_> {
     /// Every registered tenant, or one when `only` names it (registered or
     /// not: a manual run may name a tenant the registry has not seen yet).
     pub async fn list(self, only: Option<&str>, now: DateTime<Utc>) -> Result<Vec<TenantEntry>, StoreError> {
-        let mut out = Vec::new();
         let query = self.t.query_unexpired(now).key_condition_expression("pk = :p").expression_attribute_values(":p", s(TENANTS_PK));
-        self.t
-            .for_each_page(query, |items| {
-                for item in items {
-                    let get = |k: &str| item.str(k).map(str::to_owned).unwrap_or_default();
-                    let active = item.num("active_at").unwrap_or(0);
-                    out.push(TenantEntry {
-                        tenant: get(SK),
-                        first_hour: get("first_hour"),
-                        active_at: DateTime::from_timestamp(active, 0).unwrap_or_default(),
-                    });
-                }
-                Ok(true)
+        let mut out = self
+            .t
+            .collect(query, |item| {
+                let get = |k: &str| item.str(k).map(str::to_owned).unwrap_or_default();
+                let active = item.num("active_at").unwrap_or(0);
+                Ok(Some(TenantEntry {
+                    tenant: get(SK),
+                    first_hour: get("first_hour"),
+                    active_at: DateTime::from_timestamp(active, 0).unwrap_or_default(),
+                }))
             })
             .await?;
         if let Some(t) = only {

@@ -15,7 +15,8 @@ fn main() {
     let secret = cfg
         .auth
         .local_jwt_secret
-        .clone()
+        .as_ref()
+        .map(|s| s.expose().to_owned())
         .unwrap_or_else(|| fail("ANALYTICS_LOCAL_JWT_SECRET is not set; `make token` sets the local one, or export it yourself"));
     let mut sub = "demo-admin".to_string();
     let mut tenant = None;
