@@ -37,6 +37,18 @@ impl Period {
         }
     }
 
+    /// How far `/metrics/history` looks back by default, in days, and the
+    /// longest range it accepts: 30 days, 26 weeks, 24 months or 10 years;
+    /// daily and weekly ranges at most 400 days, monthly and yearly 10 years.
+    pub fn history_days(self) -> (i64, i64) {
+        match self {
+            Period::Daily => (30, 400),
+            Period::Weekly => (26 * 7, 400),
+            Period::Monthly => (731, 3653),
+            Period::Yearly => (3653, 3653),
+        }
+    }
+
     /// The first and the day after the last day of the period holding `day`.
     pub fn bounds(self, day: NaiveDate) -> (NaiveDate, NaiveDate) {
         match self {
@@ -58,7 +70,7 @@ impl Period {
 }
 
 /// DashboardMetrics of one period: the dashboard's seed fields.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DashboardMetrics {
     pub period: Period,
     pub start: NaiveDate,

@@ -14,6 +14,7 @@ mod activity;
 mod api_request;
 mod auth;
 mod checker;
+pub use checker::http_method;
 mod external_call;
 pub mod limits;
 pub mod redact;

@@ -200,7 +200,8 @@ mod answers {
                 "client_id": "c-2", "report": {"status": "failed"}}),
             json!({"event_id": format!("{tag}-c"), "kind": "activity", "occurred_at": t, "user_id": "bob", "action": "export_pdf"}),
             json!({"event_id": format!("{tag}-a"), "kind": "api_request", "occurred_at": t, "endpoint": "/clients", "method": "GET",
-                "status_code": 500, "response_time_ms": 40}),
+                "status_code": 500, "response_time_ms": 40,
+                "request_size": 120, "response_size": 64, "query_params": {"page": "2"}, "error_message": "upstream timed out"}),
             json!({"event_id": format!("{tag}-b"), "kind": "api_request", "occurred_at": t, "endpoint": "/clients", "method": "GET",
                 "status_code": 200, "response_time_ms": 20}),
             json!({"event_id": format!("{tag}-l"), "kind": "auth", "occurred_at": t, "user_id": "carol", "event_type": "login_failed",
@@ -230,14 +231,14 @@ mod answers {
             analytics_shared::ingest::ingest(&store, "acme", skewed.to_string().as_bytes(), false, now, &cfg.retention).await.unwrap();
         assert_eq!(out.accepted, 1);
         let (jobs, _bus) = jobs_env(cfg.clone(), &client).await;
-        for job in ["usage-rollup", "health-snapshot", "weekly-report"] {
+        for job in ["usage-rollup", "health-snapshot", "weekly-report", "dashboard-metrics"] {
             run_job(&jobs, json!({"job": job})).await.unwrap();
         }
         let app = query::App::new(cfg, client).unwrap();
         let admin = token("root", Some("acme"), &["admin"], &[]);
         let week = time::week_label(last_week.date_naive());
 
-        let asks: [Ask; 19] = [
+        let asks: [Ask; 23] = [
             ("/user-activity", "get", &[]),
             ("/user-activity", "get", &[("limit", "1")]),
             ("/activity-summary", "get", &[]),
@@ -257,6 +258,10 @@ mod answers {
             ("/cache/invalidate", "post", &[]),
             ("/reports/weekly", "get", &[]),
             ("/reports/weekly/{week}", "get", &[]),
+            ("/events", "get", &[]),
+            ("/events", "get", &[("kind", "api_request"), ("limit", "1")]),
+            ("/metrics/history", "get", &[("period_type", "weekly")]),
+            ("/system-health/history", "get", &[]),
         ];
         let doc = spec();
         let (mut seen, mut errors, mut reached, mut documented) = (BTreeSet::new(), Vec::new(), BTreeSet::new(), BTreeSet::new());

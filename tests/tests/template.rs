@@ -84,9 +84,24 @@ fn every_route_is_in_the_template_and_the_local_router_alike() {
     let router = cargo["workspace"]["metadata"]["lambda"]["watch"]["router"].as_table().expect("cargo lambda router");
     let deployed = template_routes(&t);
     assert!(!deployed.is_empty());
-    let local: BTreeSet<(String, String)> = router.iter().map(|(path, f)| (path.clone(), f.as_str().unwrap().to_owned())).collect();
-    let deployed_paths: BTreeSet<(String, String)> = deployed.iter().map(|(p, _, f)| (p.clone(), f.clone())).collect();
-    assert_eq!(deployed_paths, local, "template routes (path, function) and Cargo.toml's router differ");
+    // A router entry is a function (every method) or per-method entries
+    // (`[{ method = "GET", function = "query" }, ...]`, as cargo-lambda reads them).
+    let local = |path: &str, method: &str| -> Option<String> {
+        match router.get(path)? {
+            toml::Value::String(f) => Some(f.clone()),
+            toml::Value::Array(entries) => entries
+                .iter()
+                .find(|e| e["method"].as_str() == Some(method))
+                .map(|e| e["function"].as_str().expect("an entry names its function").to_owned()),
+            other => panic!("router entry {path} is neither a function nor per-method entries: {other}"),
+        }
+    };
+    for (path, method, function) in &deployed {
+        assert_eq!(local(path, method).as_ref(), Some(function), "{method} {path}: the template and Cargo.toml's router differ");
+    }
+    let deployed_paths: BTreeSet<&str> = deployed.iter().map(|(p, _, _)| p.as_str()).collect();
+    let local_paths: BTreeSet<&str> = router.keys().map(String::as_str).collect();
+    assert_eq!(deployed_paths, local_paths, "the template's paths and Cargo.toml's router's differ");
     assert!(deployed.contains(&(ingest::ROUTE.to_owned(), "POST".to_owned(), "ingest".to_owned())));
     // The query function's own route table, method included, is deployed as is.
     let table: BTreeSet<(String, String, String)> =

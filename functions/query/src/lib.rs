@@ -40,6 +40,9 @@ pub enum Route {
     CacheInvalidate,
     WeeklyReports,
     WeeklyReport,
+    Events,
+    MetricsHistory,
+    SystemHealthHistory,
 }
 
 /// How long a route's answers are cached.
@@ -82,7 +85,7 @@ use Caching::{Health, Never, Standard};
 /// Every route, its method, who may call it, what it accepts and how long
 /// its answers are cached.
 #[rustfmt::skip]
-pub const ROUTES: [RouteDef; 16] = [
+pub const ROUTES: [RouteDef; 19] = [
     def(Route::UserActivity, "GET", "/user-activity", Any, &["user_id", "date_from", "date_to", "activity_type", "limit", "cursor"], Never),
     def(Route::ActivitySummary, "GET", "/activity-summary", Any, &["group_by", "user_id", "date_from", "date_to"], Standard),
     def(Route::SystemHealth, "GET", "/system-health", Managers, &[], Health),
@@ -99,6 +102,9 @@ pub const ROUTES: [RouteDef; 16] = [
     def(Route::CacheInvalidate, "POST", "/cache/invalidate", Admin, &[], Never),
     def(Route::WeeklyReports, "GET", "/reports/weekly", Managers, &["limit", "cursor"], Never),
     def(Route::WeeklyReport, "GET", "/reports/weekly/{week}", Managers, &[], Never),
+    def(Route::Events, "GET", "/events", Any, &analytics_shared::query::explore::EVENT_PARAMS, Never),
+    def(Route::MetricsHistory, "GET", "/metrics/history", Managers, &["period_type", "date_from", "date_to"], Standard),
+    def(Route::SystemHealthHistory, "GET", "/system-health/history", Managers, &["date_from", "date_to", "limit", "cursor"], Never),
 ];
 
 /// The value of a path's `{parameter}` segment when it matches `pattern`

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::snapshot::{ser_num, ser_opt};
 
@@ -80,7 +80,7 @@ pub fn activity_summary(pieces: &[Piece], group_by: GroupBy, days: &[DateTime<Ut
 }
 
 /// `/metrics`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// Clients seen in the kept history (the retention window, or the
     /// period when it is longer).
@@ -192,13 +192,13 @@ fn add_counters(t: &mut BucketTotals, r: &Rollup) {
 }
 
 /// A count and its share.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Share {
     pub count: u64,
     pub percentage: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CategoryShare {
     pub category: String,
     pub count: u64,
@@ -206,7 +206,7 @@ pub struct CategoryShare {
 }
 
 /// `/categories`: recommendations per category, largest first.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Categories {
     pub total: u64,
     pub categories: Vec<CategoryShare>,
@@ -222,7 +222,7 @@ pub fn categories(r: &ReportStats) -> Categories {
 }
 
 /// `/business-impact`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BusinessImpact {
     pub total: u64,
     pub high: Share,

@@ -2,6 +2,7 @@
 //! parameters, periods and their buckets, and the figures of each route.
 
 pub mod answers;
+pub mod explore;
 pub mod params;
 pub mod period;
 pub mod planner;

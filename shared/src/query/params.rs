@@ -87,6 +87,11 @@ impl Params {
     /// or an RFC 3339 timestamp); `date_to` is exclusive. Without them: the
     /// last `default_days` days, today included.
     pub fn range(&self, now: DateTime<Utc>, tz: &Zone, default_days: i64) -> Result<DateRange, ApiError> {
+        self.range_within(now, tz, default_days, MAX_RANGE_DAYS)
+    }
+
+    /// [`Params::range`] with another longest range than 400 days.
+    pub fn range_within(&self, now: DateTime<Utc>, tz: &Zone, default_days: i64, max_days: i64) -> Result<DateRange, ApiError> {
         let to = match self.get("date_to") {
             Some(v) => parse_instant("date_to", v, tz)?,
             None => now,
@@ -101,8 +106,8 @@ impl Params {
         if from >= to {
             return Err(ApiError::bad_request("`date_from` must be before `date_to` (which is exclusive)"));
         }
-        if to - from > Duration::days(MAX_RANGE_DAYS) {
-            return Err(ApiError::bad_request(format!("the date range is longer than {MAX_RANGE_DAYS} days; narrow date_from..date_to")));
+        if to - from > Duration::days(max_days) {
+            return Err(ApiError::bad_request(format!("the date range is longer than {max_days} days; narrow date_from..date_to")));
         }
         Ok(DateRange { from, to })
     }

@@ -7,7 +7,7 @@
 //! `/system-health` [`crate::model::HealthSnapshot`]); these types put
 //! the others together.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -16,6 +16,7 @@ use super::answers::{
 };
 use super::period::DateRange;
 use crate::model::Event;
+use crate::report::{DashboardMetrics, Period};
 
 /// A page of items, newest first, and where the next page starts (`null`
 /// on the last). `/user-activity`, `/reports/weekly`.
@@ -134,5 +135,37 @@ mod tests {
         assert_eq!(v["date_from"], "2026-11-01T00:00:00Z");
         assert_eq!(v["total_cost"], 0.3, "0.1 + 0.2 is shown as 0.3");
         assert!(v.get("days").is_none(), "days only when asked");
+    }
+}
+
+/// `/metrics/history`: stored DashboardMetrics of calendar periods,
+/// oldest first.
+#[derive(Debug, Serialize)]
+pub struct MetricsHistory {
+    pub period_type: Period,
+    pub items: Vec<PeriodMetrics>,
+}
+
+/// One stored period: its first day, the day after the last day counted
+/// (exclusive), and the figures of `/metrics`, categories and impact.
+#[derive(Debug, Serialize)]
+pub struct PeriodMetrics {
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    pub categories: Categories,
+    pub business_impact: BusinessImpact,
+}
+
+impl From<DashboardMetrics> for PeriodMetrics {
+    fn from(m: DashboardMetrics) -> Self {
+        PeriodMetrics {
+            period_start: m.start,
+            period_end: m.end,
+            metrics: m.metrics,
+            categories: m.categories,
+            business_impact: m.business_impact,
+        }
     }
 }

@@ -62,6 +62,27 @@ impl Documents<'_> {
         self.document(keys::metrics_pk(tenant, period), start, now).await
     }
 
+    /// Stored metrics of the periods starting from `first` to `last`
+    /// (`yyyy-mm-dd`, both included), oldest first. The range is capped by
+    /// the caller (at most 400 daily rows).
+    pub async fn metrics_between(
+        self,
+        tenant: &str,
+        period: &str,
+        first: &str,
+        last: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let query = self
+            .t
+            .query_unexpired(now)
+            .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
+            .expression_attribute_values(":p", s(keys::metrics_pk(tenant, period)))
+            .expression_attribute_values(":a", s(first))
+            .expression_attribute_values(":b", s(last));
+        self.t.collect(query, |item| Ok(body_of(&item))).await
+    }
+
     async fn document(self, pk: String, sk: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
         Ok(self.t.get_item(pk, sk).await?.filter(|i| i.unexpired(now)).as_ref().and_then(body_of))
     }
@@ -191,6 +212,58 @@ impl Documents<'_> {
         item.insert(TTL_ATTRIBUTE.into(), n((snap.captured_at + Duration::days(i64::from(retention_days))).timestamp()));
         self.t.put(item).await?;
         Ok(())
+    }
+
+    /// Snapshots captured in `[from, to)`, newest first, below the capture
+    /// time `before` when given: at most `limit` and whether more follow.
+    /// Reads one partition per day, at most `limit + 1` items each.
+    pub async fn snapshots(
+        self,
+        tenant: &str,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        before: Option<&str>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<HealthSnapshot>, bool), StoreError> {
+        let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let low = stamp(from);
+        let high = match before {
+            Some(b) if b < stamp(to).as_str() => b.to_owned(),
+            _ => stamp(to),
+        };
+        let mut out: Vec<HealthSnapshot> = Vec::new();
+        let mut day = time::day_start(to - Duration::milliseconds(1));
+        while day + Duration::days(1) > from && out.len() <= limit {
+            let want = limit + 1 - out.len();
+            let page = self
+                .t
+                .query_unexpired(now)
+                .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
+                .expression_attribute_values(":p", s(keys::health_pk(tenant, &time::day_label(day))))
+                .expression_attribute_values(":a", s(&low))
+                .expression_attribute_values(":b", s(&high))
+                .scan_index_forward(false)
+                .limit(i32::try_from(want + 1).unwrap_or(i32::MAX));
+            // Page on while expired items (filtered after `Limit`) leave
+            // the day short; `high` is exclusive (the cursor's own
+            // snapshot, or `to`).
+            let mut got: Vec<HealthSnapshot> = Vec::new();
+            self.t
+                .for_each_page(page, |items| {
+                    for item in items {
+                        if item.str(SK) != Some(high.as_str()) && got.len() < want {
+                            got.push(serde_dynamo::from_item(item)?);
+                        }
+                    }
+                    Ok(got.len() < want)
+                })
+                .await?;
+            out.extend(got);
+            day -= Duration::days(1);
+        }
+        let more = out.len() > limit;
+        out.truncate(limit);
+        Ok((out, more))
     }
 
     /// The latest unexpired snapshot of today or yesterday (UTC).

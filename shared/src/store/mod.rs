@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod batch;
 pub mod documents;
 pub mod events;
+pub mod explorer;
 pub mod feed;
 pub mod hours;
 mod item;

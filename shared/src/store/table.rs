@@ -217,6 +217,9 @@ impl Table {
     pub fn events(&self) -> super::events::Events<'_> {
         super::events::Events { t: self }
     }
+    pub fn explorer(&self) -> super::explorer::Explorer<'_> {
+        super::explorer::Explorer { t: self }
+    }
     pub fn feed(&self) -> super::feed::Feed<'_> {
         super::feed::Feed { t: self }
     }

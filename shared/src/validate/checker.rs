@@ -17,7 +17,7 @@ pub(super) struct Checker {
 const HTTP_METHODS: [&str; 9] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE"];
 
 /// An HTTP method, any case, returned upper-case.
-fn http_method(s: &str) -> Option<&'static str> {
+pub fn http_method(s: &str) -> Option<&'static str> {
     HTTP_METHODS.into_iter().find(|m| m.eq_ignore_ascii_case(s))
 }
 

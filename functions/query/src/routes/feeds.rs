@@ -2,9 +2,11 @@
 
 use analytics_shared::model::Event;
 use analytics_shared::query::Scope;
+use analytics_shared::query::explore::event_filter;
 use analytics_shared::query::period::DateRange;
 use analytics_shared::query::responses::{Latest, Page};
 use analytics_shared::query::zone::Zone;
+use analytics_shared::store::explorer::{ExploreQuery, PAGE_BUDGET};
 use analytics_shared::store::feed::FeedQuery;
 use analytics_shared::{ApiError, validate};
 
@@ -64,4 +66,28 @@ pub(super) async fn user_activity(ask: &Ask<'_>) -> Result<String, ApiError> {
 pub(super) async fn recent_activity(ask: &Ask<'_>) -> Result<String, ApiError> {
     let scope = ask.caller.scope(None)?;
     body(&Latest { items: latest(ask, &scope, ask.params.limit(10)?).await? })
+}
+
+/// `GET /events`: stored events of every kind, newest first, filtered,
+/// a bounded read per page.
+pub(super) async fn events(ask: &Ask<'_>) -> Result<String, ApiError> {
+    let p = ask.params;
+    let scope = ask.caller.scope(p.text("user_id", 256)?)?;
+    let f = event_filter(p, ask.now, &ask.app.cfg.retention)?;
+    let cursors = ask.cursors();
+    let q = ExploreQuery {
+        tenant: ask.tenant(),
+        kinds: f.kinds,
+        user: scope.user(),
+        action: f.action.as_deref(),
+        conds: f.conds,
+        from: f.range.from,
+        to: f.range.to,
+        before: cursors.start()?,
+        limit: p.limit(50)?,
+        budget: PAGE_BUDGET,
+    };
+    let page = ask.app.store.explorer().page(&q, ask.now).await?;
+    tracing::debug!(items_read = page.items_read, queries = page.queries, "events page");
+    body(&Page { items: page.items.into_iter().map(|e| e.event).collect::<Vec<Event>>(), next_cursor: cursors.next(page.next) })
 }

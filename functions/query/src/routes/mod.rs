@@ -52,6 +52,9 @@ pub(crate) async fn answer(ask: &Ask<'_>) -> Result<String, ApiError> {
         Route::CacheInvalidate => ops::invalidate_cache(ask).await,
         Route::WeeklyReports => reports::weekly_reports(ask).await,
         Route::WeeklyReport => reports::weekly_report(ask).await,
+        Route::Events => feeds::events(ask).await,
+        Route::MetricsHistory => reports::metrics_history(ask).await,
+        Route::SystemHealthHistory => ops::system_health_history(ask).await,
     }
 }
 

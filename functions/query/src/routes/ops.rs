@@ -6,7 +6,7 @@ use analytics_shared::model::HealthSnapshot;
 use analytics_shared::query::Scope;
 use analytics_shared::query::answers;
 use analytics_shared::query::period;
-use analytics_shared::query::responses::{ApiRequests, AuthEventsAnswer, Covered, ExternalCalls, Invalidated};
+use analytics_shared::query::responses::{ApiRequests, AuthEventsAnswer, Covered, ExternalCalls, Invalidated, Page};
 use analytics_shared::query::zone::Zone;
 use chrono::Duration;
 
@@ -49,6 +49,23 @@ pub(super) async fn system_health(ask: &Ask<'_>) -> Result<String, ApiError> {
         _ => period::app_health_now(store, ask.tenant(), ask.now, &ask.app.cfg.retention).await?,
     };
     body(&snapshot)
+}
+
+/// `/system-health/history`: stored snapshots, newest first, the last
+/// 24 hours unless a range is given.
+pub(super) async fn system_health_history(ask: &Ask<'_>) -> Result<String, ApiError> {
+    let p = ask.params;
+    let range = match (p.get("date_from"), p.get("date_to")) {
+        (None, None) => period::DateRange { from: ask.now - Duration::hours(24), to: ask.now + Duration::milliseconds(1) },
+        _ => p.range(ask.now, &Zone::UTC, 1)?,
+    };
+    let cursors = ask.cursors();
+    let before = cursors.start()?;
+    let limit = p.limit(50)?;
+    let (items, more) =
+        ask.app.store.documents().snapshots(ask.tenant(), (range.from, range.to), before.as_deref(), limit, ask.now).await?;
+    let next = more.then(|| items.last().map(|s| s.captured_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))).flatten();
+    body(&Page { items, next_cursor: cursors.next(next) })
 }
 
 /// `POST /cache/invalidate`.

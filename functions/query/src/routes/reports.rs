@@ -1,7 +1,9 @@
 //! The stored weekly reports: a page of them, or one ISO week's.
 
 use analytics_shared::ApiError;
-use analytics_shared::query::responses::{Page, Stored};
+use analytics_shared::query::responses::{MetricsHistory, Page, PeriodMetrics, Stored};
+use analytics_shared::query::zone::Zone;
+use analytics_shared::report::{DashboardMetrics, Period};
 use analytics_shared::store::StoreError;
 use analytics_shared::time::parse_week;
 use serde_json::value::RawValue;
@@ -47,4 +49,28 @@ pub(super) async fn weekly_report(ask: &Ask<'_>) -> Result<String, ApiError> {
     let text = found
         .ok_or_else(|| ApiError::not_found(format!("no weekly report for {week}; reports are made on Mondays for the week before")))?;
     Ok(Box::<str>::from(stored(text)?).into())
+}
+
+/// `/metrics/history`: the stored DashboardMetrics of the periods starting
+/// within the range (the period holding `date_from` included), oldest
+/// first; periods without a stored row are left out.
+pub(super) async fn metrics_history(ask: &Ask<'_>) -> Result<String, ApiError> {
+    let p = ask.params;
+    let kind = p.choice(
+        "period_type",
+        &[("daily", Period::Daily), ("weekly", Period::Weekly), ("monthly", Period::Monthly), ("yearly", Period::Yearly)],
+        Period::Daily,
+    )?;
+    let (default_days, max_days) = kind.history_days();
+    let range = p.range_within(ask.now, &Zone::UTC, default_days, max_days)?;
+    let first = kind.bounds(range.from.date_naive()).0;
+    let last = (range.to - chrono::Duration::milliseconds(1)).date_naive();
+    let bodies =
+        ask.app.store.documents().metrics_between(ask.tenant(), kind.as_str(), &first.to_string(), &last.to_string(), ask.now).await?;
+    let mut items = Vec::with_capacity(bodies.len());
+    for b in bodies {
+        let m: DashboardMetrics = serde_json::from_str(&b).map_err(|e| ApiError::from(StoreError::corrupt(e)))?;
+        items.push(PeriodMetrics::from(m));
+    }
+    body(&MetricsHistory { period_type: kind, items })
 }
