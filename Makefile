@@ -57,6 +57,7 @@ bench: ## the benchmarks of BENCHMARKS.md (those on DynamoDB Local start the sta
 	cargo bench -p integration-tests --bench peak_memory
 	cargo bench -p integration-tests --bench write_strategies
 	cargo bench -p integration-tests --bench period_reads
+	cargo bench -p integration-tests --bench explorer_reads
 	cargo bench -p integration-tests --bench jobs
 	cargo lambda build --release --x86-64 --bin ingest --bin query --bin rollup --bin health --bin cleanup --bin weekly-report
 	cargo bench -p integration-tests --bench cold_start

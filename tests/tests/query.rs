@@ -604,13 +604,32 @@ async fn the_committed_query_payloads_answer_as_named() {
     cfg.query.cursor_secret = Some("payload-test".into());
     let env = Env::with(client, cfg);
     env.seed("default", &world("p", &["alice"], "c-1", "/x", "203.0.113.1")).await;
-    for (file, status) in [("query-dashboard.json", 200), ("query-user-activity.json", 200), ("query-forbidden.json", 403)] {
+    let (jobs, _bus) = jobs_env(env.cfg.clone(), &env.client).await;
+    for job in ["usage-rollup", "dashboard-metrics", "health-snapshot"] {
+        run_job(&jobs, json!({"job": job, "tenant": "default"})).await.unwrap();
+    }
+    for (file, status) in [
+        ("query-dashboard.json", 200),
+        ("query-user-activity.json", 200),
+        ("query-forbidden.json", 403),
+        ("query-events-failed-logins.json", 200),
+        ("query-metrics-history.json", 200),
+        ("query-system-health-history.json", 200),
+    ] {
         let raw = std::fs::read_to_string(root().join("events").join(file)).unwrap();
         let req = lambda_http::request::from_str(&raw).unwrap_or_else(|e| panic!("{file}: {e}"));
         let a = Answer::from(env.app.handle(req).await);
         assert_eq!(a.status, status, "{file}: {}", a.body);
-        if file == "query-user-activity.json" {
-            assert_eq!(a.body["items"].as_array().unwrap().len(), 5);
+        match file {
+            "query-user-activity.json" => assert_eq!(a.body["items"].as_array().unwrap().len(), 5),
+            "query-events-failed-logins.json" => {
+                let items = a.body["items"].as_array().unwrap();
+                assert_eq!(items.len(), 4, "{}", a.body);
+                assert!(items.iter().all(|e| e["kind"] == "auth" && e["success"] == false));
+            }
+            "query-metrics-history.json" => assert!(!a.body["items"].as_array().unwrap().is_empty(), "{}", a.body),
+            "query-system-health-history.json" => assert_eq!(a.body["items"].as_array().unwrap().len(), 1, "{}", a.body),
+            _ => {}
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::config::Retention;
 use crate::rollup::Rollup;
 use crate::store::StoreError;
 use crate::store::Table;
+use crate::store::explorer::index::HourMask;
 use crate::store::hours::HourAsk;
 use crate::store::hours::HourNote;
 use crate::store::rollups::{Resolution, StoredRollup};
@@ -47,6 +48,9 @@ pub async fn roll_up_tenant(
             )
             .await?;
         store.rollups().put(tenant, Resolution::Hour, label, &doc, keep(*hour)).await?;
+        // What the hour holds, for the event explorer, before its marker goes.
+        let raw_days = retention.events_days.max(retention.api_log_days);
+        store.explorer().index_hour(tenant, *hour, HourMask::of(&doc.rollup), raw_days).await?;
         Ok::<_, StoreError>(note)
     }))
     .buffer_unordered(4)

@@ -20,9 +20,11 @@ use super::table::{SK, Table, UNEXPIRED};
 use super::{StoreError, s};
 use crate::store::ItemExt;
 
+pub mod index;
 mod plan;
+use index::HourMask;
 pub use plan::{Cond, ExplorePage, ExploreQuery, Kinds, PAGE_BUDGET, ReadBudget, Value};
-use plan::{Source, slice_starts};
+use plan::{Source, Step, slice_starts};
 
 /// The sort-key window of a read: `low <= sk <= high`, `exclude` left out.
 #[derive(Clone, Copy)]
@@ -74,10 +76,26 @@ impl Explorer<'_> {
 
     /// One page, newest first, unexpired, within the budget.
     pub async fn page(self, q: &ExploreQuery<'_>, now: DateTime<Utc>) -> Result<ExplorePage, StoreError> {
-        let Some(earliest) = self.earliest(q.tenant).await? else {
-            return Ok(ExplorePage { items: Vec::new(), next: None, items_read: 0, queries: 0 });
+        let index_before = self.t.items_read();
+        // The slices to walk: the hours that may hold a match (the hour
+        // index), or months (or the whole range) of activity from the
+        // tenant's earliest hour on.
+        let slices: Vec<(DateTime<Utc>, DateTime<Utc>, HourMask)> = match q.step() {
+            Step::Hour => {
+                let hours = self.hours(q.tenant, q.from, q.to).await?;
+                let need = q.sharded_need() | if q.kinds.activity { HourMask::ACTIVITY } else { 0 };
+                hours
+                    .into_iter()
+                    .filter(|(_, m)| m.may_hold(need))
+                    .map(|(h, m)| (h.max(q.from), (h + chrono::Duration::hours(1)).min(q.to), m))
+                    .collect()
+            }
+            step => match self.earliest(q.tenant).await? {
+                Some(earliest) => slice_starts(q.from.max(earliest), q.to, step).into_iter().map(|(a, b)| (a, b, HourMask::ANY)).collect(),
+                None => Vec::new(),
+            },
         };
-        let from = q.from.max(earliest);
+        let index_read = (self.t.items_read() - index_before) as usize;
         let top = match &q.before {
             Some(b) if *b < keys::sk_before(q.to) => b.clone(),
             _ => keys::sk_before(q.to),
@@ -87,12 +105,12 @@ impl Explorer<'_> {
         let mut found: Vec<StoredEvent> = Vec::new();
         // The highest position below which something is still unread.
         let mut cut: Option<String> = None;
-        for (from, to) in slice_starts(from, q.to, q.step()) {
+        for (from, to, holds) in slices {
             let (low, high) = (keys::sk_from(from), keys::sk_before(to).min(top.clone()));
             if low > high {
                 continue;
             }
-            let sources = q.sources(from, self.t.config().shards);
+            let sources = q.sources(from, self.t.config().shards, holds);
             let n = sources.len().max(1);
             if items_left < n || queries_left < n {
                 cut = Some(high);
@@ -124,7 +142,8 @@ impl Explorer<'_> {
         let more = found.len() > q.limit;
         found.truncate(q.limit);
         let next = if more { found.last().map(|e| e.sk.clone()) } else { cut };
-        Ok(ExplorePage { items: found, next, items_read: q.budget.items - items_left, queries: q.budget.queries - queries_left })
+        let (items_read, queries) = (q.budget.items - items_left, q.budget.queries - queries_left);
+        Ok(ExplorePage { items: found, next, items_read, queries, index_read })
     }
 
     /// Up to `want` matching items of one partition within the window,

@@ -114,6 +114,12 @@ pub fn health_pk(tenant: &str, day: &str) -> String {
 /// tenant), kept by the roll-up, read by the jobs that visit every tenant.
 pub const TENANTS_PK: &str = "TENANTS";
 
+/// The hour index of a tenant's year: one small item per rolled-up hour
+/// (sort key: the hour label) saying which kinds it holds.
+pub fn hour_index_pk(tenant: &str, year: i32) -> String {
+    format!("T#{tenant}#P#{year:04}")
+}
+
 /// Stored period metrics (`day`, `week`, `month`, `year`); the sort key is
 /// the period's first day (`yyyy-mm-dd`).
 pub fn metrics_pk(tenant: &str, period: &str) -> String {

@@ -12,6 +12,8 @@ use crate::store::s;
 use crate::store::table::{GSI1, GSI1_PK, PK};
 use crate::time::hour_start;
 
+use super::index::HourMask;
+
 /// What one page may cost: items read from storage (scanned, before
 /// filters) and queries sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +101,9 @@ pub struct ExplorePage {
     /// What the page read (scanned items), for the logs and the tests.
     pub items_read: usize,
     pub queries: usize,
+    /// Hour-index and dirty-marker items read to plan the page (small
+    /// items, one per hour of the range at most), outside the budget.
+    pub index_read: usize,
 }
 
 /// A partition to read, and what of it.
@@ -159,12 +164,39 @@ impl ExploreQuery<'_> {
         }
     }
 
-    /// The partitions of the slice starting at `start`.
-    pub(super) fn sources(&self, start: DateTime<Utc>, shards: u16) -> Vec<Source> {
+    /// The hour-index bits of the sharded kinds this query can match: a
+    /// status class of API requests alone, failed logins alone, or the kinds.
+    pub(super) fn sharded_need(&self) -> u32 {
+        let k = self.kinds;
+        let only = |n: usize| k.sharded().len() == n && !k.activity;
+        let class = self.conds.iter().find_map(|c| match c {
+            Cond::Between("status_code", Value::Number(lo), _) => Some((*lo / 100.0) as u16),
+            _ => None,
+        });
+        let failed = self.conds.contains(&Cond::Eq("success", Value::Flag(false)));
+        let mut need = 0;
+        if k.api_request {
+            need |= match class {
+                Some(c) if only(1) => HourMask::api_class(c),
+                _ => HourMask::API,
+            };
+        }
+        if k.auth {
+            need |= if failed && only(1) { HourMask::AUTH_FAILED } else { HourMask::AUTH };
+        }
+        if k.external_call {
+            need |= HourMask::EXTERNAL;
+        }
+        need
+    }
+
+    /// The partitions of the slice starting at `start` that can hold a
+    /// match, by what the hour index says the hour holds.
+    pub(super) fn sources(&self, start: DateTime<Utc>, shards: u16, holds: HourMask) -> Vec<Source> {
         let mut out = Vec::new();
         let user = self.user.map(str::to_owned);
         let sharded = self.kinds.sharded();
-        if !sharded.is_empty() {
+        if !sharded.is_empty() && holds.may_hold(self.sharded_need()) {
             let label = crate::time::hour_label(start);
             let kinds = if sharded.len() == 3 { Vec::new() } else { sharded };
             for shard in 0..shards.max(1) {
@@ -172,7 +204,7 @@ impl ExploreQuery<'_> {
                 out.push(Source { index: None, attr: PK, pk, kinds: kinds.clone(), action: None, user: user.clone() });
             }
         }
-        if self.kinds.activity {
+        if self.kinds.activity && holds.may_hold(HourMask::ACTIVITY) {
             match self.user {
                 Some(u) => out.push(Source {
                     index: Some(GSI1),
@@ -241,17 +273,19 @@ mod tests {
             budget: PAGE_BUDGET,
         };
         let start = at("2026-11-30T10:00:00Z");
-        let all = q(Kinds::ALL, None, None).sources(start, 8);
+        let all = q(Kinds::ALL, None, None).sources(start, 8, HourMask::ANY);
+        assert!(q(Kinds::ALL, None, None).sources(start, 8, HourMask(HourMask::AUTH)).len() == 8, "no activity in the hour");
+        assert!(q(Kinds::ACTIVITY, None, None).sources(start, 8, HourMask(HourMask::API)).is_empty());
         assert_eq!(all.len(), 8 + KNOWN_ACTIONS.len() + 1, "8 shards and every action partition");
         assert!(all[..8].iter().all(|s| s.kinds.is_empty() && s.pk.starts_with("T#t#E#2026-11-30T10#")));
         let auth = Kinds { activity: false, api_request: false, auth: true, external_call: false };
-        let one = q(auth, Some("u1"), None).sources(start, 8);
+        let one = q(auth, Some("u1"), None).sources(start, 8, HourMask::ANY);
         assert_eq!(one.len(), 8);
         assert!(one.iter().all(|s| s.kinds == ["auth"] && s.user.as_deref() == Some("u1")));
-        let mine = q(Kinds::ACTIVITY, Some("u1"), Some("login")).sources(start, 8);
+        let mine = q(Kinds::ACTIVITY, Some("u1"), Some("login")).sources(start, 8, HourMask::ANY);
         assert_eq!(mine.len(), 1);
         assert_eq!((mine[0].index, mine[0].action.as_deref()), (Some(GSI1), Some("login")));
-        let custom = q(Kinds::ACTIVITY, None, Some("my_action")).sources(start, 8);
+        let custom = q(Kinds::ACTIVITY, None, Some("my_action")).sources(start, 8, HourMask::ANY);
         assert_eq!((custom.len(), custom[0].action.as_deref()), (1, Some("my_action")));
         assert!(custom[0].pk.contains(CUSTOM_ACTIONS));
         assert!(matches!(q(Kinds::ACTIVITY, None, None).step(), Step::Month));
