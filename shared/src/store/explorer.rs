@@ -82,7 +82,10 @@ impl Explorer<'_> {
         // tenant's earliest hour on.
         let slices: Vec<(DateTime<Utc>, DateTime<Utc>, HourMask)> = match q.step() {
             Step::Hour => {
-                let hours = self.hours(q.tenant, q.from, q.to).await?;
+                // Hours above the cursor are done: the index is read below it.
+                let below = q.before.as_deref().and_then(keys::time_of_sk).map(|t| t + chrono::Duration::milliseconds(1));
+                let to = below.map_or(q.to, |b| b.min(q.to));
+                let hours = if to > q.from { self.hours(q.tenant, q.from, to).await? } else { Vec::new() };
                 let need = q.sharded_need() | if q.kinds.activity { HourMask::ACTIVITY } else { 0 };
                 hours
                     .into_iter()

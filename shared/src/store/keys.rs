@@ -21,6 +21,11 @@ pub fn event_sk(t: DateTime<Utc>, event_id: &str) -> String {
     format!("{:013}#{event_id}", t.timestamp_millis().max(0))
 }
 
+/// The time a sort key (or a position between them) stands for.
+pub fn time_of_sk(sk: &str) -> Option<DateTime<Utc>> {
+    sk.split('#').next()?.parse::<i64>().ok().and_then(DateTime::from_timestamp_millis)
+}
+
 /// The smallest sort key of an event placed at or after `t`.
 pub fn sk_from(t: DateTime<Utc>) -> String {
     format!("{:013}#", t.timestamp_millis().max(0))
