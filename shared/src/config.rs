@@ -13,11 +13,13 @@ use crate::tenant::TenantId;
 mod vars;
 pub use vars::{ConfigError, Env, Rule, Secret, Var, check_table};
 
-const fn var(name: &'static str, default: Option<&'static str>, rule: Rule, meaning: &'static str) -> Var {
+/// A table entry (for the tables of this crate and of the client).
+pub const fn var(name: &'static str, default: Option<&'static str>, rule: Rule, meaning: &'static str) -> Var {
     Var { name, default, rule, meaning }
 }
 
-const fn whole(min: u64, max: u64, unit: &'static str) -> Rule {
+/// A whole number from `min` to `max`, counting `unit`.
+pub const fn whole(min: u64, max: u64, unit: &'static str) -> Rule {
     Rule::Whole { min, max, unit }
 }
 

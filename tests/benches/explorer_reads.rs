@@ -109,12 +109,7 @@ fn index_costs() {
 }
 
 fn main() {
-    let bench = std::env::args().any(|a| a == "--bench");
-    let sizes: Vec<u64> = match std::env::args().skip_while(|a| a != "--events").nth(1) {
-        Some(list) => list.split(',').map(|n| n.parse().expect("--events takes numbers")).collect(),
-        None if bench => vec![10_000, 1_000_000],
-        None => vec![2_000],
-    };
+    let (bench, sizes) = integration_tests::bench_sizes();
     index_costs();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {

@@ -208,6 +208,37 @@ pub async fn fresh_table() -> (aws_sdk_dynamodb::Client, Config) {
     (client, cfg)
 }
 
+/// The query function over a fresh table, and a GET through its handler.
+pub struct QueryEnv {
+    pub client: aws_sdk_dynamodb::Client,
+    pub cfg: Config,
+    pub app: query::App,
+}
+
+impl QueryEnv {
+    pub async fn new() -> QueryEnv {
+        let (client, cfg) = fresh_table().await;
+        QueryEnv::with(client, cfg)
+    }
+
+    pub fn with(client: aws_sdk_dynamodb::Client, cfg: Config) -> QueryEnv {
+        let app = query::App::new(cfg.clone(), client.clone()).expect("app");
+        QueryEnv { client, cfg, app }
+    }
+
+    pub fn store(&self) -> Table {
+        Table::new(self.client.clone(), self.cfg.store.clone())
+    }
+
+    pub async fn get(&self, path: &str, tok: &str, query: &[(&str, &str)]) -> Answer {
+        let mut ev = ApiEvent::get(&format!("{}{path}", query::BASE)).bearer(tok);
+        for (k, v) in query {
+            ev = ev.query(k, v);
+        }
+        Answer::from(self.app.handle(ev.into_request()).await)
+    }
+}
+
 /// A local token.
 pub fn token(sub: &str, tenant: Option<&str>, roles: &[&str], scopes: &[&str]) -> String {
     let cfg = AuthConfig::default();
@@ -439,6 +470,18 @@ pub async fn run_job(jobs: &analytics_shared::jobs::Jobs, payload: Value) -> Res
         HostFigures { cpu_percent: Some(12.5), memory_percent: Some(40.0), memory_used_mb: Some(512.0), process_memory_mb: Some(20.0) };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(600);
     ::jobs::handle(jobs, &Job::ALL, payload, deadline, host).await
+}
+
+/// A bench's mode and world sizes: under `--bench`, `--events 10000,...`
+/// or 10,000 then 1,000,000; otherwise (a smoke run) 2,000.
+pub fn bench_sizes() -> (bool, Vec<u64>) {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let sizes = match std::env::args().skip_while(|a| a != "--events").nth(1) {
+        Some(list) => list.split(',').map(|n| n.parse().expect("--events takes numbers")).collect(),
+        None if bench => vec![10_000, 1_000_000],
+        None => vec![2_000],
+    };
+    (bench, sizes)
 }
 
 /// Worlds for the benchmarks: many users, clients, endpoints and IPs.

@@ -5,39 +5,21 @@
 
 use std::collections::BTreeSet;
 
-use analytics_shared::store::Table;
 use analytics_shared::store::explorer::{Cond, ExploreQuery, Kinds, ReadBudget, Value as V};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use integration_tests::*;
-use query::{App, BASE};
+
 use serde_json::{Value, json};
 
-struct Env {
-    client: aws_sdk_dynamodb::Client,
-    cfg: analytics_shared::Config,
-    app: App,
+type Env = QueryEnv;
+
+/// Reading `/events` page after page.
+trait Pages {
+    async fn all_pages(&self, tok: &str, query: &[(&str, &str)]) -> (Vec<String>, usize);
 }
 
-impl Env {
-    async fn new() -> Env {
-        let (client, cfg) = fresh_table().await;
-        let app = App::new(cfg.clone(), client.clone()).expect("app");
-        Env { client, cfg, app }
-    }
-
-    fn store(&self) -> Table {
-        Table::new(self.client.clone(), self.cfg.store.clone())
-    }
-
-    async fn get(&self, path: &str, tok: &str, query: &[(&str, &str)]) -> Answer {
-        let mut ev = ApiEvent::get(&format!("{BASE}{path}")).bearer(tok);
-        for (k, v) in query {
-            ev = ev.query(k, v);
-        }
-        Answer::from(self.app.handle(ev.into_request()).await)
-    }
-
+impl Pages for Env {
     /// Every page of `/events` for the query: the event ids in order and
     /// the number of pages.
     async fn all_pages(&self, tok: &str, query: &[(&str, &str)]) -> (Vec<String>, usize) {
@@ -254,20 +236,21 @@ async fn mixed_events_page_exactly_once_within_the_budget() {
     // The store's explorer with a budget far below the events scanned.
     let store = env.store();
     let budget = ReadBudget { items: 60, queries: 60 };
+    let five_xx = |before: Option<String>, limit: usize, budget: ReadBudget| ExploreQuery {
+        tenant: "acme",
+        kinds: Kinds { activity: false, api_request: true, auth: false, external_call: false },
+        user: None,
+        action: None,
+        conds: vec![Cond::Between("status_code", V::Number(500.0), V::Number(599.0))],
+        from: now - Duration::days(30),
+        to: now,
+        before,
+        limit,
+        budget,
+    };
     let (mut got, mut before, mut short_pages) = (Vec::new(), None::<String>, 0);
     loop {
-        let q = ExploreQuery {
-            tenant: "acme",
-            kinds: Kinds { activity: false, api_request: true, auth: false, external_call: false },
-            user: None,
-            action: None,
-            conds: vec![Cond::Between("status_code", V::Number(500.0), V::Number(599.0))],
-            from: now - Duration::days(30),
-            to: now,
-            before: before.clone(),
-            limit: 5,
-            budget,
-        };
+        let q = five_xx(before.clone(), 5, budget);
         let page = store.explorer().page(&q, now).await.unwrap();
         assert!(page.items_read <= budget.items, "a page read {} items", page.items_read);
         assert!(page.queries <= budget.queries, "a page sent {} queries", page.queries);
@@ -289,18 +272,7 @@ async fn mixed_events_page_exactly_once_within_the_budget() {
     // Rolled up, the hour index lets a sparse filter skip the hours
     // without a 5xx: one page, a few partitions per such hour.
     analytics_shared::jobs::rollup::roll_up_tenant(&store, "acme", Utc::now(), &env.cfg.retention, usize::MAX).await.unwrap();
-    let q = ExploreQuery {
-        tenant: "acme",
-        kinds: Kinds { activity: false, api_request: true, auth: false, external_call: false },
-        user: None,
-        action: None,
-        conds: vec![Cond::Between("status_code", V::Number(500.0), V::Number(599.0))],
-        from: now - Duration::days(30),
-        to: now,
-        before: None,
-        limit: 50,
-        budget: analytics_shared::store::explorer::PAGE_BUDGET,
-    };
+    let q = five_xx(None, 50, analytics_shared::store::explorer::PAGE_BUDGET);
     let page = store.explorer().page(&q, now).await.unwrap();
     let ids: Vec<String> = page.items.iter().map(|e| e.event.event_id.clone()).collect();
     assert_eq!((ids, page.next), (want.clone(), None));

@@ -9,44 +9,24 @@ use analytics_shared::cursor::{Binding, CursorKey};
 use analytics_shared::hash::digest;
 use analytics_shared::query::period::local_midnight;
 use analytics_shared::query::zone::Zone;
-use analytics_shared::store::Table;
 use analytics_shared::store::events::event_write;
 use analytics_shared::store::keys;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
 use integration_tests::*;
-use query::{App, BASE, ROUTES};
+use query::{BASE, ROUTES};
 use serde_json::{Value, json};
 
-struct Env {
-    client: aws_sdk_dynamodb::Client,
-    cfg: analytics_shared::Config,
-    app: App,
+type Env = QueryEnv;
+
+/// What these tests do besides reading a route.
+trait EnvExt {
+    async fn invalidate(&self, tok: &str) -> Answer;
+    async fn seed(&self, tenant: &str, events: &[Value]);
+    async fn roll_up(&self, tenant: &str) -> analytics_shared::jobs::rollup::RollUpSummary;
 }
 
-impl Env {
-    async fn new() -> Env {
-        let (client, cfg) = fresh_table().await;
-        Env::with(client, cfg)
-    }
-
-    fn with(client: aws_sdk_dynamodb::Client, cfg: analytics_shared::Config) -> Env {
-        let app = App::new(cfg.clone(), client.clone()).expect("app");
-        Env { client, cfg, app }
-    }
-
-    fn store(&self) -> Table {
-        Table::new(self.client.clone(), self.cfg.store.clone())
-    }
-
-    async fn get(&self, path: &str, tok: &str, query: &[(&str, &str)]) -> Answer {
-        let mut ev = ApiEvent::get(&format!("{BASE}{path}")).bearer(tok);
-        for (k, v) in query {
-            ev = ev.query(k, v);
-        }
-        Answer::from(self.app.handle(ev.into_request()).await)
-    }
-
+impl EnvExt for Env {
     async fn invalidate(&self, tok: &str) -> Answer {
         Answer::from(self.app.handle(ApiEvent::post(&format!("{BASE}/cache/invalidate"), "").bearer(tok).into_request()).await)
     }

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 pub use analytics_shared::config::ConfigError;
-use analytics_shared::config::{Env, Rule, Var};
+use analytics_shared::config::{Env, Rule, Var, var, whole};
 
 /// When buffered events are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,14 +29,6 @@ impl FlushStrategy {
     pub fn by_count(self) -> bool {
         matches!(self, FlushStrategy::Count | FlushStrategy::Hybrid)
     }
-}
-
-const fn var(name: &'static str, default: Option<&'static str>, rule: Rule, meaning: &'static str) -> Var {
-    Var { name, default, rule, meaning }
-}
-
-const fn whole(min: u64, max: u64, unit: &'static str) -> Rule {
-    Rule::Whole { min, max, unit }
 }
 
 pub const ENABLED: Var =
