@@ -302,6 +302,20 @@ pub fn query(accepted: &'static [&'static str]) -> impl Strategy<Value = Vec<(St
             "model",
             "service",
             "endpoint",
+            "activity",
+            "api_request",
+            "auth",
+            "external_call",
+            "daily",
+            "weekly",
+            "monthly",
+            "yearly",
+            "1e308",
+            "1e-320",
+            "NaN",
+            "-0",
+            "599",
+            "100",
         ])
         .prop_map(str::to_owned),
     ];
@@ -339,4 +353,52 @@ pub fn unstorable(v: &AttributeValue, depth: usize) -> Option<String> {
         AttributeValue::L(l) => l.iter().find_map(|v| unstorable(v, depth + 1)),
         _ => None,
     }
+}
+
+/// A number as a query parameter carries it: [`nasty_number`]'s extremes
+/// as text, and texts that only look like numbers.
+pub fn nasty_number_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        nasty_number().prop_map(|v| match v {
+            Value::String(s) => s,
+            v => v.to_string(),
+        }),
+        (0u16..1000).prop_map(|x| x.to_string()),
+        prop::sample::select(vec!["NaN", "inf", "-inf", "1e-320", "-0", "0x10", "", " 5", "5 ", "1_000", "2e2"]).prop_map(str::to_owned),
+    ]
+}
+
+/// A `GET /events` query whose `kind` (when set) names the kind its
+/// filters apply to, so every filter reaches the explorer, with extreme
+/// and odd values.
+pub fn events_query() -> impl Strategy<Value = Vec<(String, String)>> {
+    let kinds: [(&str, &[&str]); 5] = [
+        ("", &["ip_address"]),
+        ("activity", &["action", "ip_address"]),
+        ("api_request", &["endpoint", "method", "status_code", "status_class", "min_response_time_ms", "ip_address"]),
+        ("auth", &["event_type", "success", "ip_address"]),
+        ("external_call", &["service", "model", "endpoint", "method", "status_code", "status_class", "min_response_time_ms"]),
+    ];
+    (0..kinds.len()).prop_flat_map(move |k| {
+        let (kind, filters) = kinds[k];
+        let numeric = |n: &str| matches!(n, "status_code" | "min_response_time_ms" | "limit");
+        let names: Vec<&'static str> = filters.iter().copied().chain(["user_id", "date_from", "date_to", "limit"]).collect();
+        let pair = prop::sample::select(names).prop_flat_map(move |name| {
+            let value = if numeric(name) { nasty_number_text().boxed() } else { prop_oneof![nasty_string(), nasty_time()].boxed() };
+            (Just(name.to_owned()), value)
+        });
+        prop::collection::vec(pair, 0..5).prop_map(move |pairs| {
+            // One value per name: a repeated name is a 400 before any filter.
+            let mut q: Vec<(String, String)> = Vec::new();
+            for (k, v) in pairs {
+                if !q.iter().any(|(n, _)| *n == k) {
+                    q.push((k, v));
+                }
+            }
+            if !kind.is_empty() {
+                q.push(("kind".into(), kind.into()));
+            }
+            q
+        })
+    })
 }

@@ -100,9 +100,7 @@ pub fn event_filter(p: &Params, now: DateTime<Utc>, retention: &Retention) -> Re
             .ok_or_else(|| ApiError::bad_request(format!("`method` must be an HTTP method such as GET or POST, not `{m}`")))?;
         conds.push(Cond::Eq("method", Value::Text(m.to_owned())));
     }
-    if let Some(v) = p.get("status_code") {
-        let code = v.parse::<u16>().ok().filter(|c| (100..=599).contains(c));
-        let code = code.ok_or_else(|| ApiError::bad_request(format!("`status_code` must be a whole number from 100 to 599, not `{v}`")))?;
+    if let Some(code) = p.number::<u16>("status_code", 100..=599, "a whole number from 100 to 599")? {
         conds.push(Cond::Eq("status_code", Value::Number(f64::from(code))));
     }
     let class = p.choice("status_class", &[("1xx", 1), ("2xx", 2), ("3xx", 3), ("4xx", 4), ("5xx", 5)], 0)?;
@@ -110,10 +108,7 @@ pub fn event_filter(p: &Params, now: DateTime<Utc>, retention: &Retention) -> Re
         let lo = f64::from(class * 100);
         conds.push(Cond::Between("status_code", Value::Number(lo), Value::Number(lo + 99.0)));
     }
-    if let Some(v) = p.get("min_response_time_ms") {
-        let ms = v.parse::<f64>().ok().filter(|x| x.is_finite() && (0.0..=1e12).contains(x));
-        let ms =
-            ms.ok_or_else(|| ApiError::bad_request(format!("`min_response_time_ms` must be a number of milliseconds from 0, not `{v}`")))?;
+    if let Some(ms) = p.number::<f64>("min_response_time_ms", 0.0..=1e12, "a number of milliseconds from 0 to 10^12")? {
         conds.push(Cond::AtLeast("response_time_ms", Value::Number(ms)));
     }
     if let Some(v) = p.get("event_type") {

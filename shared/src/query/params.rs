@@ -62,6 +62,22 @@ impl Params {
         }
     }
 
+    /// A number within `range`; `what` says what it is in the 400's
+    /// message (`a whole number from 100 to 599`). NaN and infinities fail
+    /// the range.
+    pub fn number<T>(&self, name: &str, range: std::ops::RangeInclusive<T>, what: &str) -> Result<Option<T>, ApiError>
+    where
+        T: std::str::FromStr + PartialOrd,
+    {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => match v.parse::<T>() {
+                Ok(n) if range.contains(&n) => Ok(Some(n)),
+                _ => Err(ApiError::bad_request(format!("`{name}` must be {what}, not `{v}`"))),
+            },
+        }
+    }
+
     /// One of a fixed set of values.
     pub fn choice<T: Copy>(&self, name: &str, options: &[(&str, T)], default: T) -> Result<T, ApiError> {
         match self.get(name) {

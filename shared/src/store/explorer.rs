@@ -56,22 +56,9 @@ impl Explorer<'_> {
     /// stored an event. Two one-item reads: what keeps a page of a new or
     /// sparse tenant from walking its whole retention.
     async fn earliest(self, tenant: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let registered = self.t.get_item(keys::TENANTS_PK, tenant).await?;
-        let registered = registered.as_ref().and_then(|i| i.str("first_hour")).and_then(crate::time::parse_hour);
-        let oldest_dirty = self
-            .t
-            .query()
-            .key_condition_expression("pk = :p")
-            .expression_attribute_values(":p", s(keys::dirty_pk(tenant)))
-            .limit(1)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        let dirty = oldest_dirty.items.unwrap_or_default().first().and_then(|i| i.str(SK)).and_then(crate::time::parse_hour);
-        Ok(match (registered, dirty) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        })
+        let registered = self.t.tenants().first_hour(tenant).await?;
+        let dirty = self.t.markers().oldest_dirty_hour(tenant).await?;
+        Ok(registered.into_iter().chain(dirty).min())
     }
 
     /// One page, newest first, unexpired, within the budget.

@@ -2,7 +2,7 @@
 //! gsi1, a tenant's through the per-action partitions of the table (a fixed
 //! set per month: the known actions and `custom`). A page reads at most
 //! `limit + 1` items from each partition it touches and at most
-//! [`FEED_READ_BUDGET`] items in all, however many events the tenant has;
+//! [`PAGE_BUDGET`] items in all, however many events the tenant has;
 //! the position is the sort key of the last item returned, or where the
 //! budget ran out.
 
@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::StoreError;
 use super::events::StoredEvent;
-use super::explorer::{ExploreQuery, Explorer, Kinds, ReadBudget};
+use super::explorer::{ExploreQuery, Explorer, Kinds, PAGE_BUDGET};
 use super::table::Table;
 
 /// What a feed page asks for.
@@ -35,11 +35,6 @@ pub struct FeedPage {
     pub next: Option<String>,
 }
 
-/// Items a feed page may read from storage: a filter that matches little
-/// (one custom action among many) ends the page early, with a cursor,
-/// instead of reading on.
-pub const FEED_READ_BUDGET: usize = 2000;
-
 /// Activity feeds: a tenant's or a user's events, a page at a time.
 #[derive(Clone, Copy)]
 pub struct Feed<'t> {
@@ -60,7 +55,7 @@ impl Feed<'_> {
             to: q.to,
             before: q.before.clone(),
             limit: q.limit,
-            budget: ReadBudget { items: FEED_READ_BUDGET, queries: super::explorer::PAGE_BUDGET.queries },
+            budget: PAGE_BUDGET,
         };
         let page = Explorer { t: self.t }.page(&q, now).await?;
         Ok(FeedPage { items: page.items, next: page.next })

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 
 use super::keys;
@@ -49,6 +50,22 @@ impl Markers<'_> {
     /// The tenant's dirty hours and their marker versions (strongly consistent).
     pub async fn dirty_hours(self, tenant: &str) -> Result<BTreeMap<String, u64>, StoreError> {
         self.dirty_hours_between(tenant, None).await
+    }
+
+    /// The start of the oldest hour still waiting for the roll-up (one
+    /// item read).
+    pub async fn oldest_dirty_hour(self, tenant: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let out = self
+            .t
+            .query()
+            .key_condition_expression("pk = :p")
+            .expression_attribute_values(":p", s(keys::dirty_pk(tenant)))
+            .limit(1)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        self.t.count_read(out.items.as_ref().map_or(0, Vec::len));
+        Ok(out.items.unwrap_or_default().first().and_then(|i| i.str(SK)).and_then(crate::time::parse_hour))
     }
 
     /// The dirty hours whose labels lie within `first..=last` (all of them

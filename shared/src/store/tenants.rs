@@ -63,6 +63,12 @@ impl Tenants<'_> {
         condition_held(earlier).map(|_| ())
     }
 
+    /// The start of the tenant's registered first hour, if it is registered.
+    pub async fn first_hour(self, tenant: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let item = self.t.get_item(TENANTS_PK, tenant).await?;
+        Ok(item.as_ref().and_then(|i| i.str("first_hour")).and_then(time::parse_hour))
+    }
+
     /// Every registered tenant, or one when `only` names it (registered or
     /// not: a manual run may name a tenant the registry has not seen yet).
     pub async fn list(self, only: Option<&str>, now: DateTime<Utc>) -> Result<Vec<TenantEntry>, StoreError> {
