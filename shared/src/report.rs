@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::snapshot::ser_opt;
 use crate::query::answers::{
-    self, BusinessImpact, Categories, ClientPerformance, EndpointStats, IpCount, KeyCount, Metrics, ServiceStats, UserCount, round2,
+    self, BusinessImpact, CallRow, Categories, ClientPerformance, EndpointStats, IpCount, KeyCount, Metrics, ServiceStats, UserCount,
+    round2,
 };
-use crate::rollup::Rollup;
+use crate::rollup::{CallKey, ExternalStats, Rollup, shown, split_external_key};
 use crate::time::week_label;
 
 /// The periods metrics are stored for.
@@ -173,6 +174,45 @@ pub struct WeeklyReport {
     pub failed_logins: FailedLogins,
     pub external_api_cost: Vec<ServiceStats>,
     pub total_external_cost: f64,
+    /// Per service and model, costliest first (`/external-calls?group_by=model`).
+    pub top_models: Vec<CallRow>,
+    /// The users whose calls cost most, over every service; calls without
+    /// a user count in `external_api_cost` only.
+    pub top_spenders: Vec<Spender>,
+}
+
+/// A user's external calls over every service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Spender {
+    pub user_id: String,
+    pub calls: u64,
+    pub total_cost: f64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// The `limit` users whose external calls cost most (ties: more calls,
+/// then by id); the rollups' merged entry is shown as `other`.
+pub fn top_spenders(r: &Rollup, limit: usize) -> Vec<Spender> {
+    let mut per_user: BTreeMap<&str, ExternalStats> = BTreeMap::new();
+    for (k, s) in &r.external_users {
+        if let (_, Some(user)) = split_external_key(k) {
+            per_user.entry(shown(user)).or_default().merge(s);
+        }
+    }
+    let mut v: Vec<Spender> = per_user
+        .into_iter()
+        .map(|(u, s)| Spender {
+            user_id: u.to_owned(),
+            calls: s.calls,
+            total_cost: answers::usd(s.cost),
+            input_tokens: s.input_tokens,
+            output_tokens: s.output_tokens,
+        })
+        .collect();
+    v.sort_by(|a, b| b.total_cost.total_cmp(&a.total_cost).then(b.calls.cmp(&a.calls)).then_with(|| a.user_id.cmp(&b.user_id)));
+    v.truncate(limit);
+    v
 }
 
 /// How many entries each top list of the report holds.
@@ -196,7 +236,7 @@ pub fn weekly_report(tenant: &str, monday: NaiveDate, week: &Rollup, previous: &
     failing.truncate(TOP);
     let auth = answers::auth_events(week, TOP);
     let external = answers::external_calls(week);
-    let total_external_cost = (external.iter().map(|s| s.total_cost).sum::<f64>() * 1e6).round() / 1e6;
+    let total_external_cost = answers::external_cost(week);
     WeeklyReport {
         tenant: tenant.to_owned(),
         week: week_label(monday),
@@ -222,6 +262,8 @@ pub fn weekly_report(tenant: &str, monday: NaiveDate, week: &Rollup, previous: &
         failed_logins: FailedLogins { total: auth.failed_logins, top_ips: auth.top_failed_ips, top_users: auth.top_failed_users },
         external_api_cost: external,
         total_external_cost,
+        top_models: answers::call_rows(week, CallKey::Model, TOP),
+        top_spenders: top_spenders(week, TOP),
     }
 }
 
@@ -241,6 +283,9 @@ pub struct WeeklyReportSummary {
     pub total_external_cost: f64,
     pub top_users: Vec<KeyCount>,
     pub costliest_services: BTreeMap<String, f64>,
+    /// `{service}/{model}` of the costliest models (`other` for the rest).
+    pub costliest_models: BTreeMap<String, f64>,
+    pub top_spenders: BTreeMap<String, f64>,
     /// The route that returns the whole report.
     pub path: String,
 }
@@ -262,6 +307,13 @@ impl WeeklyReport {
             total_external_cost: self.total_external_cost,
             top_users: self.most_active_users.iter().take(SUMMARY_TOP).cloned().collect(),
             costliest_services: self.external_api_cost.iter().take(SUMMARY_TOP).map(|s| (s.service.clone(), s.total_cost)).collect(),
+            costliest_models: self
+                .top_models
+                .iter()
+                .take(SUMMARY_TOP)
+                .map(|m| (format!("{}/{}", m.service, m.key.clone().flatten().unwrap_or_else(|| "none".into())), m.total_cost))
+                .collect(),
+            top_spenders: self.top_spenders.iter().take(SUMMARY_TOP).map(|s| (s.user_id.clone(), s.total_cost)).collect(),
             path: format!("/api/v1/analytics/reports/weekly/{}", self.week),
         }
     }
@@ -299,7 +351,10 @@ mod tests {
         for i in 0..5000 {
             let id = format!("{i:0>128}");
             r.users.insert(id.clone(), crate::rollup::UserActivity { actions: [("login".to_string(), i)].into(), slots: 0 });
-            r.external.insert(id.clone(), crate::rollup::ExternalStats { calls: 1, errors: 0, time_ms: 1.0, cost: i as f64 });
+            r.external.insert(
+                id.clone(),
+                crate::rollup::ExternalStats { calls: 1, errors: 0, time_ms: 1.0, cost: i as f64, ..Default::default() },
+            );
         }
         let report = weekly_report("t", NaiveDate::from_ymd_opt(2026, 11, 16).unwrap(), &r, &Rollup::default());
         assert_eq!(report.most_active_users.len(), TOP);

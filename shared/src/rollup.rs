@@ -20,7 +20,10 @@ use serde::{Deserialize, Serialize};
 use crate::model::{AuthEventType, Event, EventBody};
 
 pub use histogram::Histogram;
-pub use stats::{ApiStats, ClientStats, ExternalStats, Outcomes, ReportStats, SlotCounters, UserActivity, api_key, split_api_key};
+pub use stats::{
+    ApiStats, CallKey, ClientStats, ExternalStats, NONE, Outcomes, ReportStats, SlotCounters, UserActivity, api_key, external_key,
+    split_api_key, split_external_key,
+};
 pub use views::{OTHER, shown};
 
 /// Quarter hours per hour: every IANA zone in use today is offset from UTC
@@ -53,6 +56,14 @@ pub struct Rollup {
     /// External calls per service.
     #[serde(default)]
     pub external: BTreeMap<String, ExternalStats>,
+    /// External calls per service and model, per service and user, per
+    /// service and endpoint, keyed by [`external_key`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub external_models: BTreeMap<String, ExternalStats>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub external_users: BTreeMap<String, ExternalStats>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub external_endpoints: BTreeMap<String, ExternalStats>,
     /// Quarter-hour counters; only hours built from events have them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slots: Vec<SlotCounters>,
@@ -136,13 +147,15 @@ impl Rollup {
                 }
             }
             EventBody::ExternalCall(c) => {
-                let s = self.external.entry(c.service.clone()).or_default();
-                sat(&mut s.calls, 1);
-                if c.status_code.is_some_and(|code| code >= 400) || c.error_message.is_some() {
-                    sat(&mut s.errors, 1);
+                self.external.entry(c.service.clone()).or_default().add(c);
+                let by = [
+                    (&mut self.external_models, c.model.as_deref()),
+                    (&mut self.external_users, e.user_id.as_deref()),
+                    (&mut self.external_endpoints, Some(c.endpoint.as_str())),
+                ];
+                for (map, key) in by {
+                    map.entry(external_key(&c.service, key)).or_default().add(c);
                 }
-                s.time_ms += c.response_time_ms;
-                s.cost += c.cost_estimate.unwrap_or(0.0);
             }
         }
     }
@@ -190,8 +203,15 @@ impl Rollup {
         }
         add_counts(&mut self.failed_login_ips, &o.failed_login_ips);
         add_counts(&mut self.failed_login_users, &o.failed_login_users);
-        for (k, s) in &o.external {
-            self.external.entry(k.clone()).or_default().merge(s);
+        for (mine, theirs) in [
+            (&mut self.external, &o.external),
+            (&mut self.external_models, &o.external_models),
+            (&mut self.external_users, &o.external_users),
+            (&mut self.external_endpoints, &o.external_endpoints),
+        ] {
+            for (k, s) in theirs {
+                mine.entry(k.clone()).or_default().merge(s);
+            }
         }
         self.slots = slots;
     }
@@ -203,6 +223,20 @@ impl Rollup {
             && self.api.is_empty()
             && self.auth.is_empty()
             && self.external.is_empty()
+            && self.external_models.is_empty()
+            && self.external_users.is_empty()
+            && self.external_endpoints.is_empty()
+    }
+
+    /// The external-call breakdown `by` names: per service, or per
+    /// service and model, user or endpoint ([`split_external_key`]).
+    pub fn external_by(&self, by: CallKey) -> &BTreeMap<String, ExternalStats> {
+        match by {
+            CallKey::Service => &self.external,
+            CallKey::Model => &self.external_models,
+            CallKey::User => &self.external_users,
+            CallKey::Endpoint => &self.external_endpoints,
+        }
     }
 
     /// Activity events in the span.

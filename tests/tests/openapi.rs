@@ -207,7 +207,8 @@ mod answers {
             json!({"event_id": format!("{tag}-l"), "kind": "auth", "occurred_at": t, "user_id": "carol", "event_type": "login_failed",
                 "success": false, "ip_address": "198.51.100.9"}),
             json!({"event_id": format!("{tag}-x"), "kind": "external_call", "occurred_at": t, "service": "gemini", "endpoint": "/v1",
-                "response_time_ms": 300, "cost_estimate": 0.4}),
+                "response_time_ms": 300, "cost_estimate": 0.4, "user_id": "alice", "model": "gemini-1.5-pro", "input_tokens": 900,
+                "output_tokens": 120}),
         ]
     }
 
@@ -238,7 +239,7 @@ mod answers {
         let admin = token("root", Some("acme"), &["admin"], &[]);
         let week = time::week_label(last_week.date_naive());
 
-        let asks: [Ask; 23] = [
+        let asks: [Ask; 24] = [
             ("/user-activity", "get", &[]),
             ("/user-activity", "get", &[("limit", "1")]),
             ("/activity-summary", "get", &[]),
@@ -255,6 +256,7 @@ mod answers {
             ("/api-requests", "get", &[]),
             ("/auth-events", "get", &[]),
             ("/external-calls", "get", &[("granularity", "day")]),
+            ("/external-calls", "get", &[("granularity", "day"), ("group_by", "model")]),
             ("/cache/invalidate", "post", &[]),
             ("/reports/weekly", "get", &[]),
             ("/reports/weekly/{week}", "get", &[]),

@@ -98,7 +98,7 @@ pub const ROUTES: [RouteDef; 19] = [
     def(Route::BusinessImpact, "GET", "/business-impact", Managers, &["period"], Standard),
     def(Route::ApiRequests, "GET", "/api-requests", Managers, &["endpoint", "status_class", "date_from", "date_to"], Standard),
     def(Route::AuthEvents, "GET", "/auth-events", Managers, &["date_from", "date_to", "limit"], Standard),
-    def(Route::ExternalCalls, "GET", "/external-calls", Managers, &["granularity", "date_from", "date_to"], Standard),
+    def(Route::ExternalCalls, "GET", "/external-calls", Managers, &["granularity", "group_by", "limit", "date_from", "date_to"], Standard),
     def(Route::CacheInvalidate, "POST", "/cache/invalidate", Admin, &[], Never),
     def(Route::WeeklyReports, "GET", "/reports/weekly", Managers, &["limit", "cursor"], Never),
     def(Route::WeeklyReport, "GET", "/reports/weekly/{week}", Managers, &[], Never),

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use analytics_shared::model::event::EventBody;
-use analytics_shared::validate::{self, limits};
+use analytics_shared::validate::{self, limits, redact};
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -74,8 +74,10 @@ impl PendingEvent {
         let text = limits::MAX_TEXT_CHARS;
         match &mut self.body {
             EventBody::ApiRequest(a) => {
+                redact::move_query_into_params(&mut a.endpoint, &mut a.query_params);
                 validate::truncate_chars(&mut a.endpoint, limits::MAX_ENDPOINT_CHARS);
                 if let Some(q) = &mut a.query_params {
+                    fit_query(q);
                     validate::sanitize_query_params(q);
                 }
                 if let Some(e) = &mut a.error_message {
@@ -83,7 +85,12 @@ impl PendingEvent {
                 }
             }
             EventBody::ExternalCall(c) => {
+                let path = redact::split_endpoint(&c.endpoint).0.len();
+                c.endpoint.truncate(path);
                 validate::truncate_chars(&mut c.endpoint, limits::MAX_ENDPOINT_CHARS);
+                if let Some(m) = &mut c.model {
+                    validate::truncate_chars(m, limits::MAX_MODEL_CHARS);
+                }
                 if let Some(e) = &mut c.error_message {
                     validate::truncate_chars(e, text);
                 }
@@ -161,22 +168,25 @@ fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&t.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
 }
 
-/// A query string as a map: the first value of a repeated name, at most
-/// the number of parameters and the value length the backend accepts.
+/// A query string as a map, read as the backend reads an endpoint's query
+/// string ([`redact::query_pairs`]).
 pub fn parse_query(raw: &str) -> Option<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
-        if k.is_empty() || out.contains_key(k.as_ref()) {
-            continue;
-        }
-        if out.len() == limits::MAX_QUERY_PARAMS {
-            break;
-        }
-        let mut v = v.into_owned();
-        validate::truncate_chars(&mut v, limits::MAX_METADATA_STRING_CHARS);
-        out.insert(k.into_owned(), v);
-    }
+    let mut out = redact::query_pairs(raw);
+    fit_query(&mut out);
     (!out.is_empty()).then_some(out)
+}
+
+/// Keeps query parameters within what the backend accepts, so one long
+/// URL does not get its request log refused: keys too long are left out,
+/// values cut, and the first `MAX_QUERY_PARAMS` names (by name) kept.
+fn fit_query(q: &mut BTreeMap<String, String>) {
+    q.retain(|k, _| k.chars().count() <= limits::MAX_METADATA_KEY_CHARS);
+    while q.len() > limits::MAX_QUERY_PARAMS {
+        q.pop_last();
+    }
+    for v in q.values_mut() {
+        validate::truncate_chars(v, limits::MAX_METADATA_STRING_CHARS);
+    }
 }
 
 #[cfg(test)]
@@ -206,11 +216,25 @@ mod tests {
         e.normalize();
         let EventBody::ApiRequest(a) = &e.body else { unreachable!() };
         let q = a.query_params.as_ref().unwrap();
-        assert_eq!(q["q"], "a b", "decoded, first value wins");
+        assert_eq!(q["q"], "second", "decoded, the last value wins, as the backend reads an endpoint's query");
         assert_eq!(q["api_key"], validate::REDACTED);
         assert_eq!(q["Session_Id"], validate::REDACTED);
         assert_eq!(q["page"], "2");
         assert!(e.raw_query.is_none());
+    }
+
+    #[test]
+    fn an_endpoint_given_with_its_query_string_is_split_before_sending() {
+        let mut e = api("");
+        e.raw_query = None;
+        let EventBody::ApiRequest(a) = &mut e.body else { unreachable!() };
+        a.endpoint = "/reset?token=abc&page=2#top".into();
+        e.normalize();
+        let EventBody::ApiRequest(a) = &e.body else { unreachable!() };
+        assert_eq!(a.endpoint, "/reset");
+        let q = a.query_params.as_ref().unwrap();
+        assert_eq!((q["token"].as_str(), q["page"].as_str()), (validate::REDACTED, "2"));
+        assert!(!e.to_json().contains("abc"));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! analytics.auth(AuthEventType::LoginFailed, false).user("u-42").ip(ip).error("bad password").record();
 //! analytics.activity("u-42", "generate_report").client_id("c-7").record();
 //! let answer = analytics.external_call("gemini", "/v1/generate").method("POST").cost(0.002)
+//!     .model("gemini-1.5-pro").tokens(1_200, 340)
 //!     .time(async { Ok::<_, std::io::Error>(http::Response::new(())) }).await;
 //! # }
 //! ```
@@ -82,6 +83,9 @@ impl Analytics {
             request_size: None,
             response_size: None,
             error_message: None,
+            model: None,
+            input_tokens: None,
+            output_tokens: None,
         };
         Record::new(self, body)
     }
@@ -175,6 +179,22 @@ impl Record<ExternalCall> {
 
     pub fn error(mut self, message: impl Into<String>) -> Self {
         self.body.error_message = Some(message.into());
+        self
+    }
+
+    /// The model called, for an LLM (`gemini-1.5-pro`): `/external-calls`
+    /// totals calls, cost and tokens per model with `group_by=model`.
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.body.model = Some(model.into());
+        self
+    }
+
+    /// The tokens the call consumed and produced, as the provider reports
+    /// them (Gemini's `usageMetadata.promptTokenCount` and
+    /// `candidatesTokenCount`, OpenAI's `usage.prompt_tokens` and
+    /// `completion_tokens`).
+    pub fn tokens(mut self, input: u64, output: u64) -> Self {
+        (self.body.input_tokens, self.body.output_tokens) = (Some(input), Some(output));
         self
     }
 

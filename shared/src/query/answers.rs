@@ -271,6 +271,8 @@ pub fn client_performance(r: &Rollup, limit: usize) -> Vec<ClientPerformance> {
     v
 }
 
+mod calls;
+pub use calls::*;
 mod ops;
 pub use ops::*;
 

@@ -12,6 +12,7 @@ use crate::config::Retention;
 use crate::error::ApiError;
 use crate::model::{AuthEventType, EventKind};
 use crate::store::explorer::{Cond, Kinds, Value};
+use crate::validate::redact::split_endpoint;
 
 /// The parameters `/events` accepts.
 pub const EVENT_PARAMS: [&str; 17] = [
@@ -88,8 +89,10 @@ pub fn event_filter(p: &Params, now: DateTime<Utc>, retention: &Retention) -> Re
         }
     }
     let mut conds = Vec::new();
-    let text =
-        |name: &'static str, max: usize| -> Result<Option<Value>, ApiError> { Ok(p.text(name, max)?.map(|v| Value::Text(v.to_owned()))) };
+    // Endpoints are stored without their query string: a filter is read the same way.
+    let text = |name: &'static str, max: usize| -> Result<Option<Value>, ApiError> {
+        Ok(p.text(name, max)?.map(|v| Value::Text(if name == "endpoint" { split_endpoint(v).0 } else { v }.to_owned())))
+    };
     for (name, max) in [("ip_address", 64), ("endpoint", 2048), ("service", 64), ("model", 128)] {
         if let Some(v) = text(name, max)? {
             conds.push(Cond::Eq(name, v));

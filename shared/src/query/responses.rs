@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::answers::{
-    AuthEvents, BucketTotals, BusinessImpact, Categories, ClientPerformance, DayServices, EndpointStats, Metrics, ServiceStats, TrendPoint,
+    AuthEvents, BucketTotals, BusinessImpact, Categories, ClientPerformance, DayCalls, EndpointStats, Grouped, Metrics, TrendPoint,
 };
 use super::period::DateRange;
 use crate::model::Event;
@@ -97,23 +97,19 @@ pub struct AuthEventsAnswer {
     pub events: AuthEvents,
 }
 
-/// `/external-calls`: per service, and per UTC day when asked.
+/// `/external-calls`: per service (or per service and model, user or
+/// endpoint), and per UTC day when asked.
 #[derive(Debug, Serialize)]
 pub struct ExternalCalls {
+    pub group_by: &'static str,
     #[serde(flatten)]
     pub covered: Covered,
-    pub services: Vec<ServiceStats>,
+    #[serde(flatten)]
+    pub calls: Grouped,
+    /// Every call's cost, summed exactly and rounded to a millionth.
     pub total_cost: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub days: Option<Vec<DayServices>>,
-}
-
-impl ExternalCalls {
-    /// The services' costs summed, rounded to a millionth.
-    pub fn new(covered: Covered, services: Vec<ServiceStats>, days: Option<Vec<DayServices>>) -> Self {
-        let total_cost = services.iter().map(|s| s.total_cost).sum::<f64>();
-        ExternalCalls { covered, services, total_cost: (total_cost * 1e6).round() / 1e6, days }
-    }
+    pub days: Option<Vec<DayCalls>>,
 }
 
 /// `POST /cache/invalidate`.
@@ -124,16 +120,26 @@ pub struct Invalidated {
 
 #[cfg(test)]
 mod tests {
+    use super::super::answers;
     use super::*;
 
     #[test]
     fn ranges_flatten_into_the_answer_and_costs_round() {
         let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
         let covered = Covered::from(DateRange { from: at("2026-11-01T00:00:00Z"), to: at("2026-11-02T00:00:00Z") });
-        let svc = |c: f64| ServiceStats { service: "gemini".into(), calls: 1, errors: 0, avg_response_time_ms: None, total_cost: c };
-        let v = serde_json::to_value(ExternalCalls::new(covered, vec![svc(0.1), svc(0.2)], None)).unwrap();
+        let mut r = crate::rollup::Rollup::default();
+        for cost in [0.1, 0.2] {
+            let s = r.external.entry("gemini".into()).or_default();
+            (s.calls, s.cost) = (s.calls + 1, s.cost + cost);
+        }
+        let calls = Grouped::of(&r, crate::rollup::CallKey::Service, 50);
+        let v =
+            serde_json::to_value(ExternalCalls { group_by: "service", covered, calls, total_cost: answers::external_cost(&r), days: None })
+                .unwrap();
         assert_eq!(v["date_from"], "2026-11-01T00:00:00Z");
         assert_eq!(v["total_cost"], 0.3, "0.1 + 0.2 is shown as 0.3");
+        assert_eq!(v["services"][0]["total_cost"], 0.3);
+        assert_eq!(v["group_by"], "service");
         assert!(v.get("days").is_none(), "days only when asked");
     }
 }

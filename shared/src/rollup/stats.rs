@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Histogram, add_counts, sat};
-use crate::model::ReportStatus;
+use crate::model::{ExternalCall, ReportStatus};
 
 /// A user's activity in the span: counts per action, and (on hours) which
 /// quarter hours the user was active in.
@@ -137,22 +137,83 @@ pub struct Outcomes {
     pub failure: u64,
 }
 
-/// Calls to one external service.
+/// Calls to one external service (or one model, user or endpoint of it).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExternalStats {
     pub calls: u64,
     pub errors: u64,
     pub time_ms: f64,
     pub cost: f64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub input_tokens: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub output_tokens: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 impl ExternalStats {
+    /// Counts one call; an error is a status >= 400 or an error message.
+    pub fn add(&mut self, c: &ExternalCall) {
+        sat(&mut self.calls, 1);
+        if c.status_code.is_some_and(|code| code >= 400) || c.error_message.is_some() {
+            sat(&mut self.errors, 1);
+        }
+        self.time_ms += c.response_time_ms;
+        self.cost += c.cost_estimate.unwrap_or(0.0);
+        sat(&mut self.input_tokens, c.input_tokens.unwrap_or(0));
+        sat(&mut self.output_tokens, c.output_tokens.unwrap_or(0));
+    }
+
     pub fn merge(&mut self, o: &ExternalStats) {
         sat(&mut self.calls, o.calls);
         sat(&mut self.errors, o.errors);
         self.time_ms += o.time_ms;
         self.cost += o.cost;
+        sat(&mut self.input_tokens, o.input_tokens);
+        sat(&mut self.output_tokens, o.output_tokens);
     }
+}
+
+/// What external calls are grouped by, within their service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKey {
+    Service,
+    Model,
+    User,
+    Endpoint,
+}
+
+impl CallKey {
+    pub const ALL: [(&str, CallKey); 4] =
+        [("service", CallKey::Service), ("model", CallKey::Model), ("user", CallKey::User), ("endpoint", CallKey::Endpoint)];
+
+    pub fn as_str(self) -> &'static str {
+        CallKey::ALL.iter().find(|(_, k)| *k == self).map_or("service", |(name, _)| name)
+    }
+}
+
+/// The key of a call without a model (or a user): a control character no
+/// model, user id or endpoint may hold.
+pub const NONE: &str = "\u{1f}none";
+
+/// The key of [`crate::rollup::Rollup::external_models`] (and of users and
+/// endpoints): `"{service} {key}"`; a service holds no space.
+pub fn external_key(service: &str, key: Option<&str>) -> String {
+    format!("{service} {}", key.unwrap_or(NONE))
+}
+
+/// Splits an [`external_key`] into the service and the key (`None` for a
+/// call without one). The entry merged by `compact` is [`super::OTHER`] in
+/// both parts.
+pub fn split_external_key(k: &str) -> (&str, Option<&str>) {
+    if k == super::OTHER {
+        return (super::OTHER, Some(super::OTHER));
+    }
+    let (service, key) = k.split_once(' ').unwrap_or((k, NONE));
+    (service, (key != NONE).then_some(key))
 }
 
 /// Counters per quarter hour, for cutting an hour at a local boundary.

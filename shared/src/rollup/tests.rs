@@ -40,6 +40,12 @@ fn an_hour_counts_every_kind_with_weights_and_quarters() {
     assert_eq!(r.failed_login_users["u3"], 1);
     assert_eq!(r.failed_logins(), 1);
     assert_eq!(r.external["gemini"].errors, 1);
+    let no_model = &r.external_models[&external_key("gemini", None)];
+    assert_eq!((no_model.calls, no_model.errors), (1, 1), "a call without a model is kept under NONE");
+    assert_eq!(split_external_key(&external_key("gemini", None)), ("gemini", None));
+    assert_eq!(split_external_key(&external_key("gemini", Some("a b"))), ("gemini", Some("a b")));
+    assert_eq!(r.external_endpoints[&external_key("gemini", Some("/v1"))].calls, 1);
+    assert_eq!(r.part(EventKind::ExternalCall).external_users.len(), 1, "one kind's part keeps its breakdowns");
     assert_eq!(r.users["u1"].slots, 0b0001);
     assert_eq!(r.users["u2"].slots, 0b0100);
     let c = r.counters();
@@ -96,11 +102,31 @@ fn compacting_keeps_the_busiest_keys_and_every_total() {
             r.add(&ev(serde_json::json!({"kind": "activity", "occurred_at": t, "user_id": format!("u{i}"), "action": "login", "client_id": format!("c{i}")})));
             r.add(&ev(serde_json::json!({"kind": "auth", "occurred_at": t, "user_id": format!("u{i}"), "event_type": "login_failed", "success": false,
                 "ip_address": format!("198.51.100.{i}")})));
-            r.add(&ev(serde_json::json!({"kind": "external_call", "occurred_at": t, "service": format!("s{i}"), "endpoint": "/v1", "response_time_ms": 1, "cost_estimate": 0.5})));
+            r.add(&ev(
+                serde_json::json!({"kind": "external_call", "occurred_at": t, "service": format!("s{i}"), "endpoint": format!("/v{i}"),
+                "model": format!("m{i}"), "user_id": format!("u{i}"), "response_time_ms": 1, "cost_estimate": 0.5, "input_tokens": 3}),
+            ));
         }
     }
+    let calls = |r: &Rollup, by: CallKey| {
+        let m = r.external_by(by);
+        (
+            m.len(),
+            m.values().map(|s| s.calls).sum::<u64>(),
+            m.values().map(|s| s.cost).sum::<f64>(),
+            m.values().map(|s| s.input_tokens).sum::<u64>(),
+        )
+    };
+    let all_by = [CallKey::Service, CallKey::Model, CallKey::User, CallKey::Endpoint];
+    let sums_before: Vec<_> = all_by.iter().map(|by| calls(&r, *by)).collect();
+    assert!(sums_before.iter().all(|s| *s == (50, 1275, 637.5, 3825)), "{sums_before:?}");
     let before = (r.counters(), r.activities(), r.failed_logins(), r.external.values().map(|s| s.cost).sum::<f64>());
     r.compact(10);
+    for by in all_by {
+        assert_eq!(calls(&r, by), (10, 1275, 637.5, 3825), "{by:?}: ten entries, the same sums");
+        assert_eq!(r.external_by(by)[OTHER].calls, (1..=41).sum::<u64>(), "{by:?}: the 41 least active merged");
+    }
+    assert_eq!(split_external_key(OTHER), (OTHER, Some(OTHER)));
     let endpoints: std::collections::BTreeSet<&str> = r.api.keys().map(|k| split_api_key(k).2).collect();
     assert_eq!(endpoints.len(), 10);
     assert!(endpoints.contains(OTHER) && endpoints.contains("/items/49") && !endpoints.contains("/items/0"));

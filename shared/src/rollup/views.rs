@@ -89,7 +89,9 @@ impl Rollup {
         }
         cap_counts(&mut self.failed_login_ips, max);
         cap_counts(&mut self.failed_login_users, max);
-        cap(&mut self.external, max, |s| s.calls as f64, ExternalStats::merge);
+        for map in [&mut self.external, &mut self.external_models, &mut self.external_users, &mut self.external_endpoints] {
+            cap(map, max, |s| s.calls as f64, ExternalStats::merge);
+        }
     }
 
     /// The figures of one kind of event only (its maps and its quarter-hour
@@ -109,7 +111,12 @@ impl Rollup {
                 r.failed_login_ips = self.failed_login_ips.clone();
                 r.failed_login_users = self.failed_login_users.clone();
             }
-            EventKind::ExternalCall => r.external = self.external.clone(),
+            EventKind::ExternalCall => {
+                r.external = self.external.clone();
+                r.external_models = self.external_models.clone();
+                r.external_users = self.external_users.clone();
+                r.external_endpoints = self.external_endpoints.clone();
+            }
         }
         if r.is_empty() {
             return Rollup::default();

@@ -37,7 +37,7 @@ use crate::validate::retention_days;
 /// read, with its sort key and TTL: the bulky free text (metadata, user
 /// agent, query parameters, descriptions) stays in the table, a third of a
 /// request log.
-const ROLLUP_ATTRIBUTES: [&str; 23] = [
+const ROLLUP_ATTRIBUTES: [&str; 26] = [
     "sk",
     "expires_at",
     "event_id",
@@ -61,6 +61,9 @@ const ROLLUP_ATTRIBUTES: [&str; 23] = [
     "service",
     "cost_estimate",
     "error_message",
+    "model",
+    "input_tokens",
+    "output_tokens",
 ];
 
 /// Events later than this are remembered by sort key while an hour is

@@ -126,6 +126,9 @@ pub(super) fn put_event(item: &mut Item, e: Event) {
             put_opt_n(item, "request_size", c.request_size);
             put_opt_n(item, "response_size", c.response_size);
             put_opt_s(item, "error_message", c.error_message);
+            put_opt_s(item, "model", c.model);
+            put_opt_n(item, "input_tokens", c.input_tokens);
+            put_opt_n(item, "output_tokens", c.output_tokens);
         }
     }
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::checker::Checker;
 use super::limits::*;
-use super::redact::sanitize_query_params;
+use super::redact::{move_query_into_params, sanitize_query_params};
 use crate::model::{ApiRequest, EventBody};
 
 /// The fields of kind api_request, as sent.
@@ -27,8 +27,10 @@ pub(super) struct Fields {
 
 pub(super) fn check(w: Fields, c: &mut Checker) -> EventBody {
     const KIND: &str = "api_request";
-    let endpoint = c.required("endpoint", w.endpoint, KIND);
-    if let Some(e) = &endpoint {
+    let mut endpoint = c.required("endpoint", w.endpoint, KIND);
+    let mut query_params = w.query_params;
+    if let Some(e) = &mut endpoint {
+        move_query_into_params(e, &mut query_params);
         if !e.starts_with('/') {
             c.fail("endpoint", "must be a path starting with /");
         } else if e.chars().count() > MAX_ENDPOINT_CHARS {
@@ -39,7 +41,6 @@ pub(super) fn check(w: Fields, c: &mut Checker) -> EventBody {
     let method = c.method("method", method);
     let status = c.required("status_code", w.status_code, KIND);
     let rt = c.required("response_time_ms", w.response_time_ms, KIND);
-    let mut query_params = w.query_params;
     if let Some(q) = &mut query_params {
         if q.len() > MAX_QUERY_PARAMS {
             c.fail("query_params", format!("has {} keys; at most {MAX_QUERY_PARAMS} are allowed", q.len()));

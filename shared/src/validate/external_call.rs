@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::checker::Checker;
 use super::limits::*;
+use super::redact::split_endpoint;
 use crate::model::{EventBody, ExternalCall};
 
 /// The fields of kind external_call, as sent.
@@ -20,6 +21,9 @@ pub(super) struct Fields {
     request_size: Option<i64>,
     response_size: Option<i64>,
     error_message: Option<String>,
+    model: Option<String>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
 }
 
 /// `[A-Za-z0-9._-]{1,64}`: a service is a name to group by.
@@ -33,7 +37,9 @@ pub(super) fn check(w: Fields, c: &mut Checker) -> EventBody {
     if service.as_deref().is_some_and(|s| !valid_service(s)) {
         c.fail("service", "must be 1 to 64 characters of A-Z a-z 0-9 . _ - (e.g. gemini)");
     }
-    let endpoint = c.required("endpoint", w.endpoint, KIND);
+    // A URL's query string and fragment are dropped: secrets travel there
+    // (`?key=...`), and the path is what calls are grouped on.
+    let endpoint = c.required("endpoint", w.endpoint, KIND).map(|e| split_endpoint(&e).0.to_owned());
     let endpoint = c.text("endpoint", endpoint, MAX_ENDPOINT_CHARS);
     let rt = c.required("response_time_ms", w.response_time_ms, KIND);
     EventBody::ExternalCall(ExternalCall {
@@ -46,5 +52,8 @@ pub(super) fn check(w: Fields, c: &mut Checker) -> EventBody {
         request_size: c.count("request_size", w.request_size),
         response_size: c.count("response_size", w.response_size),
         error_message: c.text("error_message", w.error_message, MAX_TEXT_CHARS),
+        model: c.text("model", w.model, MAX_MODEL_CHARS),
+        input_tokens: c.count("input_tokens", w.input_tokens),
+        output_tokens: c.count("output_tokens", w.output_tokens),
     })
 }

@@ -42,3 +42,5 @@ pub const FINEST_DECIMAL: f64 = 1e-9;
 pub const MAX_REPORT_CATEGORIES: usize = 20;
 /// Actions, report categories and external services.
 pub const MAX_NAME_CHARS: usize = 64;
+/// An external call's `model`.
+pub const MAX_MODEL_CHARS: usize = 128;

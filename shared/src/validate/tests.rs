@@ -234,7 +234,42 @@ fn external_call_rules() {
     assert_problem(with(base.clone(), json!({"cost_estimate": -0.01})), "cost_estimate", "from 0 to");
     assert_problem(with(base.clone(), json!({"status_code": 42})), "status_code", "100..=599");
     assert_problem(with(base.clone(), json!({"service": "bad service"})), "service", "1 to 64 characters");
-    assert_problem(with(base, json!({"method": "YELL"})), "method", "HTTP method");
+    assert_problem(with(base.clone(), json!({"method": "YELL"})), "method", "HTTP method");
+    assert_problem(with(base.clone(), json!({"model": ""})), "model", "must not be empty");
+    assert_problem(with(base.clone(), json!({"model": "m".repeat(129)})), "model", "at most 128");
+    assert_problem(with(base.clone(), json!({"input_tokens": -1})), "input_tokens", "from 0 to");
+    assert_problem(with(base.clone(), json!({"output_tokens": 1_000_000_000_001_i64})), "output_tokens", "from 0 to");
+    assert_problem(with(base.clone(), json!({"input_tokens": 1.5})), "input_tokens", "");
+    let e = check(with(
+        base,
+        json!({"model": "gemini-1.5-pro", "input_tokens": 1200, "output_tokens": 0,
+               "endpoint": "https://generativelanguage.googleapis.com/v1/models/gemini:generate?key=AIzaSECRET#x"}),
+    ))
+    .unwrap();
+    let EventBody::ExternalCall(c) = e.body else { panic!() };
+    assert_eq!((c.model.as_deref(), c.input_tokens, c.output_tokens), (Some("gemini-1.5-pro"), Some(1200), Some(0)));
+    assert_eq!(c.endpoint, "https://generativelanguage.googleapis.com/v1/models/gemini:generate", "the query string is dropped");
+}
+
+#[test]
+fn an_api_requests_query_string_moves_into_its_redacted_query_params() {
+    let e =
+        check(with(api(), json!({"endpoint": "/reset?token=abc&page=2&q=from-url&flag#frag", "query_params": {"q": "explicit"}}))).unwrap();
+    let EventBody::ApiRequest(a) = e.body else { panic!() };
+    assert_eq!(a.endpoint, "/reset");
+    let q = a.query_params.unwrap();
+    let want: std::collections::BTreeMap<String, String> =
+        [("token", REDACTED), ("page", "2"), ("q", "explicit"), ("flag", "")].map(|(k, v)| (k.into(), v.into())).into();
+    assert_eq!(q, want);
+    // The limits hold for the pairs of the URL as for explicit ones; the
+    // 2048-character limit is the path's.
+    let many: String = (0..60).map(|i| format!("p{i}=1")).collect::<Vec<_>>().join("&");
+    assert_problem(with(api(), json!({"endpoint": format!("/x?{many}")})), "query_params", "at most");
+    let long_key = "k".repeat(65);
+    assert_problem(with(api(), json!({"endpoint": format!("/x?{long_key}=1")})), &format!("query_params.{long_key}"), "1 to 64");
+    let long_query = format!("/x?q={}", "v".repeat(900));
+    assert!(check(with(api(), json!({"endpoint": format!("{}{long_query}", "/a".repeat(600))}))).is_ok());
+    assert_problem(with(api(), json!({"endpoint": "reset?x=1"})), "endpoint", "starting with /");
 }
 
 #[test]
@@ -300,13 +335,12 @@ fn every_problem_is_reported_not_just_the_first() {
 fn sensitive_keys_are_redacted_in_metadata_and_query_params() {
     for k in [
         "password",
-        "PassWD",
+        "PASSWD",
         "client_secret",
         "access_token",
         "api_key",
         "ApiKey",
         "key",
-        "monkey",
         "Authorization",
         "x-signature",
         "sessionId",
@@ -314,7 +348,7 @@ fn sensitive_keys_are_redacted_in_metadata_and_query_params() {
     ] {
         assert!(is_sensitive_key(k), "{k}");
     }
-    for k in ["page", "source", "user", "email", "k"] {
+    for k in ["page", "source", "user", "email", "k", "monkey", "PassWD"] {
         assert!(!is_sensitive_key(k), "{k}");
     }
     let e = check(with(
@@ -433,7 +467,8 @@ fn each_kind_declares_its_fields_once_and_the_model_stores_no_other() {
         (
             EventKind::ExternalCall,
             json!({"kind": "external_call", "service": "gemini", "endpoint": "/v1", "method": "POST",
-            "status_code": 200, "response_time_ms": 3, "cost_estimate": 0.1, "request_size": 1, "response_size": 2, "error_message": "e"}),
+            "status_code": 200, "response_time_ms": 3, "cost_estimate": 0.1, "request_size": 1, "response_size": 2, "error_message": "e",
+            "model": "gemini-1.5-pro", "input_tokens": 10, "output_tokens": 20}),
         ),
     ];
     for (kind, v) in full {

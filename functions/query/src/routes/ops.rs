@@ -8,6 +8,8 @@ use analytics_shared::query::answers;
 use analytics_shared::query::period;
 use analytics_shared::query::responses::{ApiRequests, AuthEventsAnswer, Covered, ExternalCalls, Invalidated, Page};
 use analytics_shared::query::zone::Zone;
+use analytics_shared::rollup::CallKey;
+use analytics_shared::validate::redact::split_endpoint;
 use chrono::Duration;
 
 use super::{Ask, body, utc_days};
@@ -17,7 +19,7 @@ use super::{Ask, body, utc_days};
 pub(super) async fn api_requests(ask: &Ask<'_>) -> Result<String, ApiError> {
     let p = ask.params;
     let class = p.choice("status_class", &[("1xx", 1), ("2xx", 2), ("3xx", 3), ("4xx", 4), ("5xx", 5)], 0)?;
-    let endpoint = p.text("endpoint", 2048)?;
+    let endpoint = p.text("endpoint", 2048)?.map(|e| split_endpoint(e).0);
     let range = p.range(ask.now, &Zone::UTC, ask.app.cfg.retention.api_log_days.into())?;
     let all = period::total(&ask.pieces(&Scope::Tenant, range, &[]).await?);
     body(&ApiRequests { covered: Covered::from(range), endpoints: answers::api_requests(&all, endpoint, (class != 0).then_some(class)) })
@@ -31,13 +33,26 @@ pub(super) async fn auth_events(ask: &Ask<'_>) -> Result<String, ApiError> {
     body(&AuthEventsAnswer { covered: Covered::from(range), events: answers::auth_events(&all, limit) })
 }
 
-/// `/external-calls`: per service, and per UTC day with `granularity=day`.
+/// `/external-calls`: per service, or per service and model, user or
+/// endpoint (`group_by`), the costliest `limit` rows; per UTC day as well
+/// with `granularity=day`.
 pub(super) async fn external_calls(ask: &Ask<'_>) -> Result<String, ApiError> {
-    let per_day = ask.params.choice("granularity", &[("total", false), ("day", true)], false)?;
-    let range = ask.params.range(ask.now, &Zone::UTC, 30)?;
+    let p = ask.params;
+    let per_day = p.choice("granularity", &[("total", false), ("day", true)], false)?;
+    let by = p.choice("group_by", &CallKey::ALL, CallKey::Service)?;
+    let limit = p.limit(50)?;
+    let range = p.range(ask.now, &Zone::UTC, 30)?;
     let pieces = ask.pieces(&Scope::Tenant, range, &[]).await?;
-    let days = per_day.then(|| answers::external_calls_by_day(&pieces, &utc_days(range)));
-    body(&ExternalCalls::new(Covered::from(range), answers::external_calls(&period::total(&pieces)), days))
+    let days = per_day.then(|| answers::calls_by_day(&pieces, &utc_days(range), by, limit));
+    let all = period::total(&pieces);
+    let total_cost = answers::external_cost(&all);
+    body(&ExternalCalls {
+        group_by: by.as_str(),
+        covered: Covered::from(range),
+        calls: answers::Grouped::of(&all, by, limit),
+        total_cost,
+        days,
+    })
 }
 
 /// `/system-health`: the latest stored snapshot when it is recent, else

@@ -9,9 +9,7 @@ use serde::Serialize;
 use super::{by_count_desc, pct, round2};
 use crate::model::HealthSnapshot;
 use crate::model::snapshot::{ser_num, ser_opt};
-use crate::query::period::Piece;
 use crate::rollup::{ApiStats, Histogram, Rollup, shown, split_api_key};
-use crate::time::day_label;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EndpointStats {
@@ -122,48 +120,6 @@ pub fn auth_events(r: &Rollup, limit: usize) -> AuthEvents {
         top_failed_ips: ips.into_iter().map(|k| IpCount { ip_address: k.key, count: k.count }).collect(),
         top_failed_users: users.into_iter().map(|k| UserCount { user_id: k.key, count: k.count }).collect(),
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ServiceStats {
-    pub service: String,
-    pub calls: u64,
-    pub errors: u64,
-    #[serde(serialize_with = "ser_opt")]
-    pub avg_response_time_ms: Option<f64>,
-    pub total_cost: f64,
-}
-
-/// Per service, costliest first.
-pub fn external_calls(r: &Rollup) -> Vec<ServiceStats> {
-    let mut v: Vec<ServiceStats> = r
-        .external
-        .iter()
-        .map(|(name, s)| ServiceStats {
-            service: shown(name).to_owned(),
-            calls: s.calls,
-            errors: s.errors,
-            avg_response_time_ms: (s.calls > 0).then(|| round2(s.time_ms / s.calls as f64)),
-            total_cost: (s.cost * 1e6).round() / 1e6,
-        })
-        .collect();
-    v.sort_by(|a, b| b.total_cost.total_cmp(&a.total_cost).then_with(|| a.service.cmp(&b.service)));
-    v
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DayServices {
-    pub day: String,
-    pub services: Vec<ServiceStats>,
-}
-
-/// External calls per UTC day, every day of the range listed.
-pub fn external_calls_by_day(pieces: &[Piece], days: &[DateTime<Utc>]) -> Vec<DayServices> {
-    let mut per_day: BTreeMap<String, Rollup> = days.iter().map(|d| (day_label(*d), Rollup::default())).collect();
-    for p in pieces {
-        per_day.entry(day_label(p.start)).or_default().merge(&p.rollup);
-    }
-    per_day.into_iter().map(|(day, r)| DayServices { day, services: external_calls(&r) }).collect()
 }
 
 /// The application figures of a health snapshot: API traffic, errors and
