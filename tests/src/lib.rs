@@ -344,6 +344,37 @@ pub async fn store_events(client: &aws_sdk_dynamodb::Client, cfg: &Config, tenan
     accepted
 }
 
+/// Every string stored anywhere in a table, binary attributes decoded as
+/// text (stored rollups and cached answers are JSON): what a test that
+/// says "never stored" searches.
+pub async fn stored_text(client: &aws_sdk_dynamodb::Client, table: &str) -> String {
+    let mut out = String::new();
+    let mut start = None;
+    loop {
+        let page = client.scan().table_name(table).set_exclusive_start_key(start).send().await.expect("scan");
+        for item in page.items() {
+            item.values().for_each(|v| collect_text(v, &mut out));
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return out;
+        }
+    }
+}
+
+fn collect_text(v: &aws_sdk_dynamodb::types::AttributeValue, out: &mut String) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    match v {
+        AttributeValue::S(s) => out.push_str(s),
+        AttributeValue::B(b) => out.push_str(&String::from_utf8_lossy(b.as_ref())),
+        AttributeValue::M(m) => m.values().for_each(|v| collect_text(v, out)),
+        AttributeValue::L(l) => l.iter().for_each(|v| collect_text(v, out)),
+        AttributeValue::Ss(l) => l.iter().for_each(|s| out.push_str(s)),
+        _ => {}
+    }
+    out.push('\n');
+}
+
 /// A response's status, headers and JSON body.
 pub struct Answer {
     pub status: u16,

@@ -402,3 +402,67 @@ pub fn events_query() -> impl Strategy<Value = Vec<(String, String)>> {
         })
     })
 }
+
+/// A key as code spells one, with a word of the redaction rule in it:
+/// snake, kebab, dotted, spaced or camel case, any case.
+pub fn sensitive_key() -> impl Strategy<Value = String> {
+    use analytics_shared::validate::redact::{SENSITIVE_WORDS, is_sensitive_key};
+    let plain = "[a-z]{1,6}".prop_filter("a plain word", |w| !is_sensitive_key(w));
+    (prop::collection::vec(plain, 0..3), prop::sample::select(SENSITIVE_WORDS.to_vec()), 0..5usize, 0..3usize, any::<bool>()).prop_map(
+        |(mut words, word, at, style, upper)| {
+            let at = at.min(words.len());
+            words.insert(at, if upper && style < 2 { word.to_uppercase() } else { word.to_owned() });
+            match style {
+                0 => words.join("_"),
+                1 => words.join("-"),
+                _ => words.iter().enumerate().map(|(i, w)| if i == 0 { w.clone() } else { w[..1].to_uppercase() + &w[1..] }).collect(),
+            }
+        },
+    )
+}
+
+/// An event carrying `secret` where the contract says it must not
+/// survive: under a sensitive key at some depth of metadata, in
+/// query_params, in the endpoint's query string (api_request and
+/// external_call), or as a Bearer credential or a JWT under a plain key.
+/// Returns the event and what must never be found: the secret, and the
+/// JWT's payload part when the secret travels inside one.
+pub fn secret_event(id: u32, at: &str) -> impl Strategy<Value = (Value, Vec<String>)> {
+    let at = at.to_owned();
+    // At most one wrap: metadata nests at most three levels.
+    ("SECRET[A-Z0-9]{10}", sensitive_key(), 0..7usize, 0..2usize).prop_map(move |(secret, key, place, depth)| {
+        let jwt_payload = base64_url(&format!("{{\"sub\":\"{secret}\"}}"));
+        let shaped = if depth % 2 == 0 { format!("Bearer {secret}") } else { format!("eyJhbGciOiJIUzI1NiJ9.{jwt_payload}.c2ln") };
+        let mut meta = json!({ key.clone(): secret.clone() });
+        if depth == 1 {
+            meta = json!({"level": [meta]});
+        }
+        let api = |extra: Value| {
+            let mut e = json!({"event_id": format!("s{id}"), "kind": "api_request", "occurred_at": at, "endpoint": "/p", "method": "GET",
+                "status_code": 200, "response_time_ms": 5});
+            e.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            e
+        };
+        let encoded: String = form_urlencoded::byte_serialize(key.as_bytes()).collect();
+        let event = match place {
+            0 => json!({"event_id": format!("s{id}"), "kind": "activity", "occurred_at": at, "user_id": "u", "action": "login", "metadata": meta}),
+            1 => api(json!({"query_params": { key.clone(): secret.clone() }})),
+            2 => api(json!({"endpoint": format!("/p?{encoded}={secret}&page=1")})),
+            3 => json!({"event_id": format!("s{id}"), "kind": "external_call", "occurred_at": at, "service": "gemini",
+                "endpoint": format!("https://x.example/v1?{encoded}={secret}"), "response_time_ms": 5, "user_id": "u"}),
+            4 => api(json!({"query_params": {"next": shaped}})),
+            5 => api(json!({"metadata": {"list": ["x", {"note": shaped}]}})),
+            _ => api(json!({"metadata": meta})),
+        };
+        let mut needles = vec![secret];
+        if depth % 2 == 1 && matches!(place, 4 | 5) {
+            needles.push(jwt_payload);
+        }
+        (event, needles)
+    })
+}
+
+fn base64_url(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}

@@ -311,3 +311,44 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(16), ..ProptestConfig::default() })]
+
+    /// A secret, under a sensitive key however spelled and however deep, in
+    /// an endpoint's query string, or shaped as a Bearer credential or a
+    /// JWT under any key, never survives: not in a stored item, not in an
+    /// answer of the routes that show events or endpoints, not in a cached
+    /// answer (the second read of each route, stored in the same table).
+    #[test]
+    fn no_redacted_value_survives_anywhere((event, needles) in props::secret_event(0, &Utc::now().to_rfc3339())) {
+        static TABLE: OnceLock<(aws_sdk_dynamodb::Client, analytics_shared::Config)> = OnceLock::new();
+        let (client, cfg) = table(&TABLE);
+        let ingest = ingest::App::new(cfg.clone(), client.clone());
+        let tok = token("backend", Some("acme"), &["admin"], &["analytics/ingest"]);
+        let admin = token("boss", Some("acme"), &["admin"], &[]);
+        // The secrets are upper case: the id, lower case, finds the event.
+        let id = format!("id-{}", needles[0].to_lowercase());
+        let mut event = event;
+        event["event_id"] = json!(id);
+        let body = json!({"events": [event]}).to_string();
+        let env = QueryEnv::with(client.clone(), cfg.clone());
+        let (posted, answers, stored) = runtime().block_on(async {
+            let posted = Answer::from(ingest.handle(ApiEvent::post("/api/v1/analytics/events", body.clone()).bearer(&tok).into_request()).await);
+            let mut answers = String::new();
+            for _ in 0..2 {
+                for (path, q) in [("/events", &[][..]), ("/api-requests", &[]), ("/external-calls", &[("group_by", "endpoint")]),
+                    ("/user-activity", &[("user_id", "u")]), ("/recent-activity", &[])] {
+                    answers.push_str(&env.get(path, &admin, q).await.body.to_string());
+                }
+            }
+            (posted, answers, stored_text(client, &cfg.store.table).await)
+        });
+        prop_assert_eq!(posted.status, 202, "{} for {}", posted.body, body);
+        prop_assert!(answers.contains(&id), "the event is answered: {}", answers);
+        for needle in &needles {
+            prop_assert!(!answers.contains(needle.as_str()), "{} answered for {}", needle, body);
+            prop_assert!(!stored.contains(needle.as_str()), "{} stored for {}", needle, body);
+        }
+    }
+}

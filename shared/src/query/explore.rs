@@ -112,6 +112,9 @@ pub fn event_filter(p: &Params, now: DateTime<Utc>, retention: &Retention) -> Re
         conds.push(Cond::Between("status_code", Value::Number(lo), Value::Number(lo + 99.0)));
     }
     if let Some(ms) = p.number::<f64>("min_response_time_ms", 0.0..=1e12, "a number of milliseconds from 0 to 10^12")? {
+        // Stored times finer than FINEST_DECIMAL are 0, and DynamoDB refuses
+        // a number as small as 1e-320 in a filter: the bound is read the same way.
+        let ms = if ms < crate::validate::limits::FINEST_DECIMAL { 0.0 } else { ms };
         conds.push(Cond::AtLeast("response_time_ms", Value::Number(ms)));
     }
     if let Some(v) = p.get("event_type") {
@@ -176,6 +179,10 @@ mod tests {
         assert!(f.conds.contains(&Cond::Eq("method", Value::Text("POST".into()))));
         assert!(f.conds.contains(&Cond::Between("status_code", Value::Number(500.0), Value::Number(599.0))));
         assert!(f.conds.contains(&Cond::AtLeast("response_time_ms", Value::Number(250.0))));
+        let tiny = filter(&[("kind", "api_request"), ("min_response_time_ms", "1e-320")]).unwrap();
+        assert_eq!(tiny.conds, [Cond::AtLeast("response_time_ms", Value::Number(0.0))], "a bound DynamoDB can hold");
+        let path = filter(&[("kind", "api_request"), ("endpoint", "/reset?token=x#y")]).unwrap();
+        assert_eq!(path.conds, [Cond::Eq("endpoint", Value::Text("/reset".into()))], "endpoints are stored without their query");
         assert_eq!(f.range.to - f.range.from, Duration::days(30) + Duration::milliseconds(1), "api logs are kept 30 days");
         let f = filter(&[("kind", "auth"), ("event_type", "login_failed"), ("success", "false")]).unwrap();
         assert!(f.conds.contains(&Cond::Eq("success", Value::Flag(false))));

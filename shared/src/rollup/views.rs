@@ -40,7 +40,8 @@ fn cap_counts(map: &mut BTreeMap<String, u64>, max: usize) {
 
 impl Rollup {
     /// Bounds every breakdown with free-text keys (users and their actions,
-    /// clients, endpoints, failed-login IPs and users, services, report
+    /// clients, endpoints, failed-login IPs and users, services and their
+    /// models, users and endpoints, report
     /// categories) to `max` entries: the least active are merged into one
     /// [`OTHER`] entry. Totals stay exact; only which key a figure belongs
     /// to is lost for the merged ones.
