@@ -315,7 +315,13 @@ async fn a_backend_that_fails_then_recovers_loses_nothing_and_duplicates_nothing
     for _ in 0..3 {
         analytics.auth(AuthEventType::LoginFailed, false).user("u-9").ip("198.51.100.9".parse().unwrap()).record();
     }
-    let call = analytics.external_call("gemini", "/v1/generate").method("POST").cost(0.5);
+    let call = analytics
+        .external_call("gemini", "https://generativelanguage.googleapis.com/v1/generate?key=SECRET-KEY")
+        .method("POST")
+        .cost(0.5)
+        .user("u-9")
+        .model("gemini-1.5-pro")
+        .tokens(1200, 340);
     let out = call.time(async { Ok::<_, std::io::Error>(http::StatusCode::OK) }).await;
     assert!(out.is_ok());
     let report = analytics.flush().await;
@@ -333,7 +339,15 @@ async fn a_backend_that_fails_then_recovers_loses_nothing_and_duplicates_nothing
     assert_eq!(auth["failed_logins"], 3);
     let ext = backend.get("acme", "/external-calls", &[]).await;
     assert_eq!(ext["services"][0]["calls"], 1);
+    assert_eq!((ext["services"][0]["input_tokens"].as_u64(), ext["services"][0]["output_tokens"].as_u64()), (Some(1200), Some(340)));
     assert_eq!(ext["total_cost"], 0.5);
+    let models = backend.get("acme", "/external-calls", &[("group_by", "model")]).await;
+    assert_eq!((models["rows"][0]["key"].as_str(), models["rows"][0]["calls"].as_u64()), (Some("gemini-1.5-pro"), Some(1)), "{models}");
+    let users = backend.get("acme", "/external-calls", &[("group_by", "user")]).await;
+    assert_eq!(users["rows"][0]["key"], "u-9");
+    let endpoints = backend.get("acme", "/external-calls", &[("group_by", "endpoint")]).await;
+    assert_eq!(endpoints["rows"][0]["key"], "https://generativelanguage.googleapis.com/v1/generate", "sent without its query string");
+    assert!(!endpoints.to_string().contains("SECRET-KEY"));
     analytics.shutdown().await;
 }
 

@@ -91,11 +91,20 @@ pub fn batches(now: DateTime<Utc>, days: u32) -> Vec<Value> {
                         "event_type": if failed { "login_failed" } else { "login" }, "success": !failed,
                         "ip_address": format!("198.51.100.{}", 1 + rng.below(20))})
                 }
+                _ if rng.below(3) == 0 => json!({"event_id": id, "kind": "external_call", "occurred_at": ts(at), "user_id": user,
+                    "service": "brightdata", "endpoint": "/datasets/v3/scrape", "method": "POST",
+                    "status_code": if rng.below(25) == 0 { 429 } else { 200 }, "response_time_ms": 300 + rng.below(2500),
+                    "cost_estimate": (1 + rng.below(40)) as f64 / 1000.0}),
                 _ => {
-                    let service = if rng.below(2) == 0 { "gemini" } else { "brightdata" };
-                    json!({"event_id": id, "kind": "external_call", "occurred_at": ts(at), "user_id": user, "service": service,
-                        "endpoint": "/v1/generate", "method": "POST", "status_code": if rng.below(25) == 0 { 429 } else { 200 },
-                        "response_time_ms": 300 + rng.below(2500), "cost_estimate": (1 + rng.below(40)) as f64 / 1000.0})
+                    // An LLM call: the model, its tokens, and a cost from Gemini-like per-token prices.
+                    let (model, per_in, per_out) =
+                        if rng.below(3) == 0 { ("gemini-1.5-pro", 1.25e-6, 5e-6) } else { ("gemini-1.5-flash", 0.075e-6, 0.3e-6) };
+                    let (input, output) = (200 + rng.below(4000), 50 + rng.below(800));
+                    let cost = ((input as f64 * per_in + output as f64 * per_out) * 1e6).round() / 1e6;
+                    json!({"event_id": id, "kind": "external_call", "occurred_at": ts(at), "user_id": user, "service": "gemini",
+                        "model": model, "endpoint": format!("/v1beta/models/{model}:generateContent"), "method": "POST",
+                        "status_code": if rng.below(25) == 0 { 429 } else { 200 }, "response_time_ms": 300 + rng.below(2500),
+                        "input_tokens": input, "output_tokens": output, "cost_estimate": cost})
                 }
             };
             events.push(ev);

@@ -10,6 +10,11 @@ fn the_contracts_examples_are_kept_and_redacted_as_it_says() {
     for k in ["prompt_tokens", "total_tokens", "keyword", "keys", "monkey", "author", "authority", "tokens", "passwords_changed"] {
         assert!(!is_sensitive_key(k), "{k} is kept");
     }
+    // The README's table, beside the contract's own.
+    assert!(!is_sensitive_key("sessions_count"));
+    for k in ["set-cookie", "otp_code", "token_usage", "promptTokenCount", "tokenCount"] {
+        assert!(is_sensitive_key(k), "{k} is redacted: `token` is a whole word of it");
+    }
     for k in ["refresh_token", "X-Api-Key", "sessionId", "oauth_token", "key", "api_key", "x-api-key", "privateKey"] {
         assert!(is_sensitive_key(k), "{k} is redacted");
     }
