@@ -66,7 +66,8 @@ fn world(now: DateTime<Utc>) -> Vec<Value> {
         json!({"event_id": "auth-ok", "kind": "auth", "occurred_at": at(9), "user_id": "alice", "event_type": "login",
             "success": true, "ip_address": "10.0.0.2"}),
         json!({"event_id": "ext-1", "kind": "external_call", "occurred_at": at(200), "user_id": "bob", "service": "gemini",
-            "endpoint": "/v1/generate", "method": "POST", "status_code": 200, "response_time_ms": 1200, "cost_estimate": 0.4}),
+            "endpoint": "/v1/generate", "method": "POST", "status_code": 200, "response_time_ms": 1200, "cost_estimate": 0.4,
+            "model": "gemini-1.5-pro", "input_tokens": 900, "output_tokens": 80}),
         json!({"event_id": "ext-2", "kind": "external_call", "occurred_at": at(201), "service": "brightdata",
             "endpoint": "/scrape", "response_time_ms": 300}),
     ]
@@ -86,7 +87,7 @@ async fn every_filter_alone_and_combined() {
         let admin = admin.clone();
         async move { env.all_pages(&admin, q).await.0 }
     };
-    let cases: [Case; 18] = [
+    let cases: [Case; 20] = [
         (&[], &["act-1", "act-2", "auth-bad", "auth-ok", "api-500", "api-200", "api-404", "ext-1", "ext-2"]),
         (&[("kind", "activity")], &["act-1", "act-2"]),
         (&[("kind", "api_request")], &["api-500", "api-200", "api-404"]),
@@ -103,6 +104,8 @@ async fn every_filter_alone_and_combined() {
         (&[("kind", "auth"), ("success", "true")], &["auth-ok"]),
         (&[("kind", "external_call"), ("service", "gemini"), ("min_response_time_ms", "1200")], &["ext-1"]),
         (&[("kind", "external_call"), ("endpoint", "/scrape")], &["ext-2"]),
+        (&[("kind", "external_call"), ("model", "gemini-1.5-pro")], &["ext-1"]),
+        (&[("kind", "external_call"), ("endpoint", "/scrape?page=2")], &["ext-2"]),
         (&[("kind", "activity"), ("action", "export_pdf")], &["act-2"]),
         (&[("kind", "activity"), ("action", "login"), ("user_id", "alice")], &["act-1"]),
     ];
