@@ -85,7 +85,9 @@ impl ApiError {
     /// of the caller's request at info.
     pub fn log(&self) {
         let cause = self.cause.as_deref().unwrap_or("");
-        if self.status().is_server_error() {
+        if self.code == ErrorCode::Unavailable {
+            tracing::error!(code = self.code.as_str(), message = %self.message, cause, "storage unavailable");
+        } else if self.status().is_server_error() {
             tracing::error!(code = self.code.as_str(), message = %self.message, cause, "request failed");
         } else {
             tracing::info!(code = self.code.as_str(), message = %self.message, "request refused");

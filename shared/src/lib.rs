@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod bus;
 pub mod config;
 pub mod cursor;
+pub mod emf;
 pub mod error;
 pub mod hash;
 #[cfg(feature = "http")]

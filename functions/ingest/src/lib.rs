@@ -23,27 +23,32 @@ impl App {
         Self { cfg, store }
     }
 
-    /// Serves one request; never fails: every error is a response.
+    /// Serves one request; never fails: every error is a response. Logs
+    /// one `request` line and records the request's metrics (printed by
+    /// [`analytics_shared::emf::flush`] after the invocation).
     #[tracing::instrument(skip_all, fields(request_id))]
     pub async fn handle(&self, req: Request) -> Response<Body> {
+        let started = std::time::Instant::now();
         let request_id = analytics_shared::http::request_id(&req);
+        analytics_shared::telemetry::begin_invocation(&request_id);
         tracing::Span::current().record("request_id", request_id.as_str());
+        let method = req.method().clone();
         let resp = match self.serve(&req).await {
             Ok((caller, outcome)) => {
-                tracing::info!(
-                    tenant = %caller.tenant,
-                    accepted = outcome.accepted,
-                    duplicates = outcome.duplicates,
-                    rejected = outcome.rejected.len(),
-                    "batch ingested"
-                );
+                let (accepted, rejected, duplicates) = (outcome.accepted, outcome.rejected.len(), outcome.duplicates);
+                analytics_shared::emf::ingested(&caller.tenant, accepted, rejected, duplicates);
+                let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+                tracing::info!(route = ROUTE, method = %method, status = 202, latency_ms, tenant = %caller.tenant, accepted, rejected, duplicates, "request");
                 json_response(http::StatusCode::ACCEPTED, &outcome, &request_id)
             }
             Err(e) => {
                 e.log();
+                let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+                tracing::info!(route = ROUTE, method = %method, status = e.status().as_u16(), latency_ms, code = e.code.as_str(), "request");
                 e.into_response(&request_id)
             }
         };
+        analytics_shared::emf::request(ROUTE, resp.status().as_u16(), started.elapsed());
         resp.map(Body::from)
     }
 

@@ -12,8 +12,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     analytics_shared::telemetry::init();
+    analytics_shared::emf::init("ingest");
     let cfg = Config::from_env()?;
     let client = store::dynamodb_client(&cfg.store).await;
     let app = ingest::App::new(cfg, client);
-    run(service_fn(|req| async { Ok::<_, Error>(app.handle(req).await) })).await
+    run(service_fn(|req| async {
+        let request_id = analytics_shared::http::request_id(&req);
+        let resp = app.handle(req).await;
+        analytics_shared::emf::flush(&request_id);
+        Ok::<_, Error>(resp)
+    }))
+    .await
 }

@@ -41,6 +41,7 @@ pub fn work_budget(invocation: Duration) -> Duration {
 /// first is the default when a payload names none).
 pub async fn serve(runs: &'static [Job]) -> Result<(), Error> {
     analytics_shared::telemetry::init();
+    analytics_shared::emf::init(FUNCTIONS.iter().find(|(_, j)| *j == runs).map_or("jobs", |(f, _)| *f));
     let cfg = Config::from_env()?;
     // The SDK settings are loaded once for both clients.
     let shared = aws_config::defaults(store::behavior_version()).load().await;
@@ -51,6 +52,7 @@ pub async fn serve(runs: &'static [Job]) -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let jobs = &jobs;
         async move {
+            analytics_shared::telemetry::begin_invocation(&event.context.request_id);
             // A runtime that gives no deadline (or one already past, as
             // some local emulators do) gets Lambda's longest timeout.
             let budget = event.context.deadline().duration_since(std::time::SystemTime::now()).ok().filter(|b| !b.is_zero());
@@ -58,7 +60,9 @@ pub async fn serve(runs: &'static [Job]) -> Result<(), Error> {
             tracing::info!(budget_ms = budget.as_millis() as u64, "invocation budget");
             let deadline = tokio::time::Instant::now() + work_budget(budget);
             let host = if measure_host { host_figures().await } else { HostFigures::default() };
-            handle(jobs, runs, event.payload, deadline, host).await
+            let out = handle(jobs, runs, event.payload, deadline, host).await;
+            analytics_shared::emf::flush(&event.context.request_id);
+            out
         }
     }))
     .await
@@ -78,16 +82,29 @@ pub async fn handle(
     let job = Job::select(req.job.as_deref(), runs)?;
     tracing::Span::current().record("job", job.name());
     let ctx = RunContext { now: chrono::Utc::now(), deadline, host };
-    match jobs.run(job, &req, &ctx).await {
+    let started = std::time::Instant::now();
+    let out = jobs.run(job, &req, &ctx).await;
+    match &out {
         Ok(summary) => {
+            let (left, failed) = left_and_failed(summary);
+            analytics_shared::emf::job(job.name(), started.elapsed(), left, failed, false);
             tracing::info!(summary = %summary, "job done");
-            Ok(summary)
         }
         Err(e) => {
+            analytics_shared::emf::job(job.name(), started.elapsed(), 0, 0, true);
             tracing::error!(error = %e, "job failed");
-            Err(e)
         }
     }
+    out
+}
+
+/// What a job's summary says it left for the next run (tenants or hours
+/// not reached) and how many tenants failed: the figures of `JobLeft` and
+/// `JobTenantsFailed`.
+pub fn left_and_failed(summary: &Value) -> (u64, u64) {
+    let left = ["tenants_left", "remaining"].iter().filter_map(|k| summary.get(*k).and_then(Value::as_u64)).sum();
+    let failed = summary.get("failed").and_then(Value::as_array).map_or(0, |f| f.len() as u64);
+    (left, failed)
 }
 
 /// Host CPU and memory, and this process's memory, measured with sysinfo.

@@ -148,6 +148,13 @@ struct Answer {
     cached: bool,
 }
 
+/// What a request's log line and metrics name, as far as it got.
+#[derive(Default)]
+struct Served {
+    route: Option<&'static str>,
+    tenant: Option<String>,
+}
+
 impl App {
     /// The cursor key is `ANALYTICS_CURSOR_SECRET`, or locally the JWT
     /// secret; without either, start-up fails rather than hand out cursors
@@ -161,12 +168,17 @@ impl App {
         Ok(Self { cfg, store, cursors: CursorKey::new(secret.expose().as_bytes()) })
     }
 
-    /// Serves one request; never fails: every error is a response.
+    /// Serves one request; never fails: every error is a response. Logs
+    /// one `request` line and records the request's metrics (printed by
+    /// [`analytics_shared::emf::flush`] after the invocation).
     #[tracing::instrument(skip_all, fields(request_id, route))]
     pub async fn handle(&self, req: Request) -> Response<Body> {
+        let started = std::time::Instant::now();
         let request_id = glue::request_id(&req);
+        analytics_shared::telemetry::begin_invocation(&request_id);
         tracing::Span::current().record("request_id", request_id.as_str());
-        let resp = match self.serve(&req).await {
+        let mut served = Served::default();
+        let resp = match self.serve(&req, &mut served).await {
             Ok(a) => {
                 let mut resp = json_text_response(http::StatusCode::OK, a.body, &request_id);
                 resp.headers_mut().insert("x-cache", http::HeaderValue::from_static(if a.cached { "hit" } else { "miss" }));
@@ -177,16 +189,24 @@ impl App {
                 e.into_response(&request_id)
             }
         };
+        let route = served.route.unwrap_or("unknown");
+        let status = resp.status().as_u16();
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let tenant = served.tenant.as_deref().unwrap_or("");
+        tracing::info!(route, method = %req.method(), status, latency_ms, tenant, "request");
+        analytics_shared::emf::request(route, status, started.elapsed());
         glue::into_lambda(resp)
     }
 
     /// Routes, checks access, parses the parameters, and answers from the
     /// cache when the route is cached and the tenant's answer is there.
-    async fn serve(&self, req: &Request) -> Result<Answer, ApiError> {
+    async fn serve(&self, req: &Request, served: &mut Served) -> Result<Answer, ApiError> {
         let now = analytics_shared::time::receive_time();
         let def = route_of(req.method().as_str(), req.uri().path())?;
         tracing::Span::current().record("route", def.path);
+        served.route = Some(def.path);
         let caller = glue::caller(req, &self.cfg.auth)?;
+        served.tenant = Some(caller.tenant.to_string());
         caller.require(def.access)?;
         let pairs = glue::query_pairs(req);
         let params = Params::new(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), def.params)?;
@@ -199,7 +219,11 @@ impl App {
         if let Some(key) = &cache_key
             && let Some(body) = self.store.documents().cached(&caller.tenant, key, now).await?
         {
+            analytics_shared::emf::cache(def.path, true);
             return Ok(Answer { body, cached: true });
+        }
+        if cache_key.is_some() {
+            analytics_shared::emf::cache(def.path, false);
         }
         let read_before = self.store.items_read();
         let below = glue::path_below(req.uri().path(), BASE).unwrap_or_default();
