@@ -72,6 +72,12 @@ pub const CURSOR_SECRET: Var = var(
     "key that signs page cursors (the template generates one; locally the JWT secret stands in)",
 );
 pub const EVENT_BUS: Var = var("ANALYTICS_EVENT_BUS", Some("analytics"), Rule::Text, "the bus alerts and reports are published on");
+pub const METRICS_NAMESPACE: Var = var(
+    "ANALYTICS_METRICS_NAMESPACE",
+    Some("Analytics"),
+    Rule::Text,
+    "CloudWatch namespace of the functions' metrics (the template sets `Analytics/<stack name>`)",
+);
 pub const ALERT_ERROR_RATE: Var = var(
     "ANALYTICS_ALERT_ERROR_RATE",
     Some("5.0"),
@@ -82,13 +88,35 @@ pub const ALERT_MIN_REQUESTS: Var = var(
     "ANALYTICS_ALERT_MIN_REQUESTS",
     Some("20"),
     whole(1, 1_000_000_000, "requests"),
-    "fewer requests in the window never raise an error-rate alert (1 failure out of 2 requests is not an outage)",
+    "fewer requests in the window (to the endpoint, for latency) never raise an error-rate or latency alert (1 failure \
+     out of 2 requests is not an outage)",
 );
 pub const ALERT_FAILED_LOGINS: Var = var(
     "ANALYTICS_ALERT_FAILED_LOGINS",
     Some("20"),
     whole(1, 1_000_000_000, "failed logins"),
     "failed logins from one IP or for one user within 15 minutes over which an alert goes out",
+);
+pub const ALERT_SILENCE_HOURS: Var = var(
+    "ANALYTICS_ALERT_SILENCE_HOURS",
+    Some("24"),
+    whole(1, 720, "hours"),
+    "hours without an activity event after which `no_activity` is raised for a tenant with activity on at least 3 of the \
+     previous 7 UTC days; raised again every as many hours while the silence lasts, never twice within 24 hours",
+);
+pub const ALERT_P95_MS: Var = var(
+    "ANALYTICS_ALERT_P95_MS",
+    Some("2000"),
+    MILLIS,
+    "p95 response time of one endpoint and method (all status codes) within 15 minutes over which a `latency_p95` alert \
+     goes out, given at least `ANALYTICS_ALERT_MIN_REQUESTS` requests to it",
+);
+pub const ALERT_DAILY_COST: Var = var(
+    "ANALYTICS_ALERT_DAILY_COST",
+    None,
+    Rule::Decimal { min: 0.0, max: 1_000_000_000.0, above_min: false },
+    "USD of external API cost (every service) in one UTC day over which an `external_cost` alert goes out, once that \
+     day; unset: no such alert",
 );
 
 /// Every variable the functions read, in the README's order (a test keeps
@@ -114,9 +142,13 @@ pub const VARIABLES: &[Var] = &[
     CACHE_TTL,
     CURSOR_SECRET,
     EVENT_BUS,
+    METRICS_NAMESPACE,
     ALERT_ERROR_RATE,
     ALERT_MIN_REQUESTS,
     ALERT_FAILED_LOGINS,
+    ALERT_SILENCE_HOURS,
+    ALERT_P95_MS,
+    ALERT_DAILY_COST,
 ];
 
 /// Whether a function reads this variable (the template check).
@@ -238,6 +270,12 @@ pub struct JobsConfig {
     pub alert_min_requests: u64,
     /// [`ALERT_FAILED_LOGINS`].
     pub alert_failed_logins: u64,
+    /// [`ALERT_SILENCE_HOURS`].
+    pub alert_silence_hours: u32,
+    /// [`ALERT_P95_MS`].
+    pub alert_p95_ms: u64,
+    /// [`ALERT_DAILY_COST`] in USD; `None` (unset) turns the alert off.
+    pub alert_daily_cost: Option<f64>,
 }
 
 impl JobsConfig {
@@ -247,6 +285,10 @@ impl JobsConfig {
             alert_error_rate: env.number(&ALERT_ERROR_RATE)?,
             alert_min_requests: env.number(&ALERT_MIN_REQUESTS)?,
             alert_failed_logins: env.number(&ALERT_FAILED_LOGINS)?,
+            alert_silence_hours: env.number(&ALERT_SILENCE_HOURS)?,
+            alert_p95_ms: env.number(&ALERT_P95_MS)?,
+            // Unset reads as "": off; a set value has passed the rule.
+            alert_daily_cost: env.parsed(&ALERT_DAILY_COST, |s| if s.is_empty() { Some(None) } else { s.parse().ok().map(Some) })?,
         })
     }
 }
@@ -262,16 +304,18 @@ macro_rules! defaults_from_the_table {
         }
     )*};
 }
-defaults_from_the_table!(Retention, AuthConfig, StoreConfig, QueryConfig, JobsConfig);
+defaults_from_the_table!(Retention, AuthConfig, StoreConfig, QueryConfig, JobsConfig, Config);
 
 /// The whole configuration of a function.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub retention: Retention,
     pub auth: AuthConfig,
     pub store: StoreConfig,
     pub query: QueryConfig,
     pub jobs: JobsConfig,
+    /// [`METRICS_NAMESPACE`].
+    pub metrics_namespace: String,
 }
 
 impl Config {
@@ -292,6 +336,7 @@ impl Config {
             store: StoreConfig::read(env)?,
             query: QueryConfig::read(env)?,
             jobs: JobsConfig::read(env)?,
+            metrics_namespace: env.text(&METRICS_NAMESPACE)?,
         })
     }
 }

@@ -2,7 +2,7 @@
 //! invocation's figures are printed as JSON documents on stdout after it,
 //! and CloudWatch Logs turns them into metrics (no API call, no latency).
 //!
-//! Namespace `ANALYTICS_METRICS_NAMESPACE` (the template sets
+//! Namespace [`crate::config::METRICS_NAMESPACE`] (the template sets
 //! `Analytics/<stack name>`, so two stacks never mix), every metric with the
 //! dimension `Function` (`ingest`, `query`, `rollup`, `health`, `cleanup`,
 //! `weekly-report`), some with `Route`, `Tenant` or `Job` as well: the
@@ -14,10 +14,6 @@ use std::time::Duration;
 
 use metrics::Unit;
 use metrics_cloudwatch_embedded::Collector;
-
-/// The variable naming the namespace, and its value when unset.
-pub const NAMESPACE_VAR: &str = "ANALYTICS_METRICS_NAMESPACE";
-pub const DEFAULT_NAMESPACE: &str = "Analytics";
 
 /// The metrics and their units (the EMF documents carry the unit).
 pub const METRICS: [(&str, Unit, &str); 14] = [
@@ -41,11 +37,11 @@ static COLLECTOR: OnceLock<&'static Collector> = OnceLock::new();
 
 /// Installs the EMF recorder for this process, once; counts the cold start.
 /// Later calls (and a recorder already installed) change nothing.
-pub fn init(function: &'static str) {
+pub fn init(function: &'static str, namespace: &str) {
     if COLLECTOR.get().is_some() {
         return;
     }
-    let namespace = std::env::var(NAMESPACE_VAR).ok().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+    let namespace = namespace.to_owned();
     let built = metrics_cloudwatch_embedded::Builder::new().cloudwatch_namespace(namespace).with_dimension("Function", function).init();
     let Ok(collector) = built else { return };
     if COLLECTOR.set(collector).is_err() {

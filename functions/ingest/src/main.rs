@@ -2,7 +2,7 @@
 //! execution environment and borrowed by every invocation.
 
 use analytics_shared::{Config, store};
-use lambda_http::{Error, run, service_fn};
+use lambda_http::Error;
 
 /// Ingest allocates a few dozen small strings per event; mimalloc does that
 /// about twice as fast as the system allocator (BENCHMARKS.md).
@@ -12,15 +12,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     analytics_shared::telemetry::init();
-    analytics_shared::emf::init("ingest");
     let cfg = Config::from_env()?;
+    analytics_shared::emf::init("ingest", &cfg.metrics_namespace);
     let client = store::dynamodb_client(&cfg.store).await;
     let app = ingest::App::new(cfg, client);
-    run(service_fn(|req| async {
-        let request_id = analytics_shared::http::request_id(&req);
-        let resp = app.handle(req).await;
-        analytics_shared::emf::flush(&request_id);
-        Ok::<_, Error>(resp)
-    }))
-    .await
+    analytics_shared::http::serve(|req| app.handle(req)).await
 }

@@ -41,8 +41,8 @@ pub fn work_budget(invocation: Duration) -> Duration {
 /// first is the default when a payload names none).
 pub async fn serve(runs: &'static [Job]) -> Result<(), Error> {
     analytics_shared::telemetry::init();
-    analytics_shared::emf::init(FUNCTIONS.iter().find(|(_, j)| *j == runs).map_or("jobs", |(f, _)| *f));
     let cfg = Config::from_env()?;
+    analytics_shared::emf::init(FUNCTIONS.iter().find(|(_, j)| *j == runs).map_or("jobs", |(f, _)| *f), &cfg.metrics_namespace);
     // The SDK settings are loaded once for both clients.
     let shared = aws_config::defaults(store::behavior_version()).load().await;
     let client = store::DynamoDbClient::from_conf(store::client_config(&shared, &cfg.store));

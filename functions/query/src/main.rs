@@ -2,7 +2,7 @@
 //! environment and borrowed by every invocation.
 
 use analytics_shared::{Config, store};
-use lambda_http::{Error, run, service_fn};
+use lambda_http::Error;
 
 /// Answers merge many small maps; mimalloc keeps that cheap (see ingest).
 #[global_allocator]
@@ -11,15 +11,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     analytics_shared::telemetry::init();
-    analytics_shared::emf::init("query");
     let cfg = Config::from_env()?;
+    analytics_shared::emf::init("query", &cfg.metrics_namespace);
     let client = store::dynamodb_client(&cfg.store).await;
     let app = query::App::new(cfg, client)?;
-    run(service_fn(|req| async {
-        let request_id = analytics_shared::http::request_id(&req);
-        let resp = app.handle(req).await;
-        analytics_shared::emf::flush(&request_id);
-        Ok::<_, Error>(resp)
-    }))
-    .await
+    analytics_shared::http::serve(|req| app.handle(req)).await
 }

@@ -1,23 +1,31 @@
 //! The health snapshot job: host and process figures (measured by the
 //! function) plus each tenant's application figures, stored every five
-//! minutes; and the alerts, at most one per condition and subject per
-//! 15-minute window.
+//! minutes; and the alerts of the contract's conditions ([`conditions`]),
+//! each claimed before it is published so that it goes out once for the
+//! span it is claimed for (the 15-minute window, the day, or the silence).
+
+mod conditions;
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::Serialize;
 
-use super::{JobError, JobRequest, Jobs, RunContext, TenantFailure};
+use super::{JobError, JobRequest, Jobs, RunContext, TenantFailure, Window};
 use crate::bus::BusEvent;
-use crate::query::answers::round2;
-use crate::query::period::{self, DateRange};
+use crate::query::period::{self, DateRange, Piece};
 
 /// The span alerts look at.
 pub const ALERT_WINDOW_MINUTES: i64 = 15;
 /// How often the schedule runs; a scheduled run's snapshot is stamped
 /// with the start of its slot, so a retried run rewrites the same item.
 pub const SNAPSHOT_MINUTES: i64 = 5;
+/// Tenants the roll-up found events of within this span (or dirty ones)
+/// are snapshotted and checked for every condition.
+const ACTIVE_HOURS: i64 = 25;
+/// A subject longer than this is claimed under its digest (a sort key
+/// holds at most 1024 bytes; an endpoint may be 2048 characters).
+const MAX_KEY_SUBJECT: usize = 256;
 
 /// Host and process figures, measured by the function (sysinfo).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -32,25 +40,79 @@ pub struct HostFigures {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthAlert {
     pub tenant: String,
-    /// `error_rate`, `failed_logins_ip` or `failed_logins_user`.
+    /// `error_rate`, `failed_logins_ip`, `failed_logins_user`,
+    /// `latency_p95`, `no_activity` or `external_cost`.
     pub condition: &'static str,
-    /// The IP or user for failed logins.
+    /// The IP or user for failed logins, `"METHOD endpoint"` for latency.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
-    /// The setting that was passed, and its value.
+    /// The setting that was passed (the variable's name), and its value.
     pub threshold_setting: &'static str,
     pub threshold: f64,
+    /// What passed it: a percentage, a count, milliseconds, hours of
+    /// silence or USD, as the setting counts.
     pub value: f64,
+    /// The span the value is of: the 15-minute window, the silence, or the
+    /// UTC day so far.
     pub window_start: DateTime<Utc>,
     pub window_end: DateTime<Utc>,
-    pub requests: f64,
-    pub errors: f64,
-    pub failed_logins: u64,
+    /// The window's API requests, 5xx responses and failed logins (the
+    /// conditions of the 15-minute window only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_logins: Option<u64>,
+    /// `latency_p95`: the endpoint's requests in the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_requests: Option<f64>,
+    /// `no_activity`: the days of the look-back with activity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_days: Option<usize>,
+    /// The span the alert is claimed for: no other alert of the same
+    /// condition and subject may overlap it.
+    #[serde(skip)]
+    pub claim: Window,
 }
 
 impl HealthAlert {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        tenant: &str,
+        condition: &'static str,
+        subject: Option<String>,
+        threshold_setting: &'static str,
+        threshold: f64,
+        value: f64,
+        window: Window,
+        claim: Window,
+    ) -> Self {
+        HealthAlert {
+            tenant: tenant.to_owned(),
+            condition,
+            subject,
+            threshold_setting,
+            threshold,
+            value,
+            window_start: window.start,
+            window_end: window.end,
+            requests: None,
+            errors: None,
+            failed_logins: None,
+            endpoint_requests: None,
+            active_days: None,
+            claim,
+        }
+    }
+
+    /// The claim's key: the condition and the subject (a long one by its digest).
     fn key(&self) -> String {
-        format!("{}#{}", self.condition, self.subject.as_deref().unwrap_or("-"))
+        match self.subject.as_deref() {
+            None => format!("{}#-", self.condition),
+            Some(s) if s.len() <= MAX_KEY_SUBJECT => format!("{}#{s}", self.condition),
+            Some(s) => format!("{}#sha256:{}", self.condition, crate::hash::digest(s)),
+        }
     }
 }
 
@@ -59,10 +121,15 @@ pub struct HealthSummary {
     pub captured_at: DateTime<Utc>,
     pub window_start: DateTime<Utc>,
     pub host: HostFigures,
+    /// Tenants with events in the last day (or dirty): snapshotted and
+    /// checked for every condition.
     pub tenants: usize,
+    /// Tenants without events in the last day but with some in the
+    /// `no_activity` look-back: checked for that condition only.
+    pub quiet_tenants: usize,
     pub snapshots: usize,
     pub alerts_published: usize,
-    /// Conditions still met but already alerted for this window.
+    /// Conditions still met but already alerted for their span.
     pub alerts_suppressed: usize,
     pub tenants_left: usize,
     /// Tenants whose part of the run failed, and why (the others were done).
@@ -71,61 +138,131 @@ pub struct HealthSummary {
 }
 
 impl Jobs {
-    /// Snapshots every tenant active in the last day, then raises the
-    /// alerts of the 15 minutes before the snapshot.
+    /// Snapshots every tenant active in the last day and raises its alerts
+    /// (of the 15 minutes before the snapshot, of its silence, of its day's
+    /// cost); then checks the tenants quiet for longer for `no_activity`.
     pub async fn health_snapshot(&self, req: &JobRequest, ctx: &RunContext) -> Result<HealthSummary, JobError> {
-        let (start, end) = match req.manual_window(ctx.now, Duration::days(1))? {
-            Some(w) => (w.start, w.end),
+        let w = match req.manual_window(ctx.now, Duration::days(1))? {
+            Some(w) => w,
             None => {
                 let end = req.at(ctx.now).duration_trunc(Duration::minutes(SNAPSHOT_MINUTES)).unwrap_or(ctx.now);
-                (end - Duration::minutes(ALERT_WINDOW_MINUTES), end)
+                Window { start: end - Duration::minutes(ALERT_WINDOW_MINUTES), end }
             }
         };
-        let mut summary = HealthSummary { captured_at: end, window_start: start, host: ctx.host, ..Default::default() };
-        let mut tenants: BTreeSet<String> = self
-            .tenants(req, ctx.now)
-            .await?
-            .into_iter()
-            .filter(|t| req.tenant.is_some() || t.active_at >= end - Duration::hours(25))
-            .map(|t| t.tenant)
-            .collect();
-        if req.tenant.is_none() {
-            tenants.extend(self.store.markers().dirty_tenants().await?);
+        let end = w.end;
+        let mut summary = HealthSummary { captured_at: end, window_start: w.start, host: ctx.host, ..Default::default() };
+        // A tenant whose last events precede the look-back cannot meet `no_activity`.
+        let look_back = conditions::look_back_window(conditions::silence_window(end, &self.cfg.jobs)).start;
+        let (mut active, mut quiet) = (BTreeSet::new(), BTreeSet::new());
+        for t in self.tenants(req, ctx.now).await? {
+            if req.tenant.is_some() || t.active_at >= end - Duration::hours(ACTIVE_HOURS) {
+                active.insert(t.tenant);
+            } else if t.active_at >= look_back {
+                quiet.insert(t.tenant);
+            }
         }
-        summary.tenants = tenants.len();
+        if req.tenant.is_none() {
+            active.extend(self.store.markers().dirty_tenants().await?);
+        }
+        quiet.retain(|t| !active.contains(t));
+        (summary.tenants, summary.quiet_tenants) = (active.len(), quiet.len());
         let run = self
-            .each_tenant(tenants.into_iter().collect(), ctx, 1, |tenant| async move {
+            .each_tenant(active.into_iter().collect(), ctx, 1, |tenant| async move {
                 let mut snap = period::app_health_now(&self.store, &tenant, end, &self.cfg.retention).await?;
                 snap.cpu_percent = ctx.host.cpu_percent;
                 snap.memory_percent = ctx.host.memory_percent;
                 snap.memory_used_mb = ctx.host.memory_used_mb;
                 snap.process_memory_mb = ctx.host.process_memory_mb;
                 self.store.documents().put_snapshot(&tenant, &snap, self.cfg.retention.metrics_days).await?;
-                self.alert(&tenant, start, end, ctx.now).await
+                // The snapshot's "today" is [midnight, end): users active in it
+                // break a silence that reaches back past midnight.
+                let active_since = (snap.active_users_today > 0).then(|| crate::time::day_start(end));
+                let alerts = self.alerts_of(&tenant, w, active_since, ctx.now).await?;
+                self.raise(&tenant, alerts).await
             })
             .await;
         summary.snapshots = run.done.len();
-        for (published, suppressed) in run.done {
+        let quiet_run = self
+            .each_tenant(quiet.into_iter().collect(), ctx, 4, |tenant| async move {
+                let alerts = self.silence(&tenant, end, None, ctx.now).await?;
+                self.raise(&tenant, alerts.into_iter().collect()).await
+            })
+            .await;
+        for (published, suppressed) in run.done.into_iter().chain(quiet_run.done) {
             summary.alerts_published += published;
             summary.alerts_suppressed += suppressed;
         }
-        (summary.tenants_left, summary.failed) = (run.left, run.failed);
+        summary.tenants_left = run.left + quiet_run.left;
+        summary.failed = run.failed.into_iter().chain(quiet_run.failed).collect();
         Ok(summary)
     }
 
-    /// The alerts of one tenant's window: claimed first (so a rerun or an
-    /// overlapping window finds them taken), then published; a claim whose
-    /// alert could not be published is given back so the retry sends it.
-    async fn alert(&self, tenant: &str, start: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>) -> Result<(usize, usize), JobError> {
-        let pieces =
-            crate::query::planner::read_pieces(&self.store, tenant, DateRange { from: start, to: end }, &[], now, &self.cfg.retention)
-                .await?;
-        let r = period::total(&pieces);
-        let alerts = conditions(tenant, &r, start, end, &self.cfg.jobs);
+    /// Every condition of an active tenant: those of the window `w`, the
+    /// day's cost (when its setting is set) and the silence.
+    async fn alerts_of(
+        &self,
+        tenant: &str,
+        w: Window,
+        active_since: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<HealthAlert>, JobError> {
+        let cfg = &self.cfg.jobs;
+        let r = period::total(&self.pieces(tenant, w, now).await?);
+        let mut alerts = conditions::window_conditions(tenant, &r, w, cfg);
+        if cfg.alert_daily_cost.is_some() {
+            let day = conditions::cost_day(w.end);
+            let today = period::total(&self.pieces(tenant, Window { start: day.start, end: w.end }, now).await?);
+            alerts.extend(conditions::daily_cost(tenant, &today, w.end, cfg));
+        }
+        // The window's own activity counts too; the later start tells more.
+        let active_since = active_since.into_iter().chain(conditions::has_activity(&r).then_some(w.start)).max();
+        alerts.extend(self.silence(tenant, w.end, active_since, now).await?);
+        Ok(alerts)
+    }
+
+    /// `no_activity`: the silence before `end` is read only when nothing
+    /// already known breaks it (activity since `active_since`, inside the
+    /// silence), and the look-back only when it holds. Both are read from
+    /// stored days and hours, never from more raw events than the
+    /// partial hours at their edges.
+    async fn silence(
+        &self,
+        tenant: &str,
+        end: DateTime<Utc>,
+        active_since: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<HealthAlert>, JobError> {
+        let silence = conditions::silence_window(end, &self.cfg.jobs);
+        if active_since.is_some_and(|t| t >= silence.start) {
+            return Ok(None);
+        }
+        if self.pieces(tenant, silence, now).await?.iter().any(|p| conditions::has_activity(&p.rollup)) {
+            return Ok(None);
+        }
+        let look_back = self.pieces(tenant, conditions::look_back_window(silence), now).await?;
+        Ok(conditions::no_activity(tenant, silence, &look_back, &self.cfg.jobs))
+    }
+
+    /// The stored days and hours (and made partial hours) of a span.
+    async fn pieces(&self, tenant: &str, w: Window, now: DateTime<Utc>) -> Result<Vec<Piece>, JobError> {
+        let range = DateRange { from: w.start, to: w.end };
+        Ok(crate::query::planner::read_pieces(&self.store, tenant, range, &[], now, &self.cfg.retention).await?)
+    }
+
+    /// Raises a tenant's alerts: each claimed first for its span (so a
+    /// rerun or an overlapping span finds it taken), then published; a
+    /// claim whose alert could not be published is given back so the retry
+    /// sends it. Returns (published, suppressed).
+    async fn raise(&self, tenant: &str, alerts: Vec<HealthAlert>) -> Result<(usize, usize), JobError> {
         let mut claimed = Vec::new();
         for a in &alerts {
-            if self.store.alerts().claim(tenant, &a.key(), start, end).await? {
-                claimed.push(a);
+            match self.store.alerts().claim(tenant, &a.key(), a.claim.start, a.claim.end).await {
+                Ok(true) => claimed.push(a),
+                Ok(false) => {}
+                Err(e) => {
+                    self.release(tenant, &claimed).await?;
+                    return Err(e.into());
+                }
             }
         }
         let events: Result<Vec<BusEvent>, _> = claimed.iter().map(|a| BusEvent::new("AnalyticsHealthAlert", a)).collect();
@@ -134,9 +271,7 @@ impl Jobs {
             Err(e) => Err(e),
         };
         if let Err(e) = sent {
-            for a in &claimed {
-                self.store.alerts().release(tenant, &a.key(), end).await?;
-            }
+            self.release(tenant, &claimed).await?;
             return Err(e.into());
         }
         for a in &claimed {
@@ -144,70 +279,11 @@ impl Jobs {
         }
         Ok((claimed.len(), alerts.len() - claimed.len()))
     }
-}
 
-/// The alert conditions a window's rollup meets.
-pub fn conditions(
-    tenant: &str,
-    r: &crate::rollup::Rollup,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    cfg: &crate::config::JobsConfig,
-) -> Vec<HealthAlert> {
-    let c = r.counters();
-    let failed = r.failed_logins();
-    let base = |condition, subject, threshold_setting, threshold, value| HealthAlert {
-        tenant: tenant.to_owned(),
-        condition,
-        subject,
-        threshold_setting,
-        threshold,
-        value,
-        window_start: start,
-        window_end: end,
-        requests: round2(c.api_requests),
-        errors: round2(c.errors),
-        failed_logins: failed,
-    };
-    let mut out = Vec::new();
-    if c.api_requests >= cfg.alert_min_requests as f64 {
-        let rate = round2(100.0 * c.errors / c.api_requests);
-        if rate > cfg.alert_error_rate {
-            out.push(base("error_rate", None, "ANALYTICS_ALERT_ERROR_RATE", cfg.alert_error_rate, rate));
+    async fn release(&self, tenant: &str, claimed: &[&HealthAlert]) -> Result<(), JobError> {
+        for a in claimed {
+            self.store.alerts().release(tenant, &a.key(), a.claim.end).await?;
         }
-    }
-    let limit = cfg.alert_failed_logins;
-    for (ip, n) in r.failed_login_ips.iter().filter(|(_, n)| **n > limit) {
-        out.push(base("failed_logins_ip", Some(ip.clone()), "ANALYTICS_ALERT_FAILED_LOGINS", limit as f64, *n as f64));
-    }
-    for (user, n) in r.failed_login_users.iter().filter(|(_, n)| **n > limit) {
-        out.push(base("failed_logins_user", Some(user.clone()), "ANALYTICS_ALERT_FAILED_LOGINS", limit as f64, *n as f64));
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::JobsConfig;
-    use crate::rollup::{ApiStats, Rollup, api_key};
-
-    #[test]
-    fn conditions_need_volume_and_name_their_threshold() {
-        let cfg = JobsConfig::default();
-        let t = Utc::now();
-        let mut r = Rollup::default();
-        r.api.insert(api_key(500, "GET", "/a"), ApiStats { count: 3.0, received: 3, ..Default::default() });
-        assert!(conditions("t", &r, t, t, &cfg).is_empty(), "3 failures of 3 requests are below the volume floor");
-        r.api.insert(api_key(200, "GET", "/a"), ApiStats { count: 30.0, received: 30, ..Default::default() });
-        let a = conditions("t", &r, t, t, &cfg);
-        assert_eq!(a.len(), 1);
-        assert_eq!((a[0].condition, a[0].threshold_setting, a[0].value), ("error_rate", "ANALYTICS_ALERT_ERROR_RATE", 9.09));
-        r.failed_login_ips.insert("203.0.113.9".into(), 21);
-        r.failed_login_ips.insert("203.0.113.10".into(), 20);
-        r.failed_login_users.insert("bob".into(), 25);
-        let a = conditions("t", &r, t, t, &cfg);
-        let keys: Vec<String> = a.iter().map(HealthAlert::key).collect();
-        assert_eq!(keys, ["error_rate#-", "failed_logins_ip#203.0.113.9", "failed_logins_user#bob"], "20 is not over 20");
+        Ok(())
     }
 }
