@@ -86,11 +86,11 @@ impl ApiError {
     pub fn log(&self) {
         let cause = self.cause.as_deref().unwrap_or("");
         if self.code == ErrorCode::Unavailable {
-            tracing::error!(code = self.code.as_str(), message = %self.message, cause, "storage unavailable");
+            tracing::error!(code = self.code.as_str(), detail = %self.message, cause, "storage unavailable");
         } else if self.status().is_server_error() {
-            tracing::error!(code = self.code.as_str(), message = %self.message, cause, "request failed");
+            tracing::error!(code = self.code.as_str(), detail = %self.message, cause, "request failed");
         } else {
-            tracing::info!(code = self.code.as_str(), message = %self.message, "request refused");
+            tracing::info!(code = self.code.as_str(), detail = %self.message, "request refused");
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {

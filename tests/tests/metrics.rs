@@ -86,6 +86,12 @@ async fn the_functions_print_their_metrics_in_embedded_metric_format() {
     assert_eq!(unit, "Milliseconds");
     assert!(latency.as_array().is_some_and(|v| v.len() == 1 && v[0].as_f64().unwrap() > 0.0), "{latency}");
     assert!(!m.keys().any(|(n, _)| n == "ColdStart" || n == "Unavailable"), "counted once, and no 503: {m:#?}");
+    // A batch refused whole still counts its rejections for its tenant.
+    let bad2 = json!({"event_id": "bad2", "kind": "activity", "user_id": "u", "action": "Nope"});
+    assert_eq!(Answer::from(app.handle(post(json!({"events": [bad2.clone(), bad2]}))).await).status, 400);
+    let m = metrics(&flushed("req-1b"));
+    assert_eq!(metric(&m, "EventsRejected", "Function=ingest,Tenant=acme"), &count(2));
+    assert!(!m.contains_key(&("EventsAccepted".to_owned(), "Function=ingest,Tenant=acme".to_owned())));
 
     // Storage frozen: the 503 is counted where the alarm looks.
     let (relay, relay_cfg, freeze) = freezable_store(&cfg).await;

@@ -2,7 +2,7 @@
 //! Gateway request into a call of [`analytics_shared::ingest`] and the
 //! result into the contract's response. The rules live in the shared crate.
 
-use analytics_shared::error::json_response;
+use analytics_shared::error::{ErrorCode, json_response};
 use analytics_shared::query::Params;
 use analytics_shared::store::Table;
 use analytics_shared::{ApiError, Caller, Config, ingest as pipeline};
@@ -33,7 +33,8 @@ impl App {
         analytics_shared::telemetry::begin_invocation(&request_id);
         tracing::Span::current().record("request_id", request_id.as_str());
         let method = req.method().clone();
-        let resp = match self.serve(&req).await {
+        let mut tenant = None;
+        let resp = match self.serve(&req, &mut tenant).await {
             Ok((caller, outcome)) => {
                 let (accepted, rejected, duplicates) = (outcome.accepted, outcome.rejected.len(), outcome.duplicates);
                 analytics_shared::emf::ingested(&caller.tenant, accepted, rejected, duplicates);
@@ -43,8 +44,15 @@ impl App {
             }
             Err(e) => {
                 e.log();
+                // A batch refused whole (every event invalid) still counts its rejections.
+                let rejected = if e.code == ErrorCode::ValidationFailed { e.details.len() } else { 0 };
+                let tenant = tenant.unwrap_or_default();
+                if !tenant.is_empty() && rejected > 0 {
+                    analytics_shared::emf::ingested(&tenant, 0, rejected, 0);
+                }
                 let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-                tracing::info!(route = ROUTE, method = %method, status = e.status().as_u16(), latency_ms, code = e.code.as_str(), "request");
+                let status = e.status().as_u16();
+                tracing::info!(route = ROUTE, method = %method, status, latency_ms, tenant, rejected, code = e.code.as_str(), "request");
                 e.into_response(&request_id)
             }
         };
@@ -52,7 +60,7 @@ impl App {
         resp.map(Body::from)
     }
 
-    async fn serve(&self, req: &Request) -> Result<(Caller, pipeline::IngestOutcome), ApiError> {
+    async fn serve(&self, req: &Request, tenant: &mut Option<String>) -> Result<(Caller, pipeline::IngestOutcome), ApiError> {
         let received_at = analytics_shared::time::receive_time();
         if !req.uri().path().trim_end_matches('/').ends_with(ROUTE) {
             return Err(ApiError::not_found(format!("no route {}; events are posted to {ROUTE}", req.uri().path())));
@@ -61,6 +69,7 @@ impl App {
             return Err(ApiError::method_not_allowed("POST"));
         }
         let caller = analytics_shared::http::caller(req, &self.cfg.auth)?;
+        *tenant = Some(caller.tenant.to_string());
         caller.may_ingest()?;
         let dry_run = dry_run(req)?;
         if let Some(ct) = req.headers().get(http::header::CONTENT_TYPE)

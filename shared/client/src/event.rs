@@ -77,16 +77,16 @@ impl PendingEvent {
                 redact::move_query_into_params(&mut a.endpoint, &mut a.query_params);
                 validate::truncate_chars(&mut a.endpoint, limits::MAX_ENDPOINT_CHARS);
                 if let Some(q) = &mut a.query_params {
-                    fit_query(q);
+                    // Redacted before it is cut: a cut JWT no longer looks like one.
                     validate::sanitize_query_params(q);
+                    fit_query(q);
                 }
                 if let Some(e) = &mut a.error_message {
                     validate::truncate_chars(e, text);
                 }
             }
             EventBody::ExternalCall(c) => {
-                let path = redact::split_endpoint(&c.endpoint).0.len();
-                c.endpoint.truncate(path);
+                c.endpoint = redact::external_endpoint(&c.endpoint);
                 validate::truncate_chars(&mut c.endpoint, limits::MAX_ENDPOINT_CHARS);
                 if let Some(m) = &mut c.model {
                     validate::truncate_chars(m, limits::MAX_MODEL_CHARS);

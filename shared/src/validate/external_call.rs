@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::checker::Checker;
 use super::limits::*;
-use super::redact::split_endpoint;
+use super::redact::external_endpoint;
 use crate::model::{EventBody, ExternalCall};
 
 /// The fields of kind external_call, as sent.
@@ -37,9 +37,10 @@ pub(super) fn check(w: Fields, c: &mut Checker) -> EventBody {
     if service.as_deref().is_some_and(|s| !valid_service(s)) {
         c.fail("service", "must be 1 to 64 characters of A-Z a-z 0-9 . _ - (e.g. gemini)");
     }
-    // A URL's query string and fragment are dropped: secrets travel there
-    // (`?key=...`), and the path is what calls are grouped on.
-    let endpoint = c.required("endpoint", w.endpoint, KIND).map(|e| split_endpoint(&e).0.to_owned());
+    // A URL's query string, fragment and credentials are dropped: secrets
+    // travel there (`?key=...`, `user:pass@`), and the path is what calls
+    // are grouped on.
+    let endpoint = c.required("endpoint", w.endpoint, KIND).map(|e| external_endpoint(&e));
     let endpoint = c.text("endpoint", endpoint, MAX_ENDPOINT_CHARS);
     let rt = c.required("response_time_ms", w.response_time_ms, KIND);
     EventBody::ExternalCall(ExternalCall {

@@ -43,7 +43,9 @@ pub const SENSITIVE_WORDS: [&str; 18] = [
 /// The value that replaces a secret.
 pub const REDACTED: &str = "[REDACTED]";
 
-/// The words of a key: split at `_`, `-`, `.`, whitespace, wherever a
+/// The words of a key: split at `_`, `-`, `.`, whitespace (and, beyond the
+/// contract's list, at `[`, `]`, `:` and `/`, so `user[password]` and
+/// `auth:token` are words too), wherever a
 /// lower-case letter or a digit is followed by an upper-case one, and
 /// before the last capital of an upper-case run that starts a word
 /// (`APIKey` is API, Key).
@@ -53,7 +55,7 @@ pub fn key_words(key: &str) -> impl Iterator<Item = &str> {
     let mut prev: Option<char> = None;
     let mut chars = key.char_indices().peekable();
     while let Some((i, ch)) = chars.next() {
-        if matches!(ch, '_' | '-' | '.') || ch.is_whitespace() {
+        if matches!(ch, '_' | '-' | '.' | '[' | ']' | ':' | '/') || ch.is_whitespace() {
             words.push(&key[start..i]);
             start = i + ch.len_utf8();
             prev = None;
@@ -140,6 +142,19 @@ pub fn split_endpoint(endpoint: &str) -> (&str, Option<&str>) {
     match before_fragment.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (before_fragment, None),
+    }
+}
+
+/// An external call's URL as it is kept: the path without its query string
+/// or fragment, and without credentials in its authority
+/// (`https://user:pass@host/x` is `https://host/x`).
+pub fn external_endpoint(endpoint: &str) -> String {
+    let path = split_endpoint(endpoint).0;
+    let Some((scheme, rest)) = path.split_once("://") else { return path.to_owned() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => path.to_owned(),
     }
 }
 

@@ -64,6 +64,7 @@ pub fn window_conditions(tenant: &str, r: &Rollup, w: Window, cfg: &JobsConfig) 
         out.push(alert("failed_logins_user", Some(user.clone()), &ALERT_FAILED_LOGINS, limit as f64, *n as f64));
     }
     let p95_limit = cfg.alert_p95_ms as f64;
+    let mut slow = Vec::new();
     for (subject, (requests, latency)) in endpoint_latency(r) {
         if requests < cfg.alert_min_requests as f64 {
             continue;
@@ -71,14 +72,22 @@ pub fn window_conditions(tenant: &str, r: &Rollup, w: Window, cfg: &JobsConfig) 
         if let Some(p95) = latency.quantile(0.95).map(round2)
             && p95 > p95_limit
         {
-            out.push(HealthAlert {
+            slow.push(HealthAlert {
                 endpoint_requests: Some(round2(requests)),
                 ..alert("latency_p95", Some(subject), &ALERT_P95_MS, p95_limit, p95)
             });
         }
     }
+    // A slow database makes every endpoint slow: the slowest few say so
+    // without a mail per endpoint.
+    slow.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| a.subject.cmp(&b.subject)));
+    slow.truncate(MAX_LATENCY_ALERTS);
+    out.extend(slow);
     out
 }
+
+/// `latency_p95` alerts of one tenant's window at most (the slowest).
+pub const MAX_LATENCY_ALERTS: usize = 5;
 
 /// Per endpoint and method (`"METHOD endpoint"`, the alert's subject), the
 /// weighted requests and the latency histogram, every status class of it
@@ -216,7 +225,15 @@ mod tests {
         assert!(window_conditions("t", &r, w, &lenient).is_empty(), "3000 ms is not over 3100");
         let strict = JobsConfig { alert_min_requests: 19, ..cfg };
         let subjects: Vec<_> = window_conditions("t", &r, w, &strict).into_iter().filter_map(|a| a.subject).collect();
-        assert_eq!(subjects, ["GET /reports", "GET /slow"]);
+        assert_eq!(subjects, ["GET /slow", "GET /reports"], "the slowest first");
+        // At most a few per window, the slowest.
+        let mut many = Rollup::default();
+        for i in 0..12 {
+            many.api.insert(api_key(200, "GET", &format!("/e{i:02}")), requests(30, 3000.0 + 100.0 * f64::from(i)));
+        }
+        let a = window_conditions("t", &many, w, &strict);
+        assert_eq!(a.len(), MAX_LATENCY_ALERTS);
+        assert_eq!(a[0].subject.as_deref(), Some("GET /e11"));
         // A 2048-character endpoint is claimed under a key a sort key holds.
         let long = format!("/{}", "a".repeat(2047));
         let mut r = Rollup::default();

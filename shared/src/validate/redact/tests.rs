@@ -154,6 +154,12 @@ fn an_endpoint_is_cut_at_its_query_string_and_fragment() {
     assert_eq!(endpoint, "/reset");
     let params = params.unwrap();
     assert_eq!((params["token"].as_str(), params["page"].as_str(), params["q"].as_str()), ("abc", "3", "explicit"));
+    assert_eq!(external_endpoint("https://user:pa@ss@brd.superproxy.io:22225/x?key=1#f"), "https://brd.superproxy.io:22225/x");
+    assert_eq!(external_endpoint("https://api.example/v1/a@b"), "https://api.example/v1/a@b", "an @ in the path stays");
+    assert_eq!(external_endpoint("/v1/generate?key=k"), "/v1/generate");
+    for k in ["user[password]", "auth:token", "headers/Authorization", "data[api_key]"] {
+        assert!(is_sensitive_key(k), "{k}");
+    }
     let (mut plain, mut none) = ("/x".to_owned(), None);
     assert!(!move_query_into_params(&mut plain, &mut none));
     assert_eq!((plain.as_str(), none), ("/x", None));
