@@ -45,11 +45,12 @@ proptest: ## the property tests a hundred times longer than in make test (minute
 	tests/stack/start.sh
 	ANALYTICS_PROPTEST_SCALE=$(or $(SCALE),100) cargo test -p integration-tests --test properties --release -- --nocapture
 
-lint: ## formatting, clippy (warnings are errors) and cfn-lint on the SAM template
+lint: ## formatting, clippy (warnings are errors), cfn-lint on the SAM template, openapi-spec-validator on the API document
 	tests/stack/install.sh
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cfn-lint infra/template.yaml
+	openapi-spec-validator infra/openapi.yaml
 
 bench: ## the benchmarks of BENCHMARKS.md (those on DynamoDB Local start the stack if needed)
 	cargo bench -p analytics-shared --bench ingest_pipeline

