@@ -40,6 +40,7 @@ test: ## run every test: lint, then unit and integration tests (starts the in-me
 	tests/stack/start.sh
 	$(MAKE) --no-print-directory lint
 	cargo test --workspace --all-targets --no-fail-fast
+	cd clients/python && python -m pytest -q -p no:cacheprovider
 
 proptest: ## the property tests a hundred times longer than in make test (minutes; starts the in-memory stack if needed)
 	tests/stack/start.sh

@@ -51,6 +51,8 @@ need_pip=()
 [ -x "$VENV/bin/moto_server" ] || need_pip+=("moto[server]==5.*")
 [ -x "$VENV/bin/cargo-lambda" ] || need_pip+=("cargo-lambda==1.*")
 [ -x "$VENV/bin/cfn-lint" ] || need_pip+=("cfn-lint==1.*")
+# The Python client's tests (clients/python) run with pytest in make test.
+[ -x "$VENV/bin/pytest" ] || need_pip+=("pytest==8.*")
 # The OpenAPI document is checked against the OpenAPI 3.1 schema in make lint.
 [ -x "$VENV/bin/openapi-spec-validator" ] || need_pip+=("openapi-spec-validator==0.7.*")
 # A library, no script to look for: ask the venv's Python whether it imports.
