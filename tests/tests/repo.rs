@@ -68,3 +68,15 @@ fn rust_version_is_what_the_code_and_the_locked_dependencies_need() {
         assert_eq!(v, needed.0, "{name} states rust-version {v:?}, but {} needs {:?}", needed.1, needed.0);
     }
 }
+
+/// The Python client redacts by the backend's words: its list is the
+/// backend's, word for word and in order (the rule itself is tested on
+/// the same examples on both sides).
+#[test]
+fn the_python_client_redacts_by_the_backends_words() {
+    let py = std::fs::read_to_string(root().join("clients/python/analytics_client/redact.py")).unwrap();
+    let start = py.find("SENSITIVE_WORDS = (").expect("the Python list");
+    let list = &py[start..start + py[start..].find(')').unwrap()];
+    let words: Vec<&str> = list.split('"').skip(1).step_by(2).collect();
+    assert_eq!(words, analytics_shared::validate::redact::SENSITIVE_WORDS);
+}
