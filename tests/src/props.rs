@@ -189,10 +189,35 @@ fn base_event(kind: usize, id: u32) -> Value {
     }
 }
 
+/// An endpoint or URL with a query string and fragment of odd pairs:
+/// empty, over-long and repeated names, broken percent escapes, `+`,
+/// secrets, more pairs than `query_params` may hold, credentials.
+fn nasty_endpoint() -> impl Strategy<Value = String> {
+    let name = prop_oneof![Just(String::new()), "[a-zA-Z_%+.\\[\\]]{1,8}", "k{60,70}", Just("token".to_owned()), Just("%ZZ".to_owned())];
+    let pair = (name, prop::option::of(nasty_string())).prop_map(|(k, v)| match v {
+        Some(v) => format!("{k}={}", v.replace(['&', '#'], "")),
+        None => k,
+    });
+    (
+        prop::sample::select(vec!["/p", "", "p", "https://u:p@x.example/v1", "/a/b?", "//x"]),
+        prop::collection::vec(pair, 0..60),
+        prop::option::of("[#?=&a-z]{0,6}"),
+    )
+        .prop_map(|(path, pairs, fragment)| {
+            let mut e = format!("{path}?{}", pairs.join("&"));
+            if let Some(f) = fragment {
+                e.push('#');
+                e.push_str(&f);
+            }
+            e
+        })
+}
+
 /// A value a field may be given: of any type, or a nasty one of the
 /// types the fields take.
 fn field_value() -> impl Strategy<Value = Value> {
     prop_oneof![
+        2 => nasty_endpoint().prop_map(Value::from),
         3 => nasty_number(),
         2 => nasty_string().prop_map(Value::from),
         2 => nasty_time().prop_map(Value::from),
