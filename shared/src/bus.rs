@@ -133,7 +133,7 @@ impl Bus {
                 Err(e) => aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
             };
             tracing::warn!(bus = %self.name, pending = pending.len(), error = %last_error, "publishing failed; retrying");
-            if !backoff.wait().await {
+            if !crate::backoff::wait(&mut backoff).await {
                 return Err(BusError::Unavailable(format!("{} entries not accepted by bus {}: {last_error}", pending.len(), self.name)));
             }
         }

@@ -10,27 +10,16 @@ use std::time::Duration;
 
 use crate::tenant::TenantId;
 
-mod vars;
-pub use vars::{ConfigError, Env, Rule, Secret, Var, check_table};
+/// The table machinery and the retention settings are the contract's: the
+/// sending client reads its variables with the same code.
+pub use analytics_contract::config::{
+    API_LOG_RETENTION_DAYS, ConfigError, Env, METRICS_RETENTION_DAYS, RETENTION_DAYS, ROLLUP_RETENTION_DAYS, Retention, Rule, Secret, Var,
+    check_table, var, whole,
+};
 
-/// A table entry (for the tables of this crate and of the client).
-pub const fn var(name: &'static str, default: Option<&'static str>, rule: Rule, meaning: &'static str) -> Var {
-    Var { name, default, rule, meaning }
-}
-
-/// A whole number from `min` to `max`, counting `unit`.
-pub const fn whole(min: u64, max: u64, unit: &'static str) -> Rule {
-    Rule::Whole { min, max, unit }
-}
-
-const DAYS: Rule = whole(1, 36_500, "days");
 const MILLIS: Rule = whole(1, 600_000, "milliseconds");
 
 pub const TABLE: Var = var("ANALYTICS_TABLE", Some("analytics"), Rule::Text, "the table");
-pub const RETENTION_DAYS: Var = var("ANALYTICS_RETENTION_DAYS", Some("90"), DAYS, "activity, auth, external_call retention");
-pub const API_LOG_RETENTION_DAYS: Var = var("ANALYTICS_API_LOG_RETENTION_DAYS", Some("30"), DAYS, "api_request retention");
-pub const METRICS_RETENTION_DAYS: Var = var("ANALYTICS_METRICS_RETENTION_DAYS", Some("30"), DAYS, "health snapshots");
-pub const ROLLUP_RETENTION_DAYS: Var = var("ANALYTICS_ROLLUP_RETENTION_DAYS", Some("800"), DAYS, "rollups and reports");
 pub const SHARDS: Var = var("ANALYTICS_SHARDS", Some("8"), whole(1, 1000, ""), "partitions per hour of events");
 pub const WRITE_CONCURRENCY: Var = var("ANALYTICS_WRITE_CONCURRENCY", Some("32"), whole(1, 500, ""), "writes in flight per batch");
 pub const DDB_MAX_ATTEMPTS: Var =
@@ -154,30 +143,6 @@ pub const VARIABLES: &[Var] = &[
 /// Whether a function reads this variable (the template check).
 pub fn is_variable(name: &str) -> bool {
     VARIABLES.iter().any(|v| v.name == name)
-}
-
-/// How long each kind of item is kept (the TTL written on it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retention {
-    /// [`RETENTION_DAYS`]: activity, auth and external_call events.
-    pub events_days: u32,
-    /// [`API_LOG_RETENTION_DAYS`]: api_request events.
-    pub api_log_days: u32,
-    /// [`METRICS_RETENTION_DAYS`]: health snapshots.
-    pub metrics_days: u32,
-    /// [`ROLLUP_RETENTION_DAYS`]: rollups and reports.
-    pub rollup_days: u32,
-}
-
-impl Retention {
-    pub fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        Ok(Self {
-            events_days: env.number(&RETENTION_DAYS)?,
-            api_log_days: env.number(&API_LOG_RETENTION_DAYS)?,
-            metrics_days: env.number(&METRICS_RETENTION_DAYS)?,
-            rollup_days: env.number(&ROLLUP_RETENTION_DAYS)?,
-        })
-    }
 }
 
 /// Identity settings: where roles and tenants come from, and the local verifier.
@@ -304,7 +269,7 @@ macro_rules! defaults_from_the_table {
         }
     )*};
 }
-defaults_from_the_table!(Retention, AuthConfig, StoreConfig, QueryConfig, JobsConfig, Config);
+defaults_from_the_table!(AuthConfig, StoreConfig, QueryConfig, JobsConfig, Config);
 
 /// The whole configuration of a function.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,8 @@
 #   moto's server for EventBridge/SQS and cargo-lambda (PyPI, in a venv),
 #   cfn-lint (PyPI) for the template check, aws-sam-translator (PyPI) for
 #   the SAM transform the template tests run offline (tests/sam/translate.py),
-#   openapi-spec-validator (PyPI) for the API document in make lint.
+#   openapi-spec-validator (PyPI) for the API document in make lint,
+#   pytest and Django (PyPI) for the Python client's tests.
 # Re-running it does nothing when everything is already there.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -57,6 +58,9 @@ need_pip=()
 [ -x "$VENV/bin/openapi-spec-validator" ] || need_pip+=("openapi-spec-validator==0.7.*")
 # A library, no script to look for: ask the venv's Python whether it imports.
 "$VENV/bin/python" -c 'import samtranslator' 2>/dev/null || need_pip+=("aws-sam-translator==1.*")
+# The Python client's Django middlewares and signals are tested against Django
+# itself in make test (5.x supports Python 3.10 to 3.13).
+"$VENV/bin/python" -c 'import django' 2>/dev/null || need_pip+=("django==5.*")
 if [ ${#need_pip[@]} -gt 0 ]; then
   say "installing from PyPI: ${need_pip[*]}"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "${need_pip[@]}" >&2

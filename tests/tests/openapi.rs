@@ -1,7 +1,15 @@
 //! `infra/openapi.yaml` documents exactly the routes the functions serve,
 //! with their methods and query parameters, every `$ref` resolves, and
 //! every route's real answers (DynamoDB Local, a world with every kind of
-//! figure) match its documented 200 schema field by field, both ways.
+//! figure) match its documented 200 schema field by field, both ways, and
+//! carry its documented headers; the documented parameter bounds are the
+//! ones the routes enforce. The ingest schemas are held to the contract's
+//! code in `openapi/contract.rs`.
+
+#[path = "openapi/contract.rs"]
+mod contract;
+#[path = "openapi/pattern.rs"]
+mod pattern;
 
 use std::collections::BTreeSet;
 
@@ -239,7 +247,7 @@ mod answers {
         let admin = token("root", Some("acme"), &["admin"], &[]);
         let week = time::week_label(last_week.date_naive());
 
-        let asks: [Ask; 24] = [
+        let asks: [Ask; 25] = [
             ("/user-activity", "get", &[]),
             ("/user-activity", "get", &[("limit", "1")]),
             ("/activity-summary", "get", &[]),
@@ -247,6 +255,8 @@ mod answers {
             ("/activity-summary", "get", &[("group_by", "day")]),
             ("/system-health", "get", &[]),
             ("/dashboard", "get", &[]),
+            ("/metrics", "get", &[("period", "7d")]),
+            // The same question again: answered from the cache (x-cache: hit).
             ("/metrics", "get", &[("period", "7d")]),
             ("/trends", "get", &[("granularity", "hour"), ("metric", "active_users"), ("tz", "Asia/Kolkata")]),
             ("/categories", "get", &[]),
@@ -267,6 +277,7 @@ mod answers {
         ];
         let doc = spec();
         let (mut seen, mut errors, mut reached, mut documented) = (BTreeSet::new(), Vec::new(), BTreeSet::new(), BTreeSet::new());
+        let mut caches = BTreeSet::new();
         for (route, method, query) in asks {
             let path = format!("{}{route}", query::BASE);
             let mut ev = match method {
@@ -280,8 +291,12 @@ mod answers {
             let answer = Answer::from(app.handle(ev.into_request()).await);
             assert_eq!(answer.status, 200, "{method} {route} {query:?}: {}", answer.body);
             check(&doc, ok_schema(&doc, &path, method), &format!("{method} {route}"), &answer.body, &mut seen, &mut errors);
+            let documented = &doc["paths"][path.as_str()][method]["responses"]["200"];
+            errors.extend(contract::header_problems(&doc, documented, &answer.headers, &format!("{method} {route}")));
+            caches.extend(answer.headers.get("x-cache").and_then(|v| v.to_str().ok()).map(str::to_owned));
             reached.insert((route.to_string(), method.to_string()));
         }
+        assert_eq!(caches, ["hit".to_owned(), "miss".to_owned()].into(), "a repeated question is answered from the cache");
         errors.dedup();
         assert_eq!(errors, Vec::<String>::new(), "answers that differ from infra/openapi.yaml");
         for d in query::ROUTES.iter() {
@@ -291,5 +306,94 @@ mod answers {
         }
         let never: Vec<&String> = documented.difference(&seen).collect();
         assert!(never.is_empty(), "documented but in no answer (a field the code no longer writes, or a world too small): {never:#?}");
+    }
+
+    /// A real batch through the ingest function (examples, a resend, two
+    /// invalid events): its 202 matches the documented IngestOutcome,
+    /// reaches every field of it, and carries x-request-id.
+    #[tokio::test]
+    async fn the_ingest_answer_matches_its_documented_schema_and_reaches_every_field() {
+        let (client, cfg) = fresh_table().await;
+        let app = ::ingest::App::new(cfg, client);
+        let doc = spec();
+        // The examples' events at the receive time (their own times are fixed).
+        let sent: Vec<Value> = contract::example_events(&doc)
+            .into_iter()
+            .map(|mut e| {
+                e.as_object_mut().unwrap().remove("occurred_at");
+                e
+            })
+            .collect();
+        let mut events = sent.clone();
+        events.push(sent[0].clone());
+        events.push(json!({"event_id": "bad-1", "kind": "api_request", "endpoint": "/x", "method": "GET", "status_code": 600, "response_time_ms": 1}));
+        events.push(json!({"kind": "auth", "success": true}));
+        let ask = ApiEvent::post(::ingest::ROUTE, json!({ "events": events }).to_string()).bearer(&ingest_token("acme"));
+        let answer = Answer::from(app.handle(ask.into_request()).await);
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        assert_eq!((answer.body["accepted"].as_u64(), answer.body["duplicates"].as_u64()), (Some(sent.len() as u64), Some(1)));
+        assert_eq!(answer.body["rejected"].as_array().map(Vec::len), Some(2));
+        let documented = &doc["paths"][::ingest::ROUTE]["post"]["responses"]["202"];
+        let schema = &documented["content"]["application/json"]["schema"];
+        let (mut seen, mut errors, mut places_) =
+            (BTreeSet::new(), contract::header_problems(&doc, documented, &answer.headers, "202"), BTreeSet::new());
+        check(&doc, schema, "post /events", &answer.body, &mut seen, &mut errors);
+        assert_eq!(errors, Vec::<String>::new(), "the 202 differs from infra/openapi.yaml");
+        places(&doc, schema, "post /events", &mut places_);
+        let never: Vec<&String> = places_.difference(&seen).collect();
+        assert!(never.is_empty(), "documented but not in the 202: {never:?}");
+    }
+
+    /// Every value a query parameter's documented schema allows is
+    /// accepted, every value outside it (enum, range, length, format) is a
+    /// 400 that names the parameter, and a filter of /events is accepted
+    /// with each kind its `x-kinds` names and refused with the others.
+    #[tokio::test]
+    async fn the_documented_parameter_bounds_are_the_routes() {
+        let (client, cfg) = fresh_table().await;
+        let app = query::App::new(cfg, client).unwrap();
+        let admin = token("root", Some("acme"), &["admin"], &[]);
+        let doc = spec();
+        let now = Utc::now();
+        let (mut wrong, mut asked) = (Vec::new(), 0);
+        for d in query::ROUTES.iter().filter(|d| d.method == "GET") {
+            let path = format!("{}{}", query::BASE, d.path);
+            for p in doc["paths"][path.as_str()]["get"]["parameters"].as_vec().into_iter().flatten() {
+                let p = contract::parameter(&doc, p);
+                if p["in"].as_str() != Some("query") {
+                    continue;
+                }
+                let name = p["name"].as_str().unwrap();
+                let kinds: Vec<&str> = p["x-kinds"].as_vec().map(|ks| ks.iter().filter_map(Yaml::as_str).collect()).unwrap_or_default();
+                let (good, bad) = contract::parameter_values(&doc, &p["schema"], name, now);
+                let ask = |v: &str, kind: Option<&str>| {
+                    let mut ev = ApiEvent::get(&path).bearer(&admin).query(name, v);
+                    if let Some(k) = kind {
+                        ev = ev.query("kind", k);
+                    }
+                    app.handle(ev.into_request())
+                };
+                for (v, ok) in good.iter().map(|v| (v, true)).chain(bad.iter().map(|v| (v, false))) {
+                    let answer = Answer::from(ask(v, kinds.first().copied()).await);
+                    asked += 1;
+                    let named = answer.body["error"]["message"].as_str().is_some_and(|m| m.contains(&format!("`{name}`")));
+                    if (ok && answer.status != 200) || (!ok && (answer.status != 400 || !named)) {
+                        wrong.push(format!("{} {name}={v:?} (allowed: {ok}): {} {}", d.path, answer.status, answer.body));
+                    }
+                }
+                if !kinds.is_empty() {
+                    let v = good.first().unwrap_or_else(|| panic!("{name} documents a value"));
+                    for k in analytics_shared::model::EventKind::ALL.map(|k| k.as_str()) {
+                        let answer = Answer::from(ask(v, Some(k)).await);
+                        asked += 1;
+                        if (answer.status == 200) != kinds.contains(&k) {
+                            wrong.push(format!("{} {name} with kind={k} (x-kinds {kinds:?}): {} {}", d.path, answer.status, answer.body));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(asked > 150, "{asked} questions");
+        assert!(wrong.is_empty(), "parameters whose documented schema is not what the route enforces:\n{}", wrong.join("\n"));
     }
 }

@@ -48,7 +48,7 @@ VARIABLES = (
     Var("ANALYTICS_EXCLUDED_PATHS", "/health,/favicon.ico", "comma-separated path prefixes never recorded (whole segments)"),
     Var("ANALYTICS_BUFFER_CAPACITY", "10000", "events held while the backend is unreachable; beyond it the oldest are dropped"),
     Var("ANALYTICS_MAX_RETRIES", "5", "retries of a batch before its events wait for the next flush"),
-    Var("ANALYTICS_TRUSTED_PROXIES", "1", "proxies appending to X-Forwarded-For (read for parity; unused by this client)"),
+    Var("ANALYTICS_TRUSTED_PROXIES", "1", "proxies appending to X-Forwarded-For: the middlewares take the client's address that many hops from the right"),
     Var("ANALYTICS_REQUEST_TIMEOUT_SECONDS", "10", "one send attempt"),
     Var("AWS_LAMBDA_FUNCTION_NAME", None, "set by Lambda itself"),
     Var("ANALYTICS_TOKEN", None, "the bearer token sent with each batch (or pass token= to Client)"),

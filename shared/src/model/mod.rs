@@ -1,6 +1,7 @@
-//! Plain data: what is stored and returned.
+//! Plain data: what is stored and returned. The events are the contract's
+//! ([`analytics_contract::event`]); the health snapshot is the backend's.
 
-pub mod event;
+pub use analytics_contract::event;
 pub mod snapshot;
 
 pub use event::{

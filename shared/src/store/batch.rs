@@ -100,7 +100,7 @@ async fn write_chunk<A: BatchWriteApi>(
         }
         let n = left.len();
         chunk = left;
-        if !backoff.wait().await {
+        if !crate::backoff::wait(&mut backoff).await {
             return Err(StoreError::unavailable(format!("{n} items still unprocessed after retries")));
         }
     }

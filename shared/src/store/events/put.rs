@@ -236,7 +236,7 @@ impl Events<'_> {
                 match out.unprocessed_keys.and_then(|mut u| u.remove(&self.t.config().table)) {
                     Some(left) if !left.keys.is_empty() => {
                         request = left;
-                        if !backoff.wait().await {
+                        if !crate::backoff::wait(&mut backoff).await {
                             return Err(StoreError::unavailable("keys still unprocessed after retries"));
                         }
                     }

@@ -1,0 +1,172 @@
+//! Reading an event as sent, in one pass over its JSON: the envelope's
+//! fields are read into [`Envelope`], the others kept as borrowed raw JSON
+//! until the kind is known, then read into the field struct of that kind.
+//! Which field belongs to which kind is read off those structs
+//! ([`fields_of`]), so a field is declared in one place: its kind's struct.
+//! A type error is reported with its path inside the event.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_aux::serde_introspection::serde_introspect;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use super::{Problem, activity, api_request, auth, external_call};
+use crate::event::EventKind;
+
+/// The fields every kind shares.
+#[derive(Default)]
+pub(super) struct Envelope {
+    pub event_id: Option<String>,
+    pub kind: Option<String>,
+    pub occurred_at: Option<String>,
+    pub user_id: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// The envelope's field names (tested to be the ones [`Fields`] reads
+/// into the envelope).
+pub const ENVELOPE: [&str; 7] = ["event_id", "kind", "occurred_at", "user_id", "ip_address", "user_agent", "metadata"];
+
+/// A field's name as sent (borrowed unless it holds an escape).
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+type Field<'a> = (Cow<'a, str>, &'a RawValue);
+
+/// An event object: its envelope read, the other fields in the order sent,
+/// each value unparsed until the kind is known.
+pub(super) struct Fields<'a> {
+    pub envelope: Envelope,
+    pub rest: Vec<Field<'a>>,
+}
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an event object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
+                let mut env = Envelope::default();
+                let mut rest: Vec<Field<'de>> = Vec::with_capacity(12);
+                // Every name sent, envelope's too: a field sent twice is
+                // refused whatever its values (`null` included).
+                let mut names: Vec<Cow<'de, str>> = Vec::with_capacity(16);
+                while let Some(Key(k)) = map.next_key()? {
+                    if names.contains(&k) {
+                        return Err(de::Error::custom(format!("duplicate field `{k}`")));
+                    }
+                    match k.as_ref() {
+                        "event_id" => env.event_id = map.next_value()?,
+                        "kind" => env.kind = map.next_value()?,
+                        "occurred_at" => env.occurred_at = map.next_value()?,
+                        "user_id" => env.user_id = map.next_value()?,
+                        "ip_address" => env.ip_address = map.next_value()?,
+                        "user_agent" => env.user_agent = map.next_value()?,
+                        "metadata" => env.metadata = map.next_value()?,
+                        _ => rest.push((k.clone(), map.next_value()?)),
+                    }
+                    names.push(k);
+                }
+                Ok(Fields { envelope: env, rest })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Each kind's field names, read off its field struct.
+static KINDS: LazyLock<[(EventKind, &'static [&'static str]); 4]> = LazyLock::new(|| {
+    [
+        (EventKind::Activity, serde_introspect::<activity::Fields>()),
+        (EventKind::ApiRequest, serde_introspect::<api_request::Fields>()),
+        (EventKind::Auth, serde_introspect::<auth::Fields>()),
+        (EventKind::ExternalCall, serde_introspect::<external_call::Fields>()),
+    ]
+});
+
+/// The fields of a kind, besides the envelope's.
+pub fn fields_of(kind: EventKind) -> &'static [&'static str] {
+    KINDS.iter().find(|(k, _)| *k == kind).map(|(_, f)| *f).unwrap_or_default()
+}
+
+/// Strips serde_json's " at line L column C" suffix: positions inside one
+/// event of a batch mean little to a caller, the path says where.
+/// Internal type names are replaced by what the caller sent.
+pub(super) fn serde_message(e: &impl std::fmt::Display) -> String {
+    let s = e.to_string();
+    let s = match s.rfind(" at line ") {
+        Some(i) => &s[..i],
+        None => &s,
+    };
+    s.replace("struct Report", "a report object").replace("struct Impact", "an impact object")
+}
+
+/// A problem at the path serde_path_to_error tracked.
+fn at_path<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> Problem {
+    let path = e.path().to_string();
+    Problem::new(if path == "." { String::new() } else { path }, serde_message(e.inner()))
+}
+
+/// Reads fields into `T`. Plainly first; only a failure is read again with
+/// path tracking, which costs more than the whole read.
+fn read<'a, T: Deserialize<'a>>(fields: &[Field<'a>]) -> Result<T, Problem> {
+    let map = || de::value::MapDeserializer::<_, serde_json::Error>::new(fields.iter().cloned());
+    T::deserialize(map()).or_else(|_| serde_path_to_error::deserialize(map()).map_err(at_path))
+}
+
+impl<'a> Fields<'a> {
+    /// Reads an event object, its envelope typed and its other fields raw.
+    pub fn parse(raw: &'a str) -> Result<Self, Problem> {
+        serde_json::from_str(raw).or_else(|_| {
+            let de = &mut serde_json::Deserializer::from_str(raw);
+            serde_path_to_error::deserialize(de).map_err(at_path)
+        })
+    }
+}
+
+/// The kind's own fields read into its struct, once every field sent is
+/// known to be one of the kind's: a field of another kind is refused
+/// rather than silently dropped, and one of no kind is unknown.
+pub(super) fn kind_fields<'a, T: Deserialize<'a>>(kind: EventKind, rest: &[Field<'a>]) -> Result<T, Vec<Problem>> {
+    let own = fields_of(kind);
+    let mut problems = Vec::new();
+    for (k, _) in rest.iter().filter(|(k, _)| !own.contains(&k.as_ref())) {
+        let message = if KINDS.iter().any(|(_, f)| f.contains(&k.as_ref())) {
+            format!("is not a field of kind {}", kind.as_str())
+        } else {
+            format!("unknown field `{k}`: an event has {} and the fields of its kind: {}", ENVELOPE.join(", "), own.join(", "))
+        };
+        problems.push(Problem::new(k.as_ref(), message));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    read(rest).map_err(|p| vec![p])
+}
