@@ -155,8 +155,7 @@ fn drop_repeats(writes: &mut Vec<(usize, EventWrite)>) -> usize {
     before - writes.len()
 }
 
-/// The code of an event DynamoDB refused for what it holds.
-pub const UNSTORABLE: &str = "unstorable";
+pub use crate::validate::{UNSTORABLE, VALIDATION_FAILED};
 
 fn rejection(index: usize, raw: &str, problems: Vec<Problem>) -> Rejection {
     #[derive(Deserialize)]
@@ -172,7 +171,7 @@ fn rejection(index: usize, raw: &str, problems: Vec<Problem>) -> Rejection {
             message: p.message,
         })
         .collect();
-    Rejection { index, event_id, code: "validation_failed", message, problems }
+    Rejection { index, event_id, code: VALIDATION_FAILED, message, problems }
 }
 
 /// Runs a whole batch: validates, marks the touched hours dirty, writes each

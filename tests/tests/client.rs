@@ -389,3 +389,69 @@ async fn a_backend_gone_for_long_drops_the_oldest_first_and_reports_it() {
     let newest: Vec<String> = (40..60).map(user).collect();
     assert_eq!(users, newest, "the newest twenty survive, the oldest forty were dropped");
 }
+
+/// The layer's activity table: each 2xx answer to a signed-in user on one
+/// of its routes is an activity, with its ids from the path; a refused or
+/// anonymous request, or a route outside the table, is none.
+#[tokio::test]
+async fn the_layers_activity_table_records_what_signed_in_users_did() {
+    use analytics_client::{ActivityRoute, ActivityTable};
+    let backend = Backend::start().await;
+    let analytics =
+        backend.client("acme", ClientConfig { flush_strategy: FlushStrategy::Count, flush_count_threshold: 1000, ..Default::default() });
+    let table = ActivityTable::standard().with(ActivityRoute::new(&[http::Method::POST], "/exports", "export_data"));
+    let denied = || async { http::StatusCode::FORBIDDEN };
+    let app = axum::Router::new()
+        .route("/clients/{client_id}/reports", post(|| async { http::StatusCode::CREATED }).get(|| async { "list" }))
+        .route("/reports/{id}", axum::routing::delete(|| async { http::StatusCode::NO_CONTENT }))
+        .route("/clients", post(denied))
+        .route("/exports", post(|| async { "ok" }))
+        .route("/health", get(|| async { "ok" }))
+        .layer(AnalyticsLayer::new(analytics.clone()).with_activities(table));
+    let send = |method: &'static str, path: &'static str, user: Option<&'static str>| {
+        let app = app.clone();
+        async move {
+            let mut req = http::Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
+            if let Some(u) = user {
+                req.extensions_mut().insert(AnalyticsUser(u.into()));
+            }
+            app.oneshot(req).await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(send("POST", "/clients/c-1/reports", Some("u-1")).await, 201);
+    assert_eq!(send("POST", "/clients/c-2/reports", Some("u-2")).await, 201);
+    assert_eq!(send("DELETE", "/reports/r-9", Some("u-1")).await, 204);
+    assert_eq!(send("POST", "/exports", Some("u-3")).await, 200, "an entry of the app's own");
+    assert_eq!(send("POST", "/clients/c-3/reports", None).await, 201, "anonymous: no activity");
+    assert_eq!(send("POST", "/clients", Some("u-1")).await, 403, "refused: no activity");
+    assert_eq!(send("GET", "/clients/c-1/reports", Some("u-1")).await, 200, "not in the table");
+    assert_eq!(send("POST", "/exports", Some("u-4")).await, 200);
+    let report = analytics.flush().await;
+    // 8 api_request events (none excluded) and 5 activities.
+    assert_eq!((report.sent, report.rejected), (13, 0), "{report:?}");
+
+    let feed = backend.get("acme", "/user-activity", &[("limit", "100")]).await;
+    let mut got: Vec<(String, String, Option<String>, Option<String>)> = feed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().map(str::to_owned);
+            (s("user_id").unwrap(), s("action").unwrap(), s("client_id"), s("report_id"))
+        })
+        .collect();
+    got.sort();
+    let want = |u: &str, a: &str, c: Option<&str>, r: Option<&str>| (u.to_owned(), a.to_owned(), c.map(Into::into), r.map(Into::into));
+    assert_eq!(
+        got,
+        vec![
+            want("u-1", "delete_report", None, Some("r-9")),
+            want("u-1", "generate_report", Some("c-1"), None),
+            want("u-2", "generate_report", Some("c-2"), None),
+            want("u-3", "export_data", None, None),
+            want("u-4", "export_data", None, None),
+        ],
+        "{feed}"
+    );
+    analytics.shutdown().await;
+}

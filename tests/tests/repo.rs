@@ -80,3 +80,27 @@ fn the_python_client_redacts_by_the_backends_words() {
     let words: Vec<&str> = list.split('"').skip(1).step_by(2).collect();
     assert_eq!(words, analytics_shared::validate::redact::SENSITIVE_WORDS);
 }
+
+/// The sending client stays lean: a service that adopts it compiles the
+/// contract, not the backend (no AWS SDK, no AWS config loader, no JWT
+/// stack), with any of its features. Read from cargo's own resolution.
+#[test]
+fn the_rust_client_depends_on_no_aws_sdk_and_no_jwt_crate() {
+    for features in [&[][..], &["--all-features"][..], &["--no-default-features"][..]] {
+        let out = std::process::Command::new(env!("CARGO"))
+            .current_dir(root())
+            .args(["tree", "-q", "--offline", "--locked", "-p", "analytics-client", "-e", "normal", "--prefix", "none"])
+            .args(features)
+            .output()
+            .expect("cargo tree");
+        assert!(out.status.success(), "cargo tree: {}", String::from_utf8_lossy(&out.stderr));
+        let tree = String::from_utf8(out.stdout).unwrap();
+        let crates: Vec<&str> = tree.lines().filter_map(|l| l.split_whitespace().next()).collect();
+        assert!(crates.contains(&"analytics-contract"), "the client uses the contract crate:\n{tree}");
+        let heavy: Vec<&&str> = crates
+            .iter()
+            .filter(|c| c.starts_with("aws-sdk-") || **c == "aws-config" || **c == "jsonwebtoken" || **c == "analytics-shared")
+            .collect();
+        assert!(heavy.is_empty(), "{features:?}: the client's tree holds {heavy:?}");
+    }
+}

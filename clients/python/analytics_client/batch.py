@@ -14,6 +14,10 @@ from .event import MAX_BODY_BYTES, MAX_EVENTS
 ENVELOPE_BYTES = 96
 
 VALIDATION_FAILED = "validation_failed"
+UNSTORABLE = "unstorable"
+#: Codes of events refused for good (the same bytes get the same answer):
+#: dropped and counted, never resent. The backend's PERMANENT_REJECTIONS.
+PERMANENT_REJECTIONS = (VALIDATION_FAILED, UNSTORABLE)
 
 
 def split(sizes: Sequence[int]) -> List[range]:
@@ -99,7 +103,7 @@ def classify(reply: Reply, n: int):
                 if not 0 <= index < n:
                     continue
                 code = r.get("code") or ""
-                if code in (VALIDATION_FAILED, ""):
+                if code == "" or code in PERMANENT_REJECTIONS:
                     invalid.append((index, str(r.get("message") or "")))
                 else:
                     again.append(index)

@@ -335,3 +335,20 @@ def test_sampling_keeps_5xx_and_sends_the_rate(make_client, backend):
     c.flush()
     assert [(e["endpoint"], e["sample_rate"]) for e in backend.events] == [("/a", 0.25), ("/c", 1.0)]
     assert c.stats().sampled_out == 1
+
+
+def test_an_unstorable_event_is_dropped_and_counted_not_resent(make_client, backend):
+    def refuse_one(body):
+        e = body["events"]
+        backend.store([e[0]])
+        return 202, {}, {"accepted": 1, "duplicates": 0, "received_at": "x", "rejected": [
+            {"index": 1, "event_id": e[1]["event_id"], "code": "unstorable", "message": "item exceeds 400 KB"}]}
+
+    backend.script = [refuse_one]
+    c = make_client()
+    record_n(c, 2)
+    report = c.flush()
+    assert len(backend.bodies) == 1, "nothing is resent"
+    assert (report.sent, report.rejected) == (1, 1)
+    s = c.stats()
+    assert (s.sent, s.rejected, s.retried, s.buffered) == (1, 1, 0, 0)

@@ -4,7 +4,7 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use analytics_contract::validate::limits;
+use analytics_contract::validate::{PERMANENT_REJECTIONS, limits};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -90,9 +90,6 @@ struct Rejected {
     message: String,
 }
 
-/// The rejection code of an event that is wrong in itself.
-const VALIDATION_FAILED: &str = "validation_failed";
-
 /// Reads an answer to a batch of `len` events.
 pub fn classify(reply: &Reply, len: usize) -> Verdict {
     let text = || String::from_utf8_lossy(&reply.body).chars().take(300).collect::<String>();
@@ -101,7 +98,9 @@ pub fn classify(reply: &Reply, len: usize) -> Verdict {
             Ok(o) => {
                 let (mut invalid, mut again) = (Vec::new(), Vec::new());
                 for r in o.rejected.into_iter().filter(|r| r.index < len) {
-                    if r.code == VALIDATION_FAILED || r.code.is_empty() {
+                    // Wrong in itself or unstorable: the same bytes would
+                    // get the same answer, so they are dropped and counted.
+                    if r.code.is_empty() || PERMANENT_REJECTIONS.contains(&r.code.as_str()) {
                         invalid.push((r.index, r.message));
                     } else {
                         again.push(r.index);
@@ -160,9 +159,13 @@ mod tests {
     fn answers_are_read_by_the_contract() {
         let ok = reply(
             202,
-            r#"{"accepted":2,"duplicates":1,"rejected":[{"index":3,"code":"validation_failed","message":"bad"},{"index":4,"code":"unavailable","message":"later"}],"received_at":"x"}"#,
+            r#"{"accepted":2,"duplicates":1,"rejected":[{"index":3,"code":"validation_failed","message":"bad"},{"index":4,"code":"unavailable","message":"later"},{"index":1,"code":"unstorable","message":"item too large"}],"received_at":"x"}"#,
         );
-        assert_eq!(classify(&ok, 5), Verdict::Stored { accepted: 2, duplicates: 1, invalid: vec![(3, "bad".into())], again: vec![4] });
+        assert_eq!(
+            classify(&ok, 5),
+            Verdict::Stored { accepted: 2, duplicates: 1, invalid: vec![(3, "bad".into()), (1, "item too large".into())], again: vec![4] },
+            "validation_failed and unstorable are dropped, the rest resent"
+        );
         assert!(matches!(classify(&reply(400, "{}"), 5), Verdict::Invalid(_)));
         assert_eq!(classify(&reply(413, ""), 5), Verdict::TooLarge);
         for s in [503, 500, 502, 429, 401, 404] {

@@ -1,11 +1,15 @@
 //! The request-tracking layer: every request the wrapped service answers
 //! becomes an `api_request` event, captured on the caller's path in a few
-//! hundred nanoseconds and pushed into the client's buffer.
+//! hundred nanoseconds and pushed into the client's buffer; with an
+//! [`ActivityTable`], a 2xx answer to a signed-in user on one of its routes
+//! is also an `activity` event.
 
 use std::fmt::Display;
 use std::net::{IpAddr, SocketAddr};
 use std::task::{Context, Poll};
 use std::time::Instant;
+
+use std::sync::Arc;
 
 use analytics_contract::event::{ApiRequest, EventBody};
 use chrono::{DateTime, Utc};
@@ -14,6 +18,7 @@ use http_body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::activity::ActivityTable;
 use crate::client::Analytics;
 use crate::event::PendingEvent;
 use crate::transport::BoxFuture;
@@ -34,11 +39,21 @@ pub struct ErrorMessage(pub String);
 #[derive(Clone)]
 pub struct AnalyticsLayer {
     client: Analytics,
+    activities: Arc<ActivityTable>,
 }
 
 impl AnalyticsLayer {
     pub fn new(client: Analytics) -> Self {
-        Self { client }
+        Self { client, activities: Arc::default() }
+    }
+
+    /// Records an `activity` event for each 2xx answer to a signed-in user
+    /// ([`AnalyticsUser`]) on a route of `table` (for example
+    /// [`ActivityTable::standard`]), besides the `api_request`. Activities
+    /// are never sampled and never excluded: they are what users did.
+    pub fn with_activities(mut self, table: ActivityTable) -> Self {
+        self.activities = Arc::new(table);
+        self
     }
 }
 
@@ -46,7 +61,7 @@ impl<S> Layer<S> for AnalyticsLayer {
     type Service = Tracked<S>;
 
     fn layer(&self, inner: S) -> Tracked<S> {
-        Tracked { inner, client: self.client.clone() }
+        Tracked { inner, client: self.client.clone(), activities: self.activities.clone() }
     }
 }
 
@@ -55,6 +70,7 @@ impl<S> Layer<S> for AnalyticsLayer {
 pub struct Tracked<S> {
     inner: S,
     client: Analytics,
+    activities: Arc<ActivityTable>,
 }
 
 impl<S, ReqB, ResB> Service<Request<ReqB>> for Tracked<S>
@@ -74,13 +90,14 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        let capture = Capture::of(&self.client, &req);
+        let capture = Capture::of(&self.client, &req, !self.activities.is_empty());
         let fut = self.inner.call(req);
         let Some(capture) = capture else { return Box::pin(fut) };
         let client = self.client.clone();
+        let activities = self.activities.clone();
         Box::pin(async move {
             let result = fut.await;
-            capture.finish(&client, &result);
+            capture.finish(&client, &activities, &result);
             if client.config().flush_per_invocation {
                 // Lambda: a frozen environment runs no timer, so the
                 // invocation sends its own events before it answers.
@@ -102,12 +119,17 @@ struct Capture {
     user_agent: Option<String>,
     ip: Option<IpAddr>,
     user: Option<String>,
+    /// The path as requested, for the activity's path parameters.
+    path: String,
+    /// False on an excluded path: only an activity may be recorded.
+    track_request: bool,
 }
 
 impl Capture {
-    fn of<B: Body>(client: &Analytics, req: &Request<B>) -> Option<Capture> {
+    fn of<B: Body>(client: &Analytics, req: &Request<B>, activities: bool) -> Option<Capture> {
         let cfg = client.config();
-        if !cfg.enabled || cfg.is_excluded(req.uri().path()) {
+        let track_request = !cfg.is_excluded(req.uri().path());
+        if !cfg.enabled || !(track_request || activities) {
             return None;
         }
         let headers = req.headers();
@@ -122,10 +144,12 @@ impl Capture {
             user_agent: headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
             ip: client_ip(xff, cfg.trusted_proxies, peer(req)),
             user: req.extensions().get::<AnalyticsUser>().map(|u| u.0.clone()),
+            path: req.uri().path().to_owned(),
+            track_request,
         })
     }
 
-    fn finish<B: Body, E: Display>(self, client: &Analytics, result: &Result<Response<B>, E>) {
+    fn finish<B: Body, E: Display>(self, client: &Analytics, activities: &ActivityTable, result: &Result<Response<B>, E>) {
         let elapsed = self.started.elapsed();
         let (status, response_size, error, user) = match result {
             Ok(resp) => {
@@ -140,6 +164,21 @@ impl Capture {
             }
             Err(e) => (500, None, Some(e.to_string()), None),
         };
+        let user = self.user.clone().or(user);
+        if (200..300).contains(&status)
+            && let Some(user) = &user
+            && let Some(activity) = activities.lookup(&self.method, &self.endpoint, &self.path)
+        {
+            let mut event = PendingEvent::new(EventBody::Activity(activity));
+            event.occurred_at = self.occurred_at;
+            event.user_id = Some(user.clone());
+            event.ip_address = self.ip;
+            event.user_agent = self.user_agent.clone();
+            client.record(event);
+        }
+        if !self.track_request {
+            return;
+        }
         let Some(sample_rate) = keep(status, client.config().effective_sampling_rate(), fastrand::f64()) else {
             client.count_sampled_out();
             return;
@@ -159,7 +198,7 @@ impl Capture {
         event.raw_query = self.raw_query;
         event.user_agent = self.user_agent;
         event.ip_address = self.ip;
-        event.user_id = self.user.or(user);
+        event.user_id = user;
         client.record(event);
     }
 }

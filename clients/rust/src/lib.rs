@@ -4,7 +4,10 @@
 //! - [`AnalyticsLayer`]: a `tower::Layer` that records every request of an
 //!   axum or lambda_http service as an `api_request` event (route template,
 //!   method, status, time, sizes, client IP, user agent, user, sanitized
-//!   query, 5xx message), with exclusions and sampling.
+//!   query, 5xx message), with exclusions and sampling; and, with an
+//!   [`ActivityTable`], each 2xx answer to a signed-in user on one of its
+//!   routes as an `activity` (`POST /reports` is `generate_report`, with
+//!   the client and report ids taken from the path).
 //! - [`Analytics::auth`], [`Analytics::external_call`],
 //!   [`Analytics::activity`]: one-line helpers for the other kinds.
 //! - Recording never waits on the network: events go into a bounded buffer
@@ -21,6 +24,7 @@
 //! # let _ = app; Ok(()) }
 //! ```
 
+mod activity;
 pub mod batch;
 mod client;
 pub mod config;
@@ -29,6 +33,7 @@ mod layer;
 mod record;
 pub mod transport;
 
+pub use activity::{ActivityRoute, ActivityTable, IdField};
 pub use analytics_contract::event::{AuthEventType, ReportOutcome, ReportStatus};
 pub use client::{Analytics, Builder, ClientError, FlushReport, Stats};
 pub use config::{ClientConfig, ConfigError, FlushStrategy};

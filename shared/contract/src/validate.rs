@@ -31,6 +31,14 @@ use checker::{Checker, clip};
 use limits::*;
 pub use redact::{REDACTED, is_sensitive_key, sanitize_json_map, sanitize_query_params};
 
+/// The code of a rejected event that is wrong in itself (its problems listed).
+pub const VALIDATION_FAILED: &str = "validation_failed";
+/// The code of an event DynamoDB refused for what it holds.
+pub const UNSTORABLE: &str = "unstorable";
+/// The codes of events refused for good: a sender drops and counts them
+/// instead of sending them again, since the same bytes get the same answer.
+pub const PERMANENT_REJECTIONS: [&str; 2] = [VALIDATION_FAILED, UNSTORABLE];
+
 /// One thing wrong with an event; `path` is relative to the event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
