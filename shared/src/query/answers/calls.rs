@@ -36,7 +36,8 @@ pub type ServiceStats = CallRow;
 
 /// A cost in USD as answered: rounded to a millionth.
 pub fn usd(v: f64) -> f64 {
-    (v * 1e6).round() / 1e6
+    // `+ 0.0` turns a negative zero (an empty `sum()` of floats) into 0.
+    (v * 1e6).round() / 1e6 + 0.0
 }
 
 impl CallRow {
@@ -131,6 +132,15 @@ mod tests {
     use super::*;
     use crate::model::ExternalCall;
     use crate::rollup::external_key;
+
+    #[test]
+    fn costs_round_to_a_millionth_and_zero_is_never_negative() {
+        let empty: f64 = std::iter::empty::<f64>().sum();
+        assert!(usd(empty).is_sign_positive(), "an empty sum answers 0, not -0");
+        assert!(usd(-1e-9).is_sign_positive());
+        assert_eq!(usd(0.123_456_789), 0.123_457);
+        assert_eq!(serde_json::to_string(&usd(empty)).unwrap(), "0.0");
+    }
 
     fn call(service: &str, model: Option<&str>, cost: f64, tokens: (u64, u64)) -> ExternalCall {
         ExternalCall {
