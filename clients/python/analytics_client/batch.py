@@ -1,4 +1,4 @@
-"""The pure rules of sending (a port of ``shared/client/src/batch.rs``):
+"""The pure rules of sending (a port of ``clients/rust/src/batch.rs``):
 how events are cut into batches the backend accepts, how a batch body is
 written, and what an answer means."""
 

@@ -1,6 +1,6 @@
 """The client: a bounded buffer the caller's code pushes into, and the
 flusher that sends it (a background thread, or explicit :meth:`Client.flush`
-calls). A port of ``shared/client/src/client.rs`` and ``client/flush.rs``.
+calls). A port of ``clients/rust/src/client.rs`` and ``client/flush.rs``.
 
 Recording never waits on the network. Time is injectable: ``clock``
 (seconds since the epoch, like ``time.time``) and ``sleep`` (like

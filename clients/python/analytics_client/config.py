@@ -1,5 +1,5 @@
 """The client's settings, read from the same variables (names, defaults,
-rules) as the Rust client (``shared/client/src/config.rs``).
+rules) as the Rust client (``clients/rust/src/config.rs``).
 
 A value that does not pass its rule is a :class:`ConfigError` naming the
 variable at start-up; an empty value counts as unset.
