@@ -583,3 +583,12 @@ pub async fn seed_world(
     let store = analytics_shared::store::Table::new(client.clone(), cfg.store.clone());
     store.markers().mark(tenant, &hours).await.unwrap();
 }
+
+/// A function's answer body as the bytes API Gateway would send.
+pub fn body_bytes(body: lambda_http::Body) -> Vec<u8> {
+    match body {
+        lambda_http::Body::Text(t) => t.into_bytes(),
+        lambda_http::Body::Binary(b) => b,
+        _ => vec![],
+    }
+}

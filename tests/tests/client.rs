@@ -137,11 +137,7 @@ async fn as_api_gateway(State((ingest, gate)): State<(Arc<ingest::App>, Arc<Gate
         return (http::StatusCode::SERVICE_UNAVAILABLE, "{}").into_response();
     }
     let (parts, body) = resp.into_parts();
-    let bytes: Vec<u8> = match body {
-        lambda_http::Body::Text(t) => t.into_bytes(),
-        lambda_http::Body::Binary(b) => b,
-        _ => vec![],
-    };
+    let bytes = body_bytes(body);
     Response::from_parts(parts, Body::from(bytes))
 }
 

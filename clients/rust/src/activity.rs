@@ -17,7 +17,7 @@
 //! [`ActivityRoute::id_is`].
 
 use analytics_contract::event::Activity;
-use analytics_contract::validate::limits::MAX_ID_CHARS;
+use analytics_contract::validate::is_valid_id;
 use http::Method;
 
 /// Which id a route's `{id}` (or `{pk}`) parameter is.
@@ -170,8 +170,8 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 /// The parameters of `template` (`/clients/{client_id}`) read off `path`
 /// (`/clients/c-1`), segment by segment; none when the two do not align.
-/// A value that is empty or longer than an id may be is left out rather
-/// than sent to be refused.
+/// A value that is not an id by the validator's rule (blank, too long,
+/// control characters) is left out rather than sent to be refused.
 fn path_params<'t>(template: &'t str, path: &str) -> Vec<(&'t str, String)> {
     let (ts, ps): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
     if ts.len() != ps.len() {
@@ -182,33 +182,21 @@ fn path_params<'t>(template: &'t str, path: &str) -> Vec<(&'t str, String)> {
         .filter_map(|(t, p)| {
             let name = t.strip_prefix('{')?.strip_suffix('}')?;
             let value = percent_decode(p);
-            (!name.starts_with('*') && !value.is_empty() && value.chars().count() <= MAX_ID_CHARS).then_some((name, value))
+            (!name.starts_with('*') && is_valid_id(&value)).then_some((name, value))
         })
         .collect()
 }
 
-/// `%XX` escapes of a path segment decoded (as axum's `Path` does).
+/// `%XX` escapes of a path segment decoded (as axum's `Path` does); an
+/// escape that is not UTF-8 is replaced, never refused.
 fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: &u8| (*c as char).to_digit(16);
-        if b[i] == b'%'
-            && let (Some(h), Some(l)) = (b.get(i + 1).and_then(hex), b.get(i + 2).and_then(hex))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 #[cfg(test)]
 mod tests {
+    use analytics_contract::validate::limits::MAX_ID_CHARS;
+
     use super::*;
 
     fn look(method: Method, template: &str, path: &str) -> Option<(String, Option<String>, Option<String>)> {
@@ -263,7 +251,28 @@ mod tests {
         let long = "x".repeat(MAX_ID_CHARS + 1);
         assert_eq!(look(Method::DELETE, "/reports/{id}", &format!("/reports/{long}")), some("delete_report", None, None));
         assert_eq!(look(Method::DELETE, "/reports/{id}", "/reports/a/b"), some("delete_report", None, None), "misaligned path");
+        assert_eq!(look(Method::DELETE, "/reports/{id}", "/reports/a%00b"), some("delete_report", None, None), "a control character");
+        assert_eq!(look(Method::DELETE, "/reports/{id}", "/reports/%20"), some("delete_report", None, None), "blank");
         assert_eq!(percent_decode("a%zz%4"), "a%zz%4", "broken escapes stay as sent");
+    }
+
+    proptest::proptest! {
+        /// Whatever the route and the path (odd escapes, braces, stars,
+        /// non-ASCII, misaligned segments), the lookup never panics, and
+        /// every id it takes is one the backend stores.
+        #[test]
+        fn any_route_and_path_give_storable_ids_or_none(
+            template in "(/(\\{[a-z_*]{0,12}\\}|[a-z%0-9é*{}]{0,12})){0,5}/?",
+            path in "(/([a-zA-Z0-9%é{}*. -]|%0[0-9a-f]){0,200}){0,5}/?",
+            method in proptest::sample::select(vec![Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE]),
+        ) {
+            let table = ActivityTable::standard().with(ActivityRoute::new(&[Method::POST], "*", "anything").params("a", "b"));
+            if let Some(a) = table.lookup(&method, &template, &path) {
+                for id in [a.client_id, a.report_id].into_iter().flatten() {
+                    proptest::prop_assert!(is_valid_id(&id) && id.chars().count() <= MAX_ID_CHARS, "{id:?}");
+                }
+            }
+        }
     }
 
     #[test]

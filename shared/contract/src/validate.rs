@@ -39,6 +39,13 @@ pub const UNSTORABLE: &str = "unstorable";
 /// instead of sending them again, since the same bytes get the same answer.
 pub const PERMANENT_REJECTIONS: [&str; 2] = [VALIDATION_FAILED, UNSTORABLE];
 
+/// True for a value the validator takes as an id (`user_id`, `client_id`,
+/// `report_id`, ...): senders that derive ids (from a path, a header) keep
+/// only those, rather than have the whole event refused.
+pub fn is_valid_id(s: &str) -> bool {
+    checker::text_problem(s, MAX_ID_CHARS).is_none()
+}
+
 /// One thing wrong with an event; `path` is relative to the event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {

@@ -29,7 +29,7 @@ use analytics_shared::store::table;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use integration_tests::ApiEvent;
+use integration_tests::{ApiEvent, body_bytes};
 
 /// The route of the ingest function; everything else is the query function's.
 const EVENTS: &str = "/api/v1/analytics/events";
@@ -134,11 +134,7 @@ async fn as_api_gateway(State(functions): State<Arc<Functions>>, req: axum::extr
         functions.query.handle(request).await
     };
     let (parts, body) = resp.into_parts();
-    let bytes: Vec<u8> = match body {
-        lambda_http::Body::Text(t) => t.into_bytes(),
-        lambda_http::Body::Binary(b) => b,
-        _ => vec![],
-    };
+    let bytes = body_bytes(body);
     Response::from_parts(parts, Body::from(bytes))
 }
 

@@ -56,7 +56,9 @@ def _user_id(user: Any, options: conf.Options) -> Optional[str]:
     return None if uid is None else str(uid)
 
 
-def on_logged_in(sender, request=None, user=None, **kwargs) -> None:
+def _session_event(event_type: str, request: Any, user: Any) -> None:
+    """A login or logout: the auth event, and the activity of the same name
+    when ``AUTH_ACTIVITY`` is on and the user has an id."""
     try:
         client = conf.get_client()
         if not client.enabled:
@@ -64,26 +66,19 @@ def on_logged_in(sender, request=None, user=None, **kwargs) -> None:
         options = conf.load_options()
         uid = _user_id(user, options)
         where = _request_fields(request, client)
-        client.auth("login", True, user_id=uid, **where)
+        client.auth(event_type, True, user_id=uid, **where)
         if options.auth_activity and uid is not None:
-            client.activity(uid, "login", **where)
+            client.activity(uid, event_type, **where)
     except Exception:
-        FAILURES.record("login tracking")
+        FAILURES.record(f"{event_type} tracking")
+
+
+def on_logged_in(sender, request=None, user=None, **kwargs) -> None:
+    _session_event("login", request, user)
 
 
 def on_logged_out(sender, request=None, user=None, **kwargs) -> None:
-    try:
-        client = conf.get_client()
-        if not client.enabled:
-            return
-        options = conf.load_options()
-        uid = _user_id(user, options)
-        where = _request_fields(request, client)
-        client.auth("logout", True, user_id=uid, **where)
-        if options.auth_activity and uid is not None:
-            client.activity(uid, "logout", **where)
-    except Exception:
-        FAILURES.record("logout tracking")
+    _session_event("logout", request, user)
 
 
 def attempted_username(credentials: Any) -> Optional[str]:

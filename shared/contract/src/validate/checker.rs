@@ -46,13 +46,8 @@ impl Checker {
     /// A free-text or id field: not blank, within a length, no control chars.
     pub fn text(&mut self, path: &str, v: Option<String>, max: usize) -> Option<String> {
         let s = v?;
-        let n = s.chars().count();
-        if s.trim().is_empty() {
-            self.fail(path, "must not be empty");
-        } else if n > max {
-            self.fail(path, format!("is {n} characters; at most {max} are allowed"));
-        } else if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
-            self.fail(path, "must not contain control characters");
+        if let Some(problem) = text_problem(&s, max) {
+            self.fail(path, problem);
         }
         Some(s)
     }
@@ -161,5 +156,20 @@ impl Checker {
             }
             _ => {}
         }
+    }
+}
+
+/// What is wrong with a text field of at most `max` characters, if anything:
+/// blank, too long, or holding control characters other than line breaks and tabs.
+pub fn text_problem(s: &str, max: usize) -> Option<String> {
+    let n = s.chars().count();
+    if s.trim().is_empty() {
+        Some("must not be empty".into())
+    } else if n > max {
+        Some(format!("is {n} characters; at most {max} are allowed"))
+    } else if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+        Some("must not contain control characters".into())
+    } else {
+        None
     }
 }
