@@ -22,6 +22,8 @@ from . import redact
 
 # The backend's limits (shared/src/validate/limits.rs).
 MAX_EVENTS = 500
+#: The largest count or size the backend takes (limits::MAX_COUNT).
+MAX_COUNT = 10**12
 MAX_BODY_BYTES = 1024 * 1024
 MAX_EVENT_BYTES = 32 * 1024
 MAX_USER_AGENT_CHARS = 512

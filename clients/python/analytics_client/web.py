@@ -16,6 +16,8 @@ import re
 import threading
 from typing import Any, Optional
 
+from .event import MAX_COUNT
+
 log = logging.getLogger("analytics_client")
 
 
@@ -145,11 +147,16 @@ def route_template(route: Optional[str]) -> Optional[str]:
 
 
 def content_length(value: Any) -> Optional[int]:
-    """A ``Content-Length`` value as a whole number of bytes, else ``None``."""
+    """A ``Content-Length`` value as a whole number of bytes, else ``None``:
+    a size past what the backend takes (a forged header) is left out rather
+    than sink the whole event."""
     if value is None:
         return None
     s = str(value).strip()
-    return int(s) if s.isascii() and s.isdigit() else None
+    if not (s.isascii() and s.isdigit()) or len(s) > 13:
+        return None
+    n = int(s)
+    return n if n <= MAX_COUNT else None
 
 
 # ---- tracking never breaks a request -------------------------------------

@@ -216,8 +216,12 @@ pub fn keep(status: u16, rate: f64, draw: f64) -> Option<f64> {
     }
 }
 
+/// A `Content-Length` the backend can store: a forged size past
+/// [`MAX_COUNT`](analytics_contract::validate::limits::MAX_COUNT) is left
+/// out rather than have the whole event refused.
 fn content_length(h: &http::HeaderMap) -> Option<u64> {
-    h.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+    let n: u64 = h.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()?;
+    (n <= analytics_contract::validate::limits::MAX_COUNT).then_some(n)
 }
 
 /// The route template when the framework matched one (axum's
@@ -310,6 +314,20 @@ mod tests {
         assert_eq!(client_ip(Some("[2001:db8::1]:443"), 1, None), ip("2001:db8::1"));
         assert_eq!(client_ip(Some("2001:db8::2"), 1, None), ip("2001:db8::2"));
         assert_eq!(client_ip(Some("1.2.3.4, unknown"), 1, ip("192.0.2.9")), None);
+    }
+
+    #[test]
+    fn sizes_past_what_the_backend_stores_are_left_out() {
+        let len = |v: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert(http::header::CONTENT_LENGTH, v.parse().unwrap());
+            content_length(&h)
+        };
+        assert_eq!(len("12"), Some(12));
+        assert_eq!(len("1000000000000"), Some(1_000_000_000_000));
+        assert_eq!(len("1000000000001"), None);
+        assert_eq!(len("18446744073709551615"), None);
+        assert_eq!(len("-1"), None);
     }
 
     #[test]
