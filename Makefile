@@ -58,6 +58,7 @@ bench: ## the benchmarks of BENCHMARKS.md (those on DynamoDB Local start the sta
 	cargo bench -p analytics-client --bench client
 	cargo bench -p integration-tests --bench peak_memory
 	cargo bench -p integration-tests --bench write_strategies
+	cargo bench -p integration-tests --bench ingest_cost
 	cargo bench -p integration-tests --bench period_reads
 	cargo bench -p integration-tests --bench explorer_reads
 	cargo bench -p integration-tests --bench jobs

@@ -15,29 +15,13 @@ use serde_json::{Value, json};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// A realistic mixed batch of 500: reports, other activity, API request logs
-/// (the bulk), auth events and external calls.
+#[path = "support/mixed_batch.rs"]
+mod mixed_batch;
+
+/// The realistic mixed batch of 500, three minutes before `now`.
 fn batch(now: &str) -> Value {
     let at = parse_timestamp(now).unwrap() - chrono::Duration::minutes(3);
-    let ts = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let events: Vec<Value> = (0..500)
-        .map(|i| match i % 10 {
-            0 => json!({"event_id": format!("01JD-{i}"), "kind": "activity", "occurred_at": ts, "user_id": "u-42", "action": "generate_report",
-                "client_id": "c-7", "report_id": "r-9", "description": "Generated cost report", "ip_address": "203.0.113.7",
-                "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36", "metadata": {"source": "web", "session_token": "abc"},
-                "report": {"status": "completed", "processing_time_ms": 8421,
-                    "categories": {"cost": 12, "security": 3, "reliability": 1, "operational_excellence": 0, "performance": 4},
-                    "impact": {"high": 2, "medium": 9, "low": 9}, "estimated_monthly_savings": 1830.5}}),
-            1 => json!({"event_id": format!("01JD-{i}"), "kind": "activity", "occurred_at": ts, "user_id": "u-7", "action": "view_dashboard", "metadata": {"source": "web"}}),
-            2 => json!({"event_id": format!("01JD-{i}"), "kind": "auth", "occurred_at": ts, "user_id": "u-7", "event_type": "login", "success": true, "ip_address": "198.51.100.4"}),
-            3 => json!({"event_id": format!("01JD-{i}"), "kind": "external_call", "occurred_at": ts, "service": "gemini", "endpoint": "/v1/generate",
-                "method": "POST", "status_code": 200, "response_time_ms": 912.0, "cost_estimate": 0.0125}),
-            _ => json!({"event_id": format!("01JD-{i}"), "kind": "api_request", "occurred_at": ts, "user_id": "u-7", "endpoint": "/api/clients/{id}",
-                "method": "GET", "status_code": 200, "response_time_ms": 35.2, "response_size": 5120, "query_params": {"page": "2", "api_key": "k"},
-                "ip_address": "203.0.113.9", "user_agent": "backend/1.0"}),
-        })
-        .collect();
-    json!({"sent_at": now, "events": events})
+    json!({"sent_at": now, "events": mixed_batch::events(at, "01JD", 0..500)})
 }
 
 #[derive(serde::Deserialize)]
