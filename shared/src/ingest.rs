@@ -135,9 +135,11 @@ pub fn prepare(
 
 /// Removes events repeated inside the batch (the same identity: event id
 /// and the sender's time), keeping the first; returns how many went.
-/// Sorting indices avoids hashing or cloning every key.
+/// Sorting indices avoids hashing or cloning every key; the sort key goes
+/// first, as it differs early (time, then id) where partition keys share
+/// a long prefix.
 fn drop_repeats(writes: &mut Vec<(usize, EventWrite)>) -> usize {
-    let ids: Vec<(&str, &str)> = writes.iter().map(|(_, w)| w.identity_parts()).collect();
+    let ids: Vec<(&str, &str)> = writes.iter().map(|(_, w)| w.identity_parts()).map(|(pk, sk)| (sk, pk)).collect();
     let mut order: Vec<usize> = (0..writes.len()).collect();
     order.sort_unstable_by(|&a, &b| ids[a].cmp(&ids[b]).then(a.cmp(&b)));
     let mut repeat = vec![false; writes.len()];

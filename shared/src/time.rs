@@ -39,7 +39,39 @@ pub fn next_month_start(t: DateTime<Utc>) -> DateTime<Utc> {
 
 /// `yyyy-mm-ddThh`: the hour a time belongs to.
 pub fn hour_label(t: DateTime<Utc>) -> String {
-    format!("{:04}-{:02}-{:02}T{:02}", t.year(), t.month(), t.day(), t.hour())
+    let mut label = String::with_capacity(13);
+    push_hour_label(&mut label, t);
+    label
+}
+
+/// Appends [`hour_label`] to `out`: what the key builders of ingest's hot
+/// path write in place (`format!` cost ~1,800 instructions a label).
+pub fn push_hour_label(out: &mut String, t: DateTime<Utc>) {
+    let year = t.year();
+    match u32::try_from(year) {
+        Ok(y) if y <= 9999 => {
+            push_digits(out, y, 4);
+            out.push('-');
+            push_digits(out, t.month(), 2);
+            out.push('-');
+            push_digits(out, t.day(), 2);
+            out.push('T');
+            push_digits(out, t.hour(), 2);
+        }
+        // Outside the range every input is held to, kept as it always read.
+        _ => {
+            use std::fmt::Write;
+            let _ = write!(out, "{year:04}-{:02}-{:02}T{:02}", t.month(), t.day(), t.hour());
+        }
+    }
+}
+
+/// Appends the last `width` decimal digits of `v`, zero-padded.
+fn push_digits(out: &mut String, v: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (v / 10u32.pow(place)) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
 }
 
 /// `yyyy-mm-dd`: the UTC day a time falls in.

@@ -178,6 +178,9 @@ pub fn validate_event(raw: &str, ctx: &Context) -> Result<Event, Vec<Problem>> {
     let (occurred_at, client_occurred_at) = event_time(env.occurred_at.as_deref(), kind, ctx, &mut c);
     let user_id = c.text("user_id", env.user_id, MAX_ID_CHARS);
     let ip_address = env.ip_address.and_then(|ip| match ip.trim().parse::<IpAddr>() {
+        // An IPv4 address parses only in its one written form (no leading
+        // zeros, no spaces once trimmed): kept as sent, not written again.
+        Ok(IpAddr::V4(_)) if ip.trim().len() == ip.len() => Some(ip),
         Ok(addr) => Some(addr.to_string()),
         Err(_) => {
             c.fail("ip_address", format!("`{}` is not an IPv4 or IPv6 address", clip(&ip)));

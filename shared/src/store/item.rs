@@ -28,7 +28,7 @@ fn put_opt_s(item: &mut Item, name: &str, v: Option<String>) {
     }
 }
 
-fn put_opt_n(item: &mut Item, name: &str, v: Option<impl std::fmt::Display>) {
+fn put_opt_n(item: &mut Item, name: &str, v: Option<impl super::Number>) {
     if let Some(v) = v {
         put(item, name, n(v));
     }
@@ -92,7 +92,7 @@ pub(super) fn put_event(item: &mut Item, e: Event) {
                 }
                 if let Some(i) = &r.impact {
                     let impact = [("high", i.high), ("medium", i.medium), ("low", i.low)];
-                    put(&mut m, "impact", AttributeValue::M(impact.iter().map(|(k, v)| ((*k).to_owned(), n(v))).collect()));
+                    put(&mut m, "impact", AttributeValue::M(impact.iter().map(|(k, v)| ((*k).to_owned(), n(*v))).collect()));
                 }
                 put_opt_n(&mut m, "estimated_monthly_savings", r.estimated_monthly_savings);
                 put(item, "report", AttributeValue::M(m));

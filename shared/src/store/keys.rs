@@ -1,7 +1,7 @@
 //! Key layout of the single table. Every key starts with `T#{tenant}#`, so
 //! no query built from these functions can cross a tenant boundary.
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::time::hour_label;
 
@@ -12,13 +12,33 @@ pub fn shard_of(event_id: &str, shards: u16) -> u16 {
 
 /// Raw events of one hour and shard: `T#{tenant}#E#{yyyy-mm-ddThh}#{shard}`.
 pub fn event_pk(tenant: &str, hour: &str, shard: u16) -> String {
-    format!("T#{tenant}#E#{hour}#{shard}")
+    let mut pk = String::with_capacity(tenant.len() + hour.len() + 10);
+    pk.push_str("T#");
+    pk.push_str(tenant);
+    pk.push_str("#E#");
+    pk.push_str(hour);
+    pk.push('#');
+    push_int(&mut pk, shard);
+    pk
 }
 
 /// `{13-digit epoch ms}#{event_id}`: sorts by time within a partition and
 /// is the sort key of both indexes too.
 pub fn event_sk(t: DateTime<Utc>, event_id: &str) -> String {
-    format!("{:013}#{event_id}", t.timestamp_millis().max(0))
+    let mut sk = String::with_capacity(event_id.len() + 16);
+    let mut digits = itoa::Buffer::new();
+    let ms = digits.format(t.timestamp_millis().max(0));
+    sk.extend(std::iter::repeat_n('0', 13usize.saturating_sub(ms.len())));
+    sk.push_str(ms);
+    sk.push('#');
+    sk.push_str(event_id);
+    sk
+}
+
+/// Keys are built piece by piece: through `format!` they were a tenth of
+/// ingest's CPU time per event (BENCHMARKS.md, "Ingest CPU path").
+fn push_int(out: &mut String, v: impl itoa::Integer) {
+    out.push_str(itoa::Buffer::new().format(v));
 }
 
 /// The time a sort key (or a position between them) stands for.
@@ -43,11 +63,22 @@ pub fn sk_before(t: DateTime<Utc>) -> String {
 /// `{sender's epoch ms, signed}#{event_id}`: a resend carries exactly these
 /// again, while its corrected time moves with each send's network delay.
 pub fn identity_pk(tenant: &str, sent_time: DateTime<Utc>, shard: u16) -> String {
-    format!("T#{tenant}#I#{}#{shard}", hour_label(sent_time))
+    let mut pk = String::with_capacity(tenant.len() + 23);
+    pk.push_str("T#");
+    pk.push_str(tenant);
+    pk.push_str("#I#");
+    crate::time::push_hour_label(&mut pk, sent_time);
+    pk.push('#');
+    push_int(&mut pk, shard);
+    pk
 }
 
 pub fn identity_sk(sent_time: DateTime<Utc>, event_id: &str) -> String {
-    format!("{}#{event_id}", sent_time.timestamp_millis())
+    let mut sk = String::with_capacity(event_id.len() + 16);
+    push_int(&mut sk, sent_time.timestamp_millis());
+    sk.push('#');
+    sk.push_str(event_id);
+    sk
 }
 
 /// Activity events of one action (or all custom actions) and month, at
@@ -76,12 +107,19 @@ pub fn raw_partitions(tenant: &str, hour: DateTime<Utc>, shards: u16) -> Vec<Str
 
 /// gsi1, a user's events: `T#{tenant}#U#{user_id}`.
 pub fn user_pk(tenant: &str, user_id: &str) -> String {
-    format!("T#{tenant}#U#{user_id}")
+    ["T#", tenant, "#U#", user_id].concat()
 }
 
 /// gsi2, events by name within a kind and month: `T#{tenant}#A#{kind}:{name}#{yyyy-mm}`.
 pub fn name_pk(tenant: &str, kind: &str, name: &str, t: DateTime<Utc>) -> String {
-    format!("T#{tenant}#A#{kind}:{name}#{:04}-{:02}", t.year(), t.month())
+    let mut pk = String::with_capacity(tenant.len() + kind.len() + name.len() + 20);
+    for part in ["T#", tenant, "#A#", kind, ":", name, "#"] {
+        pk.push_str(part);
+    }
+    // The hour's label less its `-ddThh`: the month, `yyyy-mm`.
+    crate::time::push_hour_label(&mut pk, t);
+    pk.truncate(pk.len() - 6);
+    pk
 }
 
 /// The tenant's hours written since their last rollup: one marker item per
@@ -174,6 +212,24 @@ mod tests {
         let parts = raw_partitions("acme", t, 2);
         assert_eq!(parts.len(), 2 + 12);
         assert!(parts.contains(&"T#acme#E#2026-11-21T10#1".to_string()) && parts.contains(&"T#acme#A#activity:custom#2026-11".to_string()));
+    }
+
+    proptest::proptest! {
+        /// The keys built piece by piece read exactly as the `format!`
+        /// strings they replaced, for any time chrono holds and any id.
+        #[test]
+        fn keys_built_in_place_match_their_format(ms in -8_000_000_000_000_000i64..8_000_000_000_000_000i64, id in "\\PC{0,12}", shard in 0u16..512) {
+            use chrono::{Datelike, Timelike};
+            let Some(t) = DateTime::from_timestamp_millis(ms) else { return Ok(()) };
+            let label = format!("{:04}-{:02}-{:02}T{:02}", t.year(), t.month(), t.day(), t.hour());
+            proptest::prop_assert_eq!(hour_label(t), label.clone());
+            proptest::prop_assert_eq!(event_pk("acme", &label, shard), format!("T#acme#E#{label}#{shard}"));
+            proptest::prop_assert_eq!(event_sk(t, &id), format!("{:013}#{id}", t.timestamp_millis().max(0)));
+            proptest::prop_assert_eq!(identity_pk("acme", t, shard), format!("T#acme#I#{label}#{shard}"));
+            proptest::prop_assert_eq!(identity_sk(t, &id), format!("{}#{id}", t.timestamp_millis()));
+            proptest::prop_assert_eq!(name_pk("acme", "activity", &id, t), format!("T#acme#A#activity:{id}#{:04}-{:02}", t.year(), t.month()));
+            proptest::prop_assert_eq!(user_pk("acme", &id), format!("T#acme#U#{id}"));
+        }
     }
 
     #[test]

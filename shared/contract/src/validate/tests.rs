@@ -272,6 +272,18 @@ fn an_api_requests_query_string_moves_into_its_redacted_query_params() {
     assert_problem(with(api(), json!({"endpoint": "reset?x=1"})), "endpoint", "starting with /");
 }
 
+proptest::proptest! {
+    /// An address kept as sent is what its canonical form writes: an IPv4
+    /// address parses in that one form only.
+    #[test]
+    fn ip_addresses_are_stored_in_canonical_form(ip in "[0-9.]{1,16}|[ ]?[0-9]{1,4}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}[ ]?") {
+        if let Ok(e) = check(with(activity(), json!({"ip_address": ip.clone()}))) {
+            let addr: std::net::IpAddr = ip.trim().parse().unwrap();
+            proptest::prop_assert_eq!(e.ip_address, Some(addr.to_string()));
+        }
+    }
+}
+
 #[test]
 fn envelope_rules() {
     assert_problem(with(activity(), json!({"ip_address": "300.1.1.1"})), "ip_address", "not an IPv4 or IPv6");
