@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use analytics_shared::config::Retention;
 use analytics_shared::ingest::prepare;
-use integration_tests::{Answer, ApiEvent, fresh_table, ingest_token};
+use integration_tests::{Answer, ApiEvent, fresh_table, ingest_token, process_cpu_ns};
 use serde_json::json;
 
 #[path = "../../shared/benches/support/mixed_batch.rs"]
@@ -33,18 +33,6 @@ const VCPU_AT_MB: f64 = 1769.0;
 /// A conditional PutItem's round trip inside a region: DynamoDB's
 /// single-digit milliseconds, taken at 5 (an assumption, not measured here).
 const PUT_RTT_MS: f64 = 5.0;
-
-/// CPU time of every thread of this process, in nanoseconds.
-fn cpu_ns() -> u64 {
-    std::fs::read_dir("/proc/self/task")
-        .map(|tasks| {
-            tasks
-                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
-                .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-                .sum()
-        })
-        .unwrap_or(0)
-}
 
 fn main() {
     let measuring = std::env::args().any(|a| a == "--bench");
@@ -72,13 +60,13 @@ fn main() {
                 wru += p.writes.iter().map(|(_, w)| w.write_units()).sum::<usize>();
                 events += p.writes.len();
             }
-            let (cpu0, wall0) = (cpu_ns(), Instant::now());
+            let (cpu0, wall0) = (process_cpu_ns(), Instant::now());
             for b in bodies {
                 let a = Answer::from(app.handle(ApiEvent::post("/api/v1/analytics/events", b).bearer(&token).into_request()).await);
                 assert_eq!(a.status, 202, "{}", a.body);
                 assert_eq!(a.body["accepted"], size);
             }
-            let cpu_ms = (cpu_ns() - cpu0) as f64 / 1e6 / batches as f64;
+            let cpu_ms = (process_cpu_ns() - cpu0) as f64 / 1e6 / batches as f64;
             let wall_ms = wall0.elapsed().as_secs_f64() * 1e3 / batches as f64;
             // The CPU work stretched to the function's vCPU share, plus the
             // two rounds of conditional writes (identities, then items), each
