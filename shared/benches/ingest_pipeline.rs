@@ -60,6 +60,16 @@ fn pipeline(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // What a raw read pays per item once the SDK has parsed it: the
+    // roll-up, the explorer and the feeds read events back this way.
+    let items: Vec<_> = prepare(&body, "tenant-1", now, &retention, 8).unwrap().writes.into_iter().map(|(_, w)| w.item).collect();
+    g.bench_function("read_back_500 (serde_dynamo item -> Event)", |b| {
+        b.iter_batched(
+            || items.clone(),
+            |items| items.into_iter().map(|i| serde_dynamo::from_item::<_, analytics_shared::model::Event>(i).unwrap()).collect::<Vec<_>>(),
+            BatchSize::LargeInput,
+        )
+    });
     g.finish();
 }
 
