@@ -216,6 +216,29 @@ impl Rollup {
         self.slots = slots;
     }
 
+    /// What the dashboard's routes read of a stored day
+    /// (`store::rollups::DayPart::Dashboard`): users, clients and reports
+    /// whole, API requests with their counts but without their latency
+    /// histograms, nothing of auth or external calls. Every figure of
+    /// `/dashboard`, `/metrics`, `/categories`, `/business-impact` and
+    /// `/client-performance` reads the same from it as from the whole day,
+    /// at a fraction of its bytes (BENCHMARKS.md, "Period reads").
+    pub fn dashboard_part(&self) -> Rollup {
+        let api = self
+            .api
+            .iter()
+            .map(|(k, s)| (k.clone(), ApiStats { count: s.count, received: s.received, time_ms: s.time_ms, latency: Histogram::default() }))
+            .collect();
+        Rollup {
+            users: self.users.clone(),
+            clients: self.clients.clone(),
+            reports: self.reports.clone(),
+            api,
+            slots: self.slots.clone(),
+            ..Rollup::default()
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.users.is_empty()
             && self.clients.is_empty()

@@ -98,7 +98,54 @@ fn main() {
             println!(
                 "{n} events: /categories?period=7d reads {read_categories} items, /metrics?period=7d (with the kept history) {read_metrics}"
             );
+            // Every period, computed, reading the days' dashboard parts;
+            // then again with the parts gone, so each day is read whole (as
+            // before the parts existed): the same world, one run.
+            for how in ["the days' dashboard parts", "whole days"] {
+                if how == "whole days" {
+                    delete_partition(&client, &cfg.store.table, "T#bench#R#day-dashboard").await;
+                }
+                for path in ["/dashboard?period=7d", "/dashboard?period=30d", "/dashboard?period=90d", "/dashboard?period=365d"] {
+                    let (mut times, mut read) = (vec![], 0);
+                    for _ in 0..rounds {
+                        app.store.documents().invalidate_cache("bench").await.unwrap();
+                        let (took, r, a) = get(path, &admin).await;
+                        assert_eq!(a.headers["x-cache"], "miss");
+                        times.push(took);
+                        read = r;
+                    }
+                    println!(
+                        "{n} events: {path} computed from {how}: {read} items, {:.1} ms (median of {rounds})",
+                        median(times).as_secs_f64() * 1e3
+                    );
+                }
+            }
             client.delete_table().table_name(&cfg.store.table).send().await.unwrap();
         }
     });
+}
+
+/// Deletes every item of one partition.
+async fn delete_partition(client: &aws_sdk_dynamodb::Client, table: &str, pk: &str) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut start = None;
+    loop {
+        let page = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :p")
+            .expression_attribute_values(":p", AttributeValue::S(pk.to_owned()))
+            .projection_expression("pk, sk")
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        for key in page.items() {
+            client.delete_item().table_name(table).set_key(Some(key.clone())).send().await.unwrap();
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return;
+        }
+    }
 }

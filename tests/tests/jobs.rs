@@ -464,6 +464,62 @@ async fn period_reads_match_after_the_jobs() {
     assert_eq!(rolled.activities(), 50);
 }
 
+/// The dashboard's routes read each stored day's part (no latency
+/// histograms, no auth or external calls): the figures they answer are
+/// those of the whole days, and a day stored without its part (before it
+/// existed) is read whole instead.
+#[tokio::test]
+async fn the_dashboard_reads_each_days_part_and_the_whole_day_where_it_is_missing() {
+    use analytics_shared::query::planner::{read_pieces, read_pieces_of};
+    use analytics_shared::store::rollups::DayPart;
+    let (client, cfg) = fresh_table().await;
+    let (jobs, _bus) = jobs_env(cfg.clone(), &client).await;
+    let start = Utc::now().duration_trunc(Duration::days(1)).unwrap() - Duration::days(4);
+    let mut rng = fastrand::Rng::with_seed(7);
+    store_events(&client, &cfg, "acme", &random_world(&mut rng, "acme", 400, start, 3 * 24 * 60)).await;
+    run_job(&jobs, json!({"job": "usage-rollup"})).await.unwrap();
+    let store = store_of(&client, &cfg);
+    let (now, range) = (Utc::now(), DateRange { from: start, to: Utc::now() });
+    let whole = period::total(&read_pieces(&store, "acme", range, &[], now, &cfg.retention).await.unwrap());
+    let dashboard =
+        || async { period::total(&read_pieces_of(&store, "acme", range, &[], DayPart::Dashboard, now, &cfg.retention).await.unwrap()) };
+    let part = dashboard().await;
+    assert!(!whole.auth.is_empty() && !whole.external.is_empty() && whole.api.values().any(|s| s.latency != Default::default()));
+    assert_eq!(part, whole.dashboard_part(), "the same figures, less what the dashboard never shows");
+    assert!(part.auth.is_empty() && part.external.is_empty() && part.api.values().all(|s| s.latency == Default::default()));
+    assert_eq!((part.counters(), part.activities(), part.users.len()), (whole.counters(), whole.activities(), whole.users.len()));
+
+    let (first, last) = (time_label(start), time_label(start + Duration::days(3)));
+    let stored = store.rollups().read("acme", Resolution::DayDashboard, &first, &last, now).await.unwrap();
+    let days = store.rollups().read("acme", Resolution::Day, &first, &last, now).await.unwrap();
+    assert_eq!(stored.len(), 3, "each day the roll-up rebuilt has its part");
+    for (label, day) in &days {
+        assert_eq!(stored.get(label), Some(&day.dashboard_part()), "{label}");
+        let size = |r: &analytics_shared::rollup::Rollup| serde_json::to_vec(r).unwrap().len();
+        assert!(size(&stored[label]) < size(day), "{label}: the part is smaller than its day");
+    }
+    // Days stored before their part existed: read whole, same answer.
+    let parts = client
+        .query()
+        .table_name(&cfg.store.table)
+        .key_condition_expression("pk = :p")
+        .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S("T#acme#R#day-dashboard".into()))
+        .send()
+        .await
+        .unwrap();
+    assert!(!parts.items().is_empty());
+    for item in parts.items() {
+        let key = item.iter().filter(|(k, _)| *k == "pk" || *k == "sk").map(|(k, v)| (k.clone(), v.clone())).collect();
+        client.delete_item().table_name(&cfg.store.table).set_key(Some(key)).send().await.unwrap();
+    }
+    assert!(store.rollups().read("acme", Resolution::DayDashboard, &first, &last, now).await.unwrap().is_empty());
+    assert_eq!(dashboard().await, part, "a day without its part is read whole");
+}
+
+fn time_label(t: DateTime<Utc>) -> String {
+    analytics_shared::time::day_label(t)
+}
+
 fn pick<T: Copy>(rng: &mut fastrand::Rng, xs: &[T]) -> T {
     xs[rng.usize(..xs.len())]
 }

@@ -55,7 +55,7 @@ fn only_the_store_and_the_bus_speak_to_aws() {
 
 /// What of the store a module outside it may name: the table, its error,
 /// and the data types the repositories take and give.
-const STORE_API: [&str; 14] = [
+const STORE_API: [&str; 15] = [
     "store::Table",
     "store::StoreError",
     "store::{StoreError, Table}",
@@ -65,6 +65,7 @@ const STORE_API: [&str; 14] = [
     "store::rollups::Resolution",
     "store::rollups::StoredRollup",
     "store::rollups::{Resolution, StoredRollup}",
+    "store::rollups::{DayPart, StoredRollup}",
     "store::documents::ReportWrite",
     "store::sweep::{SweepRun, Swept}",
     "store::tenants::TenantEntry",

@@ -85,6 +85,12 @@ pub async fn rebuild_day(store: &Table, tenant: &str, day: &str, now: DateTime<U
     }
     total.compact(store.config().rollup_max_keys);
     let expires = (start + Duration::days(i64::from(retention.rollup_days))).timestamp();
+    // The dashboard's part and the whole day: period reads take either
+    // only once the day's hours are clean, and the markers are cleared
+    // after this, so a run cut short between the two leaves the day read
+    // from its hours.
+    let part = StoredRollup { rollup: total.dashboard_part(), kinds: BTreeMap::new() };
+    store.rollups().put(tenant, Resolution::DayDashboard, day, &part, expires).await?;
     store.rollups().put(tenant, Resolution::Day, day, &StoredRollup { rollup: total, kinds: BTreeMap::new() }, expires).await
 }
 

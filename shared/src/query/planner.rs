@@ -13,7 +13,7 @@ use crate::config::Retention;
 use crate::rollup::Rollup;
 use crate::store::StoreError;
 use crate::store::hours::HourAsk;
-use crate::store::rollups::StoredRollup;
+use crate::store::rollups::{DayPart, StoredRollup};
 use crate::time::{day_label, hour_label, hour_start};
 
 /// What the planner reads: dirty markers, stored days and hours, and the
@@ -21,12 +21,14 @@ use crate::time::{day_label, hour_label, hour_start};
 pub trait RollupSource: Sync {
     /// The dirty hours (labels) among `first..=last`.
     fn dirty_hours(&self, tenant: &str, first: &str, last: &str) -> impl Future<Output = Result<BTreeSet<String>, StoreError>> + Send;
-    /// Stored day rollups of `first..=last` (day labels).
+    /// Stored day rollups of `first..=last` (day labels), whole or the
+    /// part the read needs.
     fn days(
         &self,
         tenant: &str,
         first: &str,
         last: &str,
+        part: DayPart,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<BTreeMap<String, Rollup>, StoreError>> + Send;
     /// Stored hour documents of `first..=last` (hour labels).
@@ -69,6 +71,20 @@ pub async fn read_pieces<S: RollupSource>(
     now: DateTime<Utc>,
     retention: &Retention,
 ) -> Result<Vec<Piece>, StoreError> {
+    read_pieces_of(store, tenant, range, boundaries, DayPart::Whole, now, retention).await
+}
+
+/// [`read_pieces`] taking of each stored day only the `part` the answer
+/// needs (hours, read for the range's edges and dirty days, stay whole).
+pub async fn read_pieces_of<S: RollupSource>(
+    store: &S,
+    tenant: &str,
+    range: DateRange,
+    boundaries: &[DateTime<Utc>],
+    part: DayPart,
+    now: DateTime<Utc>,
+    retention: &Retention,
+) -> Result<Vec<Piece>, StoreError> {
     // Plan: partial edge hours, whole UTC days, and other whole hours.
     let mut edges: Vec<(DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)> = Vec::new(); // (hour, from, to)
     let mut days: Vec<DateTime<Utc>> = Vec::new();
@@ -92,7 +108,7 @@ pub async fn read_pieces<S: RollupSource>(
     }
     let day_reads = days.chunks(DAYS_PER_READ).map(|c| {
         let (first, last) = (day_label(c[0]), day_label(c[c.len() - 1]));
-        async move { store.days(tenant, &first, &last, now).await }
+        async move { store.days(tenant, &first, &last, part, now).await }
     });
     let last_hour = hour_start(range.to - Duration::milliseconds(1));
     let marker_span = (hour_label(hour_start(range.from)), hour_label(last_hour));
@@ -204,7 +220,14 @@ mod tests {
         async fn dirty_hours(&self, _: &str, first: &str, last: &str) -> Result<BTreeSet<String>, StoreError> {
             Ok(self.dirty.iter().filter(|h| h.as_str() >= first && h.as_str() <= last).cloned().collect())
         }
-        async fn days(&self, _: &str, first: &str, last: &str, _: DateTime<Utc>) -> Result<BTreeMap<String, Rollup>, StoreError> {
+        async fn days(
+            &self,
+            _: &str,
+            first: &str,
+            last: &str,
+            _: DayPart,
+            _: DateTime<Utc>,
+        ) -> Result<BTreeMap<String, Rollup>, StoreError> {
             Ok(self.days.range(first.to_owned()..=last.to_owned()).map(|(k, v)| (k.clone(), v.clone())).collect())
         }
         async fn hours(&self, _: &str, first: &str, last: &str, _: DateTime<Utc>) -> Result<BTreeMap<String, StoredRollup>, StoreError> {

@@ -36,6 +36,8 @@ use crate::rollup::Rollup;
 pub enum Resolution {
     Hour,
     Day,
+    /// A day's [`Rollup::dashboard_part`], written beside the whole day.
+    DayDashboard,
 }
 
 impl Resolution {
@@ -43,8 +45,18 @@ impl Resolution {
         match self {
             Resolution::Hour => "hour",
             Resolution::Day => "day",
+            Resolution::DayDashboard => "day-dashboard",
         }
     }
+}
+
+/// What a period read needs of each stored day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayPart {
+    Whole,
+    /// [`Rollup::dashboard_part`]: read from its own document, or from the
+    /// whole day where that is missing (a day stored before the part was).
+    Dashboard,
 }
 
 /// The largest part of a stored rollup (the item limit is 400 KB).
@@ -219,8 +231,42 @@ impl crate::query::planner::RollupSource for Table {
     async fn dirty_hours(&self, tenant: &str, first: &str, last: &str) -> Result<BTreeSet<String>, StoreError> {
         Ok(self.markers().dirty_hours_between(tenant, Some((first, last))).await?.into_keys().collect())
     }
-    async fn days(&self, tenant: &str, first: &str, last: &str, now: DateTime<Utc>) -> Result<BTreeMap<String, Rollup>, StoreError> {
-        self.rollups().read(tenant, Resolution::Day, first, last, now).await
+    async fn days(
+        &self,
+        tenant: &str,
+        first: &str,
+        last: &str,
+        part: DayPart,
+        now: DateTime<Utc>,
+    ) -> Result<BTreeMap<String, Rollup>, StoreError> {
+        if part == DayPart::Whole {
+            return self.rollups().read(tenant, Resolution::Day, first, last, now).await;
+        }
+        let mut days = self.rollups().read(tenant, Resolution::DayDashboard, first, last, now).await?;
+        // Days without their part (stored before it was, or holding none of
+        // it): each run of them read whole, once.
+        let (Some(first_day), Some(last_day)) = (crate::time::parse_day(first), crate::time::parse_day(last)) else { return Ok(days) };
+        let mut runs: Vec<(String, String)> = Vec::new();
+        let mut day = first_day;
+        let mut open: Option<(String, String)> = None;
+        while day <= last_day {
+            let label = crate::time::day_label(day);
+            if days.contains_key(&label) {
+                runs.extend(open.take());
+            } else {
+                match &mut open {
+                    Some((_, end)) => *end = label,
+                    None => open = Some((label.clone(), label)),
+                }
+            }
+            day += chrono::Duration::days(1);
+        }
+        runs.extend(open);
+        let reads = runs.iter().map(|(a, b)| self.rollups().read(tenant, Resolution::Day, a, b, now));
+        for whole in futures::future::try_join_all(reads).await? {
+            days.extend(whole.into_iter().map(|(label, r)| (label, r.dashboard_part())));
+        }
+        Ok(days)
     }
     async fn hours(&self, tenant: &str, first: &str, last: &str, now: DateTime<Utc>) -> Result<BTreeMap<String, StoredRollup>, StoreError> {
         self.rollups().stored(tenant, Resolution::Hour, first, last, now, false).await

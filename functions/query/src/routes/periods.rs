@@ -8,6 +8,7 @@ use analytics_shared::query::period::{self, DateRange, Granularity, MAX_BUCKETS,
 use analytics_shared::query::responses::{Clients, Covered, Dashboard, Trends};
 use analytics_shared::query::zone::Zone;
 use analytics_shared::rollup::Rollup;
+use analytics_shared::store::rollups::DayPart;
 use analytics_shared::time::day_start;
 use chrono::Duration;
 
@@ -30,7 +31,7 @@ impl PeriodRead {
     /// The period alone: the routes that show only what happened in it.
     async fn of(ask: &Ask<'_>) -> Result<PeriodRead, ApiError> {
         let range = Self::range(ask)?;
-        let pieces = ask.pieces(&Scope::Tenant, range, &[]).await?;
+        let pieces = ask.pieces_of(&Scope::Tenant, range, &[], DayPart::Dashboard).await?;
         Ok(PeriodRead { range, pieces, history: Rollup::default() })
     }
 
@@ -41,7 +42,7 @@ impl PeriodRead {
         let kept_days = i64::from(ask.app.cfg.retention.events_days);
         let history_from = range.from.min(day_start(ask.now) - Duration::days(kept_days - 1));
         // No stored day straddles the period's start, so the pieces split there.
-        let all = ask.pieces(&Scope::Tenant, DateRange { from: history_from, to: ask.now }, &[range.from]).await?;
+        let all = ask.pieces_of(&Scope::Tenant, DateRange { from: history_from, to: ask.now }, &[range.from], DayPart::Dashboard).await?;
         let history = period::total(&all);
         let pieces = all.into_iter().filter(|x| x.start >= range.from).collect();
         Ok(PeriodRead { range, pieces, history })
