@@ -498,6 +498,15 @@ async fn the_dashboard_reads_each_days_part_and_the_whole_day_where_it_is_missin
         let size = |r: &analytics_shared::rollup::Rollup| serde_json::to_vec(r).unwrap().len();
         assert!(size(&stored[label]) < size(day), "{label}: the part is smaller than its day");
     }
+    // A part that is not its whole day's newest revision (left by a
+    // rebuild racing another) is not read: the day is read whole.
+    let label = days.keys().next().unwrap().clone();
+    let mut stale = analytics_shared::store::rollups::StoredRollup::default();
+    stale.rollup.users.insert("nobody".into(), Default::default());
+    let rev = analytics_shared::store::rollups::new_revision();
+    store.rollups().put_revision("acme", Resolution::DayDashboard, &label, &stale, i64::MAX, &rev).await.unwrap();
+    assert_eq!(store.rollups().read("acme", Resolution::DayDashboard, &label, &label, now).await.unwrap()[&label], stale.rollup);
+    assert_eq!(dashboard().await, part, "a part under another revision than its day's is not read");
     // Days stored before their part existed: read whole, same answer.
     let parts = client
         .query()

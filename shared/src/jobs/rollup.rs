@@ -14,7 +14,7 @@ use crate::store::Table;
 use crate::store::explorer::index::HourMask;
 use crate::store::hours::HourAsk;
 use crate::store::hours::HourNote;
-use crate::store::rollups::{Resolution, StoredRollup};
+use crate::store::rollups::{Resolution, StoredRollup, new_revision};
 use crate::time::{self, parse_day, parse_hour};
 
 /// Rolls up the tenant's dirty hours, oldest first and at most
@@ -85,13 +85,15 @@ pub async fn rebuild_day(store: &Table, tenant: &str, day: &str, now: DateTime<U
     }
     total.compact(store.config().rollup_max_keys);
     let expires = (start + Duration::days(i64::from(retention.rollup_days))).timestamp();
-    // The dashboard's part and the whole day: period reads take either
-    // only once the day's hours are clean, and the markers are cleared
-    // after this, so a run cut short between the two leaves the day read
-    // from its hours.
+    // The whole day, then its dashboard part under the same revision: a
+    // reader takes the part only when it carries the whole day's newest
+    // revision, so a rebuild cut short, or racing another (the daily job
+    // and the roll-up), never leaves a part that disagrees with its day.
+    let rev = new_revision();
     let part = StoredRollup { rollup: total.dashboard_part(), kinds: BTreeMap::new() };
-    store.rollups().put(tenant, Resolution::DayDashboard, day, &part, expires).await?;
-    store.rollups().put(tenant, Resolution::Day, day, &StoredRollup { rollup: total, kinds: BTreeMap::new() }, expires).await
+    let whole = StoredRollup { rollup: total, kinds: BTreeMap::new() };
+    store.rollups().put_revision(tenant, Resolution::Day, day, &whole, expires, &rev).await?;
+    store.rollups().put_revision(tenant, Resolution::DayDashboard, day, &part, expires, &rev).await
 }
 
 /// What one roll-up run of a tenant did.

@@ -118,6 +118,11 @@ fn split_part_key(sk: &str, rev_attr: &str) -> Option<(String, String, usize)> {
     }
 }
 
+/// A fresh revision id: time-ordered, so the newest whole one wins.
+pub fn new_revision() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
 /// Stored hourly and daily rollups.
 #[derive(Clone, Copy)]
 pub struct Rollups<'t> {
@@ -128,24 +133,38 @@ impl Rollups<'_> {
     /// Stores a rollup, replacing the bucket's previous one once the new
     /// one is whole; an empty rollup removes the bucket instead.
     pub async fn put(self, tenant: &str, res: Resolution, label: &str, doc: &StoredRollup, expires_at: i64) -> Result<(), StoreError> {
+        self.put_revision(tenant, res, label, doc, expires_at, &new_revision()).await
+    }
+
+    /// [`Rollups::put`] under a revision the caller made ([`new_revision`]):
+    /// a day's dashboard part carries its whole day's, which is how a
+    /// reader knows the two belong together.
+    pub async fn put_revision(
+        self,
+        tenant: &str,
+        res: Resolution,
+        label: &str,
+        doc: &StoredRollup,
+        expires_at: i64,
+        rev: &str,
+    ) -> Result<(), StoreError> {
         let pk = keys::rollup_pk(tenant, res.as_str());
         let old_parts = self.rollup_part_keys(&pk, label).await?;
         let data = if doc.is_empty() { Vec::new() } else { serde_json::to_vec(doc).map_err(StoreError::corrupt)? };
         let chunks: Vec<&[u8]> = data.chunks(PART_BYTES).collect();
-        let rev = uuid::Uuid::now_v7().simple().to_string();
         for (i, chunk) in chunks.iter().enumerate() {
             let item: Item = [
                 (PK.to_owned(), s(&pk)),
                 (SK.to_owned(), s(format!("{label}#{rev}#{i}"))),
                 ("data".to_owned(), AttributeValue::B(Blob::new(*chunk))),
                 ("parts".to_owned(), n(chunks.len())),
-                ("rev".to_owned(), s(&rev)),
+                ("rev".to_owned(), s(rev)),
                 (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
             ]
             .into();
             self.t.put(item).await?;
         }
-        for sk in old_parts {
+        for sk in old_parts.into_iter().filter(|sk| !sk.starts_with(&format!("{label}#{rev}#"))) {
             self.t.delete(&pk, sk).await?;
         }
         Ok(())
@@ -188,7 +207,24 @@ impl Rollups<'_> {
         now: DateTime<Utc>,
         consistent: bool,
     ) -> Result<BTreeMap<String, StoredRollup>, StoreError> {
-        let query = self
+        let docs = self.revisions(tenant, res, first, last, now, consistent, true).await?;
+        docs.into_iter().map(|(label, (_, doc))| Ok((label, doc.unwrap_or_default()))).collect()
+    }
+
+    /// For each bucket of `first..=last`, its newest whole revision, and
+    /// its document when `with_data` (otherwise only the keys are read).
+    #[allow(clippy::too_many_arguments)]
+    async fn revisions(
+        self,
+        tenant: &str,
+        res: Resolution,
+        first: &str,
+        last: &str,
+        now: DateTime<Utc>,
+        consistent: bool,
+        with_data: bool,
+    ) -> Result<BTreeMap<String, (String, Option<StoredRollup>)>, StoreError> {
+        let mut query = self
             .t
             .query_unexpired(now)
             .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
@@ -196,6 +232,9 @@ impl Rollups<'_> {
             .expression_attribute_values(":a", s(format!("{first}#")))
             .expression_attribute_values(":b", s(format!("{last}#~")))
             .consistent_read(consistent);
+        if !with_data {
+            query = query.projection_expression("sk, parts, rev");
+        }
         let mut revisions: BTreeMap<String, BTreeMap<String, Revision>> = BTreeMap::new();
         self.t
             .for_each_page(query, |items| {
@@ -213,14 +252,18 @@ impl Rollups<'_> {
         let mut out = BTreeMap::new();
         for (label, revs) in revisions {
             // Revisions are time-ordered ids: the newest whole one wins.
-            let Some(whole) =
-                revs.into_values().rev().find(|r| r.chunks.len() == r.parts && (0..r.parts).all(|i| r.chunks.contains_key(&i)))
+            let Some((rev, whole)) =
+                revs.into_iter().rev().find(|(_, r)| r.chunks.len() == r.parts && (0..r.parts).all(|i| r.chunks.contains_key(&i)))
             else {
                 continue;
             };
-            let bytes: Vec<u8> = whole.chunks.into_values().flatten().collect();
-            let doc = StoredRollup::parse(&bytes).map_err(|e| StoreError::corrupt(format!("rollup {label}: {e}")))?;
-            out.insert(label, doc);
+            let doc = if with_data {
+                let bytes: Vec<u8> = whole.chunks.into_values().flatten().collect();
+                Some(StoredRollup::parse(&bytes).map_err(|e| StoreError::corrupt(format!("rollup {label}: {e}")))?)
+            } else {
+                None
+            };
+            out.insert(label, (rev, doc));
         }
         Ok(out)
     }
@@ -242,9 +285,20 @@ impl crate::query::planner::RollupSource for Table {
         if part == DayPart::Whole {
             return self.rollups().read(tenant, Resolution::Day, first, last, now).await;
         }
-        let mut days = self.rollups().read(tenant, Resolution::DayDashboard, first, last, now).await?;
-        // Days without their part (stored before it was, or holding none of
-        // it): each run of them read whole, once.
+        // A part is read only under its whole day's newest revision: a part
+        // left by an older or a concurrent rebuild of the day is not.
+        let (parts, wholes) = futures::future::try_join(
+            self.rollups().revisions(tenant, Resolution::DayDashboard, first, last, now, false, true),
+            self.rollups().revisions(tenant, Resolution::Day, first, last, now, false, false),
+        )
+        .await?;
+        let mut days: BTreeMap<String, Rollup> = parts
+            .into_iter()
+            .filter(|(label, (rev, _))| wholes.get(label).is_some_and(|(whole, _)| whole == rev))
+            .filter_map(|(label, (_, doc))| Some((label, doc?.rollup)))
+            .collect();
+        // Days without their part (stored before it was, holding none of
+        // it, or not matching their whole): each run of them read whole.
         let (Some(first_day), Some(last_day)) = (crate::time::parse_day(first), crate::time::parse_day(last)) else { return Ok(days) };
         let mut runs: Vec<(String, String)> = Vec::new();
         let mut day = first_day;
