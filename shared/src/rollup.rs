@@ -232,10 +232,10 @@ impl Rollup {
             .collect();
         let mut api: BTreeMap<String, ApiStats> = BTreeMap::new();
         for (k, s) in &self.api {
-            let class = api.entry(format!("{} * *", split_api_key(k).0)).or_default();
-            class.count += s.count;
-            sat(&mut class.received, s.received);
-            class.time_ms += s.time_ms;
+            api.entry(api_key(split_api_key(k).0.saturating_mul(100), "*", "*")).or_default().merge(s);
+        }
+        for s in api.values_mut() {
+            s.latency = Histogram::default();
         }
         Rollup { users, clients: self.clients.clone(), reports: self.reports.clone(), api, slots: self.slots.clone(), ..Rollup::default() }
     }

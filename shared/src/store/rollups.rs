@@ -164,7 +164,9 @@ impl Rollups<'_> {
             .into();
             self.t.put(item).await?;
         }
-        for sk in old_parts.into_iter().filter(|sk| !sk.starts_with(&format!("{label}#{rev}#"))) {
+        // Parts of this very revision are the ones just written.
+        let written = format!("{label}#{rev}#");
+        for sk in old_parts.into_iter().filter(|sk| !sk.starts_with(&written)) {
             self.t.delete(&pk, sk).await?;
         }
         Ok(())
@@ -207,19 +209,17 @@ impl Rollups<'_> {
         now: DateTime<Utc>,
         consistent: bool,
     ) -> Result<BTreeMap<String, StoredRollup>, StoreError> {
-        let docs = self.revisions(tenant, res, first, last, now, consistent, true).await?;
-        docs.into_iter().map(|(label, (_, doc))| Ok((label, doc.unwrap_or_default()))).collect()
+        let docs = self.revisions(tenant, res, (first, last), now, consistent, true).await?;
+        Ok(docs.into_iter().map(|(label, (_, doc))| (label, doc.unwrap_or_default())).collect())
     }
 
     /// For each bucket of `first..=last`, its newest whole revision, and
     /// its document when `with_data` (otherwise only the keys are read).
-    #[allow(clippy::too_many_arguments)]
     async fn revisions(
         self,
         tenant: &str,
         res: Resolution,
-        first: &str,
-        last: &str,
+        (first, last): (&str, &str),
         now: DateTime<Utc>,
         consistent: bool,
         with_data: bool,
@@ -269,6 +269,47 @@ impl Rollups<'_> {
     }
 }
 
+impl Rollups<'_> {
+    /// The dashboard parts of the stored days `first..=last`. A part is
+    /// taken only under its whole day's newest revision (one left by an
+    /// older or a concurrent rebuild of the day is not); a day whose part
+    /// is missing (stored before parts were, or holding none of one) or
+    /// stale is read whole, each run of such days in one query, and made
+    /// into its part here.
+    pub async fn dashboard_days(
+        self,
+        tenant: &str,
+        first: &str,
+        last: &str,
+        now: DateTime<Utc>,
+    ) -> Result<BTreeMap<String, Rollup>, StoreError> {
+        let (mut parts, wholes) = futures::future::try_join(
+            self.revisions(tenant, Resolution::DayDashboard, (first, last), now, false, true),
+            self.revisions(tenant, Resolution::Day, (first, last), now, false, false),
+        )
+        .await?;
+        let mut days = BTreeMap::new();
+        let mut runs: Vec<(&str, &str)> = Vec::new();
+        let mut open: Option<(&str, &str)> = None;
+        for (label, (rev, _)) in &wholes {
+            match parts.remove(label) {
+                Some((part_rev, Some(doc))) if part_rev == *rev => {
+                    days.insert(label.clone(), doc.rollup);
+                    runs.extend(open.take());
+                }
+                // Consecutive stored days all without their part: one read.
+                _ => open = Some((open.map_or(label.as_str(), |(a, _)| a), label.as_str())),
+            }
+        }
+        runs.extend(open);
+        let reads = runs.into_iter().map(|(a, b)| self.read(tenant, Resolution::Day, a, b, now));
+        for whole in futures::future::try_join_all(reads).await? {
+            days.extend(whole.into_iter().map(|(label, r)| (label, r.dashboard_part())));
+        }
+        Ok(days)
+    }
+}
+
 /// The period planner reads the table through this port.
 impl crate::query::planner::RollupSource for Table {
     async fn dirty_hours(&self, tenant: &str, first: &str, last: &str) -> Result<BTreeSet<String>, StoreError> {
@@ -282,45 +323,10 @@ impl crate::query::planner::RollupSource for Table {
         part: DayPart,
         now: DateTime<Utc>,
     ) -> Result<BTreeMap<String, Rollup>, StoreError> {
-        if part == DayPart::Whole {
-            return self.rollups().read(tenant, Resolution::Day, first, last, now).await;
+        match part {
+            DayPart::Whole => self.rollups().read(tenant, Resolution::Day, first, last, now).await,
+            DayPart::Dashboard => self.rollups().dashboard_days(tenant, first, last, now).await,
         }
-        // A part is read only under its whole day's newest revision: a part
-        // left by an older or a concurrent rebuild of the day is not.
-        let (parts, wholes) = futures::future::try_join(
-            self.rollups().revisions(tenant, Resolution::DayDashboard, first, last, now, false, true),
-            self.rollups().revisions(tenant, Resolution::Day, first, last, now, false, false),
-        )
-        .await?;
-        let mut days: BTreeMap<String, Rollup> = parts
-            .into_iter()
-            .filter(|(label, (rev, _))| wholes.get(label).is_some_and(|(whole, _)| whole == rev))
-            .filter_map(|(label, (_, doc))| Some((label, doc?.rollup)))
-            .collect();
-        // Days without their part (stored before it was, holding none of
-        // it, or not matching their whole): each run of them read whole.
-        let (Some(first_day), Some(last_day)) = (crate::time::parse_day(first), crate::time::parse_day(last)) else { return Ok(days) };
-        let mut runs: Vec<(String, String)> = Vec::new();
-        let mut day = first_day;
-        let mut open: Option<(String, String)> = None;
-        while day <= last_day {
-            let label = crate::time::day_label(day);
-            if days.contains_key(&label) {
-                runs.extend(open.take());
-            } else {
-                match &mut open {
-                    Some((_, end)) => *end = label,
-                    None => open = Some((label.clone(), label)),
-                }
-            }
-            day += chrono::Duration::days(1);
-        }
-        runs.extend(open);
-        let reads = runs.iter().map(|(a, b)| self.rollups().read(tenant, Resolution::Day, a, b, now));
-        for whole in futures::future::try_join_all(reads).await? {
-            days.extend(whole.into_iter().map(|(label, r)| (label, r.dashboard_part())));
-        }
-        Ok(days)
     }
     async fn hours(&self, tenant: &str, first: &str, last: &str, now: DateTime<Utc>) -> Result<BTreeMap<String, StoredRollup>, StoreError> {
         self.rollups().stored(tenant, Resolution::Hour, first, last, now, false).await
