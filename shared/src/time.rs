@@ -50,13 +50,13 @@ pub fn push_hour_label(out: &mut String, t: DateTime<Utc>) {
     let year = t.year();
     match u32::try_from(year) {
         Ok(y) if y <= 9999 => {
-            push_padded(out, y.into(), 4);
+            push_digits(out, y, 4);
             out.push('-');
-            push_padded(out, t.month().into(), 2);
+            push_digits(out, t.month(), 2);
             out.push('-');
-            push_padded(out, t.day().into(), 2);
+            push_digits(out, t.day(), 2);
             out.push('T');
-            push_padded(out, t.hour().into(), 2);
+            push_digits(out, t.hour(), 2);
         }
         // Outside the range every input is held to, kept as it always read.
         _ => {
@@ -66,13 +66,12 @@ pub fn push_hour_label(out: &mut String, t: DateTime<Utc>) {
     }
 }
 
-/// Appends `v` in decimal, zero-padded to at least `width` digits (what
-/// `{:0width$}` writes, without the formatting machinery).
-pub fn push_padded(out: &mut String, v: u64, width: usize) {
-    let mut buf = itoa::Buffer::new();
-    let digits = buf.format(v);
-    out.extend(std::iter::repeat_n('0', width.saturating_sub(digits.len())));
-    out.push_str(digits);
+/// Appends the last `width` decimal digits of `v`, zero-padded.
+fn push_digits(out: &mut String, v: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (v / 10u32.pow(place)) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
 }
 
 /// `yyyy-mm-dd`: the UTC day a time falls in.

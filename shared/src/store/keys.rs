@@ -12,7 +12,10 @@ pub fn shard_of(event_id: &str, shards: u16) -> u16 {
 
 /// Raw events of one hour and shard: `T#{tenant}#E#{yyyy-mm-ddThh}#{shard}`.
 pub fn event_pk(tenant: &str, hour: &str, shard: u16) -> String {
-    let mut pk = tenant_key(tenant, "E", hour.len() + 6);
+    let mut pk = String::with_capacity(tenant.len() + hour.len() + 10);
+    pk.push_str("T#");
+    pk.push_str(tenant);
+    pk.push_str("#E#");
     pk.push_str(hour);
     pk.push('#');
     push_int(&mut pk, shard);
@@ -23,24 +26,17 @@ pub fn event_pk(tenant: &str, hour: &str, shard: u16) -> String {
 /// is the sort key of both indexes too.
 pub fn event_sk(t: DateTime<Utc>, event_id: &str) -> String {
     let mut sk = String::with_capacity(event_id.len() + 16);
-    crate::time::push_padded(&mut sk, u64::try_from(t.timestamp_millis()).unwrap_or(0), 13);
+    let mut digits = itoa::Buffer::new();
+    let ms = digits.format(t.timestamp_millis().max(0));
+    sk.extend(std::iter::repeat_n('0', 13usize.saturating_sub(ms.len())));
+    sk.push_str(ms);
     sk.push('#');
     sk.push_str(event_id);
     sk
 }
 
-/// The keys ingest writes for every event are built piece by piece:
-/// through `format!` they were a tenth of its CPU time per event
-/// (BENCHMARKS.md, "Ingest CPU path"). `T#{tenant}#{tag}#`, with room for
-/// `more` bytes.
-fn tenant_key(tenant: &str, tag: &str, more: usize) -> String {
-    let mut key = String::with_capacity(tenant.len() + tag.len() + 4 + more);
-    for part in ["T#", tenant, "#", tag, "#"] {
-        key.push_str(part);
-    }
-    key
-}
-
+/// Keys are built piece by piece: through `format!` they were a tenth of
+/// ingest's CPU time per event (BENCHMARKS.md, "Ingest CPU path").
 fn push_int(out: &mut String, v: impl itoa::Integer) {
     out.push_str(itoa::Buffer::new().format(v));
 }
@@ -67,7 +63,10 @@ pub fn sk_before(t: DateTime<Utc>) -> String {
 /// `{sender's epoch ms, signed}#{event_id}`: a resend carries exactly these
 /// again, while its corrected time moves with each send's network delay.
 pub fn identity_pk(tenant: &str, sent_time: DateTime<Utc>, shard: u16) -> String {
-    let mut pk = tenant_key(tenant, "I", 19);
+    let mut pk = String::with_capacity(tenant.len() + 23);
+    pk.push_str("T#");
+    pk.push_str(tenant);
+    pk.push_str("#I#");
     crate::time::push_hour_label(&mut pk, sent_time);
     pk.push('#');
     push_int(&mut pk, shard);
@@ -108,15 +107,13 @@ pub fn raw_partitions(tenant: &str, hour: DateTime<Utc>, shards: u16) -> Vec<Str
 
 /// gsi1, a user's events: `T#{tenant}#U#{user_id}`.
 pub fn user_pk(tenant: &str, user_id: &str) -> String {
-    let mut pk = tenant_key(tenant, "U", user_id.len());
-    pk.push_str(user_id);
-    pk
+    ["T#", tenant, "#U#", user_id].concat()
 }
 
 /// gsi2, events by name within a kind and month: `T#{tenant}#A#{kind}:{name}#{yyyy-mm}`.
 pub fn name_pk(tenant: &str, kind: &str, name: &str, t: DateTime<Utc>) -> String {
-    let mut pk = tenant_key(tenant, "A", kind.len() + name.len() + 14);
-    for part in [kind, ":", name, "#"] {
+    let mut pk = String::with_capacity(tenant.len() + kind.len() + name.len() + 20);
+    for part in ["T#", tenant, "#A#", kind, ":", name, "#"] {
         pk.push_str(part);
     }
     // The hour's label less its `-ddThh`: the month, `yyyy-mm`.
