@@ -11,6 +11,7 @@ mod health;
 mod metrics;
 pub mod rollup;
 mod weekly;
+pub mod windows;
 
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;

@@ -67,6 +67,7 @@ pub async fn roll_up_tenant(
         }
     }
     let kept = notes.iter().map(|n| n.frozen).sum();
+    super::windows::keep_windows(store, tenant, now, retention).await?;
     Ok(RollUpSummary { hours: todo.len(), days: days.len(), still_dirty, remaining, kept })
 }
 
@@ -93,7 +94,16 @@ pub async fn rebuild_day(store: &Table, tenant: &str, day: &str, now: DateTime<U
     let part = StoredRollup { rollup: total.dashboard_part(), kinds: BTreeMap::new() };
     let whole = StoredRollup { rollup: total, kinds: BTreeMap::new() };
     store.rollups().put_revision(tenant, Resolution::Day, day, &whole, expires, &rev).await?;
-    store.rollups().put_revision(tenant, Resolution::DayDashboard, day, &part, expires, &rev).await
+    store.rollups().put_revision(tenant, Resolution::DayDashboard, day, &part, expires, &rev).await?;
+    // A day that may be over by the time a dashboard window is next built
+    // makes every stored window stale (`store::windows`). The wall clock,
+    // not the run's start: a window as of this day is built only once it
+    // is over, an hour of margin after any write of a run that saw it as
+    // today and did not bump.
+    if start + Duration::days(1) <= Utc::now() + Duration::hours(1) {
+        store.windows().bump(tenant, now, retention.rollup_days).await?;
+    }
+    Ok(())
 }
 
 /// What one roll-up run of a tenant did.

@@ -122,8 +122,9 @@ pub enum TrendMetric {
     ActiveUsers,
 }
 
-/// Every trend metric of one bucket.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// Every trend metric of one bucket (stored in a dashboard window as
+/// shown: its figures are rounded as the answer rounds them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BucketTotals {
     pub bucket_start: DateTime<Utc>,
     pub activities: u64,

@@ -7,6 +7,7 @@ pub mod params;
 pub mod period;
 pub mod planner;
 pub mod responses;
+pub mod windowed;
 pub mod zone;
 
 use crate::auth::Caller;

@@ -23,6 +23,19 @@ pub struct DateRange {
     pub to: DateTime<Utc>,
 }
 
+/// The dashboard's periods (`period=`), in days, today included.
+pub const DASHBOARD_PERIODS: [(&str, i64); 4] = [("7d", 7), ("30d", 30), ("90d", 90), ("365d", 365)];
+
+/// The lengths of the stored dashboard windows (`store::windows`), in
+/// days, shortest first: every dashboard period, and the kept history its
+/// headline totals cover.
+pub fn window_days(retention: &Retention) -> Vec<u32> {
+    let mut days: Vec<u32> = DASHBOARD_PERIODS.iter().map(|(_, d)| *d as u32).chain([retention.events_days.max(2)]).collect();
+    days.sort_unstable();
+    days.dedup();
+    days
+}
+
 /// Trend bucket sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Granularity {

@@ -14,6 +14,7 @@ use crate::rollup::Rollup;
 use crate::store::StoreError;
 use crate::store::hours::HourAsk;
 use crate::store::rollups::{DayPart, StoredRollup};
+use crate::store::windows::StoredWindow;
 use crate::time::{day_label, hour_label, hour_start};
 
 /// What the planner reads: dirty markers, stored days and hours, and the
@@ -39,6 +40,19 @@ pub trait RollupSource: Sync {
         last: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<BTreeMap<String, StoredRollup>, StoreError>> + Send;
+    /// The stored dashboard windows of `days` days each as of the completed
+    /// day `as_of`, in that order, when every one is there, built under
+    /// the tenant's current day epoch, and none of their hours is dirty;
+    /// otherwise `None`, and the days are read one by one.
+    fn current_windows(
+        &self,
+        _tenant: &str,
+        _as_of: DateTime<Utc>,
+        _days: &[u32],
+        _now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Vec<StoredWindow>>, StoreError>> + Send {
+        async { Ok(None) }
+    }
     /// Each asked hour's figures, made as the roll-up makes them.
     fn figures(
         &self,

@@ -185,6 +185,19 @@ pub fn sweep_pk(tenant: &str) -> String {
     format!("T#{tenant}#SWEEP")
 }
 
+/// A tenant's dashboard windows (`store::windows`): the documents under
+/// `T#{tenant}#R#window` (labelled `{as_of}L{days}`), and their
+/// bookkeeping, the day epoch and what was last built, under this one.
+pub fn windows_pk(tenant: &str) -> String {
+    format!("T#{tenant}#W")
+}
+
+/// The label of the window of `days` days (today included) as of the
+/// completed day `as_of`.
+pub fn window_label(as_of: &str, days: u32) -> String {
+    format!("{as_of}L{days:03}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ pub mod rollups;
 pub mod sweep;
 pub mod table;
 pub mod tenants;
+pub mod windows;
 
 pub use table::Table;
 

@@ -148,13 +148,18 @@ impl Rollups<'_> {
         expires_at: i64,
         rev: &str,
     ) -> Result<(), StoreError> {
-        let pk = keys::rollup_pk(tenant, res.as_str());
-        let old_parts = self.rollup_part_keys(&pk, label).await?;
         let data = if doc.is_empty() { Vec::new() } else { serde_json::to_vec(doc).map_err(StoreError::corrupt)? };
+        self.put_bytes(&keys::rollup_pk(tenant, res.as_str()), label, &data, expires_at, rev).await
+    }
+
+    /// Stores a document's bytes as the parts of revision `rev` of the
+    /// bucket `label` (nothing when empty), then deletes its other revisions.
+    pub(super) async fn put_bytes(self, pk: &str, label: &str, data: &[u8], expires_at: i64, rev: &str) -> Result<(), StoreError> {
+        let old_parts = self.rollup_part_keys(pk, label).await?;
         let chunks: Vec<&[u8]> = data.chunks(PART_BYTES).collect();
         for (i, chunk) in chunks.iter().enumerate() {
             let item: Item = [
-                (PK.to_owned(), s(&pk)),
+                (PK.to_owned(), s(pk)),
                 (SK.to_owned(), s(format!("{label}#{rev}#{i}"))),
                 ("data".to_owned(), AttributeValue::B(Blob::new(*chunk))),
                 ("parts".to_owned(), n(chunks.len())),
@@ -167,7 +172,7 @@ impl Rollups<'_> {
         // Parts of this very revision are the ones just written.
         let written = format!("{label}#{rev}#");
         for sk in old_parts.into_iter().filter(|sk| !sk.starts_with(&written)) {
-            self.t.delete(&pk, sk).await?;
+            self.t.delete(pk, sk).await?;
         }
         Ok(())
     }
@@ -219,16 +224,38 @@ impl Rollups<'_> {
         self,
         tenant: &str,
         res: Resolution,
-        (first, last): (&str, &str),
+        span: (&str, &str),
         now: DateTime<Utc>,
         consistent: bool,
         with_data: bool,
     ) -> Result<BTreeMap<String, (String, Option<StoredRollup>)>, StoreError> {
+        let pk = keys::rollup_pk(tenant, res.as_str());
+        let mut out = BTreeMap::new();
+        for (label, (rev, bytes)) in self.whole_revisions(&pk, span, now, consistent, with_data).await? {
+            let doc = match bytes {
+                Some(b) => Some(StoredRollup::parse(&b).map_err(|e| StoreError::corrupt(format!("rollup {label}: {e}")))?),
+                None => None,
+            };
+            out.insert(label, (rev, doc));
+        }
+        Ok(out)
+    }
+
+    /// For each bucket of `first..=last` under `pk`, its newest revision
+    /// whose parts are all there, and its bytes when `with_data`.
+    pub(super) async fn whole_revisions(
+        self,
+        pk: &str,
+        (first, last): (&str, &str),
+        now: DateTime<Utc>,
+        consistent: bool,
+        with_data: bool,
+    ) -> Result<BTreeMap<String, (String, Option<Vec<u8>>)>, StoreError> {
         let mut query = self
             .t
             .query_unexpired(now)
             .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
-            .expression_attribute_values(":p", s(keys::rollup_pk(tenant, res.as_str())))
+            .expression_attribute_values(":p", s(pk))
             .expression_attribute_values(":a", s(format!("{first}#")))
             .expression_attribute_values(":b", s(format!("{last}#~")))
             .consistent_read(consistent);
@@ -257,13 +284,8 @@ impl Rollups<'_> {
             else {
                 continue;
             };
-            let doc = if with_data {
-                let bytes: Vec<u8> = whole.chunks.into_values().flatten().collect();
-                Some(StoredRollup::parse(&bytes).map_err(|e| StoreError::corrupt(format!("rollup {label}: {e}")))?)
-            } else {
-                None
-            };
-            out.insert(label, (rev, doc));
+            let bytes = with_data.then(|| whole.chunks.into_values().flatten().collect());
+            out.insert(label, (rev, bytes));
         }
         Ok(out)
     }
@@ -282,10 +304,11 @@ impl Rollups<'_> {
         first: &str,
         last: &str,
         now: DateTime<Utc>,
+        consistent: bool,
     ) -> Result<BTreeMap<String, Rollup>, StoreError> {
         let (mut parts, wholes) = futures::future::try_join(
-            self.revisions(tenant, Resolution::DayDashboard, (first, last), now, false, true),
-            self.revisions(tenant, Resolution::Day, (first, last), now, false, false),
+            self.revisions(tenant, Resolution::DayDashboard, (first, last), now, consistent, true),
+            self.revisions(tenant, Resolution::Day, (first, last), now, consistent, false),
         )
         .await?;
         let mut days = BTreeMap::new();
@@ -302,9 +325,9 @@ impl Rollups<'_> {
             }
         }
         runs.extend(open);
-        let reads = runs.into_iter().map(|(a, b)| self.read(tenant, Resolution::Day, a, b, now));
+        let reads = runs.into_iter().map(|(a, b)| self.stored(tenant, Resolution::Day, a, b, now, consistent));
         for whole in futures::future::try_join_all(reads).await? {
-            days.extend(whole.into_iter().map(|(label, r)| (label, r.dashboard_part())));
+            days.extend(whole.into_iter().map(|(label, d)| (label, d.rollup.dashboard_part())));
         }
         Ok(days)
     }
@@ -325,11 +348,32 @@ impl crate::query::planner::RollupSource for Table {
     ) -> Result<BTreeMap<String, Rollup>, StoreError> {
         match part {
             DayPart::Whole => self.rollups().read(tenant, Resolution::Day, first, last, now).await,
-            DayPart::Dashboard => self.rollups().dashboard_days(tenant, first, last, now).await,
+            DayPart::Dashboard => self.rollups().dashboard_days(tenant, first, last, now, false).await,
         }
     }
     async fn hours(&self, tenant: &str, first: &str, last: &str, now: DateTime<Utc>) -> Result<BTreeMap<String, StoredRollup>, StoreError> {
         self.rollups().stored(tenant, Resolution::Hour, first, last, now, false).await
+    }
+    async fn current_windows(
+        &self,
+        tenant: &str,
+        as_of: DateTime<Utc>,
+        days: &[u32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<super::windows::StoredWindow>>, StoreError> {
+        let longest = i64::from(days.iter().copied().max().unwrap_or(2));
+        let first = crate::time::hour_label(as_of - chrono::Duration::days(longest - 2));
+        let last = crate::time::hour_label(as_of + chrono::Duration::hours(23));
+        let label = crate::time::day_label(as_of);
+        let reads = days.iter().map(|d| self.windows().read(tenant, &label, *d, now));
+        let (epoch, dirty, found) = futures::future::try_join3(
+            self.windows().epoch(tenant),
+            self.markers().dirty_hours_between(tenant, Some((&first, &last))),
+            futures::future::try_join_all(reads),
+        )
+        .await?;
+        let found: Option<Vec<_>> = found.into_iter().collect();
+        Ok(found.filter(|w| dirty.is_empty() && w.iter().all(|w| w.epoch == epoch)))
     }
     async fn figures(
         &self,

@@ -241,6 +241,9 @@ impl Table {
     pub fn tenants(&self) -> super::tenants::Tenants<'_> {
         super::tenants::Tenants { t: self }
     }
+    pub fn windows(&self) -> super::windows::Windows<'_> {
+        super::windows::Windows { t: self }
+    }
 }
 
 /// Whether a conditional write was held back by its condition (`Ok(false)`)

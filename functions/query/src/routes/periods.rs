@@ -4,58 +4,18 @@
 use analytics_shared::ApiError;
 use analytics_shared::query::Scope;
 use analytics_shared::query::answers::{self, GroupBy, TrendMetric, TrendPoint};
-use analytics_shared::query::period::{self, DateRange, Granularity, MAX_BUCKETS, Piece, bucket_bounds};
+use analytics_shared::query::period::{DASHBOARD_PERIODS, Granularity, MAX_BUCKETS, bucket_bounds};
 use analytics_shared::query::responses::{Clients, Covered, Dashboard, Trends};
+use analytics_shared::query::windowed::{PeriodFigures, read_period};
 use analytics_shared::query::zone::Zone;
-use analytics_shared::rollup::Rollup;
-use analytics_shared::store::rollups::DayPart;
-use analytics_shared::time::day_start;
-use chrono::Duration;
 
 use super::{Ask, body, feeds, utc_days};
 
-/// The dashboard periods, in days.
-const PERIODS: [(&str, i64); 4] = [("7d", 7), ("30d", 30), ("90d", 90), ("365d", 365)];
-
 /// The `period` (whole UTC days up to now, today included), and for the
 /// headline figures the history kept around it, read at once.
-struct PeriodRead {
-    range: DateRange,
-    /// The period's pieces.
-    pieces: Vec<Piece>,
-    /// Everything kept, merged (empty unless asked for).
-    history: Rollup,
-}
-
-impl PeriodRead {
-    /// The period alone: the routes that show only what happened in it.
-    async fn of(ask: &Ask<'_>) -> Result<PeriodRead, ApiError> {
-        let range = Self::range(ask)?;
-        let pieces = ask.pieces_of(&Scope::Tenant, range, &[], DayPart::Dashboard).await?;
-        Ok(PeriodRead { range, pieces, history: Rollup::default() })
-    }
-
-    /// The period and everything kept (totals over the whole table, such
-    /// as `total_clients`), in one read split at the period's start.
-    async fn with_history(ask: &Ask<'_>) -> Result<PeriodRead, ApiError> {
-        let range = Self::range(ask)?;
-        let kept_days = i64::from(ask.app.cfg.retention.events_days);
-        let history_from = range.from.min(day_start(ask.now) - Duration::days(kept_days - 1));
-        // No stored day straddles the period's start, so the pieces split there.
-        let all = ask.pieces_of(&Scope::Tenant, DateRange { from: history_from, to: ask.now }, &[range.from], DayPart::Dashboard).await?;
-        let history = period::total(&all);
-        let pieces = all.into_iter().filter(|x| x.start >= range.from).collect();
-        Ok(PeriodRead { range, pieces, history })
-    }
-
-    fn range(ask: &Ask<'_>) -> Result<DateRange, ApiError> {
-        let days = ask.params.choice("period", &PERIODS, 30)?;
-        Ok(DateRange { from: day_start(ask.now) - Duration::days(days - 1), to: ask.now })
-    }
-
-    fn total(&self) -> Rollup {
-        period::total(&self.pieces)
-    }
+async fn period_read(ask: &Ask<'_>, with_history: bool) -> Result<PeriodFigures, ApiError> {
+    let days = ask.params.choice("period", &DASHBOARD_PERIODS, 30)?;
+    Ok(read_period(&ask.app.store, ask.tenant(), days, with_history, ask.now, &ask.app.cfg.retention).await?)
 }
 
 /// `/activity-summary`: by action, user (managers only) or UTC day.
@@ -74,40 +34,38 @@ pub(super) async fn activity_summary(ask: &Ask<'_>) -> Result<String, ApiError> 
 
 /// `/metrics`.
 pub(super) async fn metrics(ask: &Ask<'_>) -> Result<String, ApiError> {
-    let read = PeriodRead::with_history(ask).await?;
-    body(&answers::metrics(&read.total(), &read.history))
+    let read = period_read(ask, true).await?;
+    body(&answers::metrics(&read.total, &read.history))
 }
 
 /// `/categories`.
 pub(super) async fn categories(ask: &Ask<'_>) -> Result<String, ApiError> {
-    body(&answers::categories(&PeriodRead::of(ask).await?.total().reports))
+    body(&answers::categories(&period_read(ask, false).await?.total.reports))
 }
 
 /// `/business-impact`.
 pub(super) async fn business_impact(ask: &Ask<'_>) -> Result<String, ApiError> {
-    body(&answers::business_impact(&PeriodRead::of(ask).await?.total().reports))
+    body(&answers::business_impact(&period_read(ask, false).await?.total.reports))
 }
 
 /// `/client-performance`.
 pub(super) async fn client_performance(ask: &Ask<'_>) -> Result<String, ApiError> {
     let limit = ask.params.limit(10)?;
-    body(&Clients { clients: answers::client_performance(&PeriodRead::of(ask).await?.total(), limit) })
+    body(&Clients { clients: answers::client_performance(&period_read(ask, false).await?.total, limit) })
 }
 
 /// `/dashboard`: the period's parts and the latest events, read at once.
 pub(super) async fn dashboard(ask: &Ask<'_>) -> Result<String, ApiError> {
-    let (read, recent) = futures::future::try_join(PeriodRead::with_history(ask), feeds::latest(ask, &Scope::Tenant, 10)).await?;
-    let total = read.total();
-    let bounds = bucket_bounds(read.range, Granularity::Day, &Zone::UTC);
+    let (read, recent) = futures::future::try_join(period_read(ask, true), feeds::latest(ask, &Scope::Tenant, 10)).await?;
     body(&Dashboard {
         period: ask.params.get("period").unwrap_or("30d").to_owned(),
         covered: Covered::from(read.range),
-        metrics: answers::metrics(&total, &read.history),
-        trends: answers::buckets(&read.pieces, &bounds),
-        categories: answers::categories(&total.reports),
+        metrics: answers::metrics(&read.total, &read.history),
+        trends: read.days,
+        categories: answers::categories(&read.total.reports),
         recent_activity: recent,
-        client_performance: answers::client_performance(&total, 10),
-        business_impact: answers::business_impact(&total.reports),
+        client_performance: answers::client_performance(&read.total, 10),
+        business_impact: answers::business_impact(&read.total.reports),
     })
 }
 

@@ -1,0 +1,121 @@
+//! The dashboard's trailing windows: for each period the dashboard shows
+//! (and the kept history its headline totals cover), the completed days
+//! before today merged into one stored document with each day's trend
+//! totals, so a dashboard reads one or two documents and today instead of
+//! a document per day (`jobs::windows` builds them, `query::windowed`
+//! reads them).
+//!
+//! A window is right only while none of its days changed since it was
+//! built. Every rebuild of a day that may already be over bumps the
+//! tenant's **day epoch** after writing the day; a window records the
+//! epoch read before its days were, and a reader takes it only under the
+//! same epoch. A day rewritten while a window was being built therefore
+//! always leaves the window stale, never wrong; a day with events not yet
+//! rolled up has a dirty marker, which the reader checks as well.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::keys;
+use super::rollups::new_revision;
+use super::table::{PK, SK, TTL_ATTRIBUTE, Table};
+use super::{ItemExt, StoreError, n, s};
+use crate::query::answers::BucketTotals;
+use crate::rollup::Rollup;
+
+/// One stored window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredWindow {
+    /// The tenant's day epoch when the window's days were read.
+    pub epoch: u64,
+    /// The days' dashboard parts, merged.
+    pub rollup: Rollup,
+    /// Each day's trend totals, oldest first.
+    pub days: Vec<BucketTotals>,
+}
+
+/// What the builder last stored: the completed day its windows end on and
+/// the epoch they were built under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    pub as_of: String,
+    pub epoch: u64,
+}
+
+const EPOCH_SK: &str = "epoch";
+const BUILT_SK: &str = "built";
+
+/// How long a window outlives its day: it is replaced by the next day's.
+const WINDOW_KEEP: Duration = Duration::days(3);
+
+/// A tenant's windows and their bookkeeping.
+#[derive(Clone, Copy)]
+pub struct Windows<'t> {
+    pub(super) t: &'t Table,
+}
+
+impl Windows<'_> {
+    /// The tenant's day epoch (strongly consistent; 0 before any bump).
+    pub async fn epoch(self, tenant: &str) -> Result<u64, StoreError> {
+        let item = self.t.get_item(keys::windows_pk(tenant), EPOCH_SK).await?;
+        self.t.count_read(usize::from(item.is_some()));
+        Ok(item.and_then(|i| i.num("v")).unwrap_or(0))
+    }
+
+    /// Moves the day epoch on: every window built before is stale. The
+    /// item lives as long as the rollups it speaks for.
+    pub async fn bump(self, tenant: &str, now: DateTime<Utc>, keep_days: u32) -> Result<(), StoreError> {
+        self.t
+            .client()
+            .update_item()
+            .table_name(&self.t.config().table)
+            .key(PK, s(keys::windows_pk(tenant)))
+            .key(SK, s(EPOCH_SK))
+            .update_expression("ADD v :one SET #ttl = :e")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":e", n((now + Duration::days(i64::from(keep_days))).timestamp()))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(())
+    }
+
+    /// What the builder last stored, if anything.
+    pub async fn built(self, tenant: &str) -> Result<Option<Built>, StoreError> {
+        let item = self.t.get_item(keys::windows_pk(tenant), BUILT_SK).await?;
+        Ok(item.and_then(|i| Some(Built { as_of: i.str("as_of")?.to_owned(), epoch: i.num("epoch")? })))
+    }
+
+    /// Records what the builder stored (after every window of it is whole).
+    pub async fn set_built(self, tenant: &str, built: &Built, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let item = [
+            (PK.to_owned(), s(keys::windows_pk(tenant))),
+            (SK.to_owned(), s(BUILT_SK)),
+            ("as_of".to_owned(), s(&built.as_of)),
+            ("epoch".to_owned(), n(built.epoch)),
+            (TTL_ATTRIBUTE.to_owned(), n((now + WINDOW_KEEP).timestamp())),
+        ]
+        .into();
+        self.t.put(item).await
+    }
+
+    /// Stores the window of `days` days as of the completed day `as_of`.
+    pub async fn put(self, tenant: &str, as_of: &str, days: u32, window: &StoredWindow, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let data = serde_json::to_vec(window).map_err(StoreError::corrupt)?;
+        let pk = keys::rollup_pk(tenant, "window");
+        let expires = (now + WINDOW_KEEP).timestamp();
+        self.t.rollups().put_bytes(&pk, &keys::window_label(as_of, days), &data, expires, &new_revision()).await
+    }
+
+    /// The stored window of `days` days as of `as_of`, if whole.
+    pub async fn read(self, tenant: &str, as_of: &str, days: u32, now: DateTime<Utc>) -> Result<Option<StoredWindow>, StoreError> {
+        let label = keys::window_label(as_of, days);
+        let pk = keys::rollup_pk(tenant, "window");
+        let found = self.t.rollups().whole_revisions(&pk, (&label, &label), now, false, true).await?;
+        match found.into_values().next().and_then(|(_, bytes)| bytes) {
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::corrupt(format!("window {label}: {e}"))),
+            None => Ok(None),
+        }
+    }
+}
