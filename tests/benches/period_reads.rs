@@ -44,6 +44,14 @@ fn main() {
 
             let t = Instant::now();
             seed_world(&client, &cfg, "bench", n, start, span).await;
+            // The current hour, read raw, as full as an average hour: what the
+            // dashboard costs in the hour's last minute, whenever this runs.
+            let hour = analytics_shared::time::hour_start(now);
+            let so_far = (now - hour).num_seconds().max(1) as u64;
+            let topping = (n as f64 * (3600 - so_far) as f64 / span as f64) as u64;
+            if bench && topping > 0 {
+                seed_world(&client, &cfg, "bench", topping, hour, so_far).await;
+            }
             let seeded = t.elapsed();
             let t = Instant::now();
             let summary =
@@ -136,10 +144,13 @@ fn main() {
             // then with the parts gone, so each day is read whole (as before
             // either existed): the same world, one run.
             for how in ["the stored windows", "the days' dashboard parts", "whole days"] {
-                match how {
-                    "the days' dashboard parts" => delete_partition(&client, &cfg.store.table, "T#bench#R#window").await,
-                    "whole days" => delete_partition(&client, &cfg.store.table, "T#bench#R#day-dashboard").await,
-                    _ => {}
+                let gone = match how {
+                    "the days' dashboard parts" => Some(delete_partition(&client, &cfg.store.table, "T#bench#R#window").await),
+                    "whole days" => Some(delete_partition(&client, &cfg.store.table, "T#bench#R#day-dashboard").await),
+                    _ => None,
+                };
+                if let Some((items, bytes)) = gone {
+                    println!("{n} events: deleted what was read before: {items} items, {:.1} KB", bytes as f64 / 1024.0);
                 }
                 for path in ["/dashboard?period=7d", "/dashboard?period=30d", "/dashboard?period=90d", "/dashboard?period=365d"] {
                     let (mut times, mut read) = (vec![], 0);
@@ -161,27 +172,32 @@ fn main() {
     });
 }
 
-/// Deletes every item of one partition.
-async fn delete_partition(client: &aws_sdk_dynamodb::Client, table: &str, pk: &str) {
+/// Deletes every item of one partition; how many there were, and the
+/// bytes of their stored documents (`data`).
+async fn delete_partition(client: &aws_sdk_dynamodb::Client, table: &str, pk: &str) -> (usize, usize) {
     use aws_sdk_dynamodb::types::AttributeValue;
-    let mut start = None;
+    let (mut start, mut items, mut bytes) = (None, 0, 0);
     loop {
         let page = client
             .query()
             .table_name(table)
             .key_condition_expression("pk = :p")
             .expression_attribute_values(":p", AttributeValue::S(pk.to_owned()))
-            .projection_expression("pk, sk")
+            .projection_expression("pk, sk, #d")
+            .expression_attribute_names("#d", "data")
             .set_exclusive_start_key(start)
             .send()
             .await
             .unwrap();
-        for key in page.items() {
-            client.delete_item().table_name(table).set_key(Some(key.clone())).send().await.unwrap();
+        for item in page.items() {
+            items += 1;
+            bytes += item.get("data").and_then(|d| d.as_b().ok()).map_or(0, |b| b.as_ref().len());
+            let key = item.iter().filter(|(k, _)| *k == "pk" || *k == "sk").map(|(k, v)| (k.clone(), v.clone())).collect();
+            client.delete_item().table_name(table).set_key(Some(key)).send().await.unwrap();
         }
         start = page.last_evaluated_key().cloned();
         if start.is_none() {
-            return;
+            return (items, bytes);
         }
     }
 }

@@ -185,11 +185,11 @@ pub fn sweep_pk(tenant: &str) -> String {
     format!("T#{tenant}#SWEEP")
 }
 
-/// A tenant's dashboard windows (`store::windows`): the documents under
-/// `T#{tenant}#R#window` (labelled `{as_of}L{days}`), and their
-/// bookkeeping, the day epoch and what was last built, under this one.
+/// The bookkeeping of a tenant's dashboard windows (`store::windows`): the
+/// day epoch and what was last built. The windows themselves are stored
+/// like rollups, under `T#{tenant}#R#window` (labelled `{as_of}L{days}`).
 pub fn windows_pk(tenant: &str) -> String {
-    format!("T#{tenant}#W")
+    format!("T#{tenant}#R#window-state")
 }
 
 /// The label of the window of `days` days (today included) as of the
@@ -216,6 +216,9 @@ mod tests {
         assert_eq!(dirty_pk("acme"), "T#acme#DIRTY");
         assert_eq!(tenant_of_dirty_pk("T#acme#DIRTY"), Some("acme"));
         assert_eq!(rollup_pk("acme", "day"), "T#acme#R#day");
+        // Its own partition: `T#{tenant}#W` holds the weekly reports.
+        assert_eq!(windows_pk("acme"), "T#acme#R#window-state");
+        assert_eq!(window_label("2026-12-03", 7), "2026-12-03L007");
         assert_eq!(day_label(t), "2026-11-21");
         assert_eq!(identity_pk("acme", t, 3), "T#acme#I#2026-11-21T10#3");
         assert_eq!(identity_sk(t, "e1"), "1795255445123#e1");
