@@ -70,6 +70,44 @@ fn pipeline(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    g.bench_function("read_back_500 (store::read_event, by hand)", |b| {
+        b.iter_batched(
+            || items.clone(),
+            |items| items.into_iter().map(|i| analytics_shared::store::read_event(i).unwrap()).collect::<Vec<_>>(),
+            BatchSize::LargeInput,
+        )
+    });
+    // As the roll-up reads them: without the free text it never asks for.
+    let projected: Vec<_> = items
+        .iter()
+        .map(|i| {
+            let mut i = i.clone();
+            for a in ["metadata", "user_agent", "query_params", "description", "request_size", "response_size", "report_id"] {
+                i.remove(a);
+            }
+            i
+        })
+        .collect();
+    for (name, serde) in [("read_back_500_projected (serde_dynamo)", true), ("read_back_500_projected (by hand)", false)] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || projected.clone(),
+                |items| {
+                    items
+                        .into_iter()
+                        .map(|i| {
+                            if serde {
+                                serde_dynamo::from_item::<_, analytics_shared::model::Event>(i).unwrap()
+                            } else {
+                                analytics_shared::store::read_event(i).unwrap()
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
     g.finish();
 }
 

@@ -323,7 +323,7 @@ impl Rollups<'_> {
                         .for_each_page(query, |items| {
                             for item in items {
                                 let (sk, ttl) = sk_and_ttl(&item);
-                                let e: Event = serde_dynamo::from_item(item)?;
+                                let e: Event = super::read_event(item)?;
                                 if let Some(i) = owner(e.occurred_at, e.kind()) {
                                     folds.entry(i).or_default().add(sk, ttl, &e);
                                 }
@@ -363,7 +363,7 @@ impl Rollups<'_> {
         self.t
             .collect(query, |item| {
                 let (sk, _) = sk_and_ttl(&item);
-                Ok(Some((sk, serde_dynamo::from_item(item)?)))
+                Ok(Some((sk, super::read_event(item)?)))
             })
             .await
     }

@@ -1,8 +1,10 @@
 //! Events written as items attribute by attribute, without a generic
 //! serializer on the hot path (serde_dynamo's costs ~7x the whole JSON
-//! serialization of an event). Items are read back with serde_dynamo into
-//! [`crate::model::Event`]; `store::events` tests round-trip every kind and
-//! optional field, so the two directions cannot drift apart.
+//! serialization of an event), and read back the same way by
+//! [`read_event`] where the roll-up and period reads fold raw events;
+//! `store::events` tests round-trip every kind and optional field, and a
+//! property test holds the hand reader to what serde_dynamo reads of any
+//! item, whole, projected or damaged, so the directions cannot drift apart.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -131,4 +133,139 @@ pub(super) fn put_event(item: &mut Item, e: Event) {
             put_opt_n(item, "output_tokens", c.output_tokens);
         }
     }
+}
+
+/// Reads an event back from its item, attribute by attribute: the mirror
+/// of [`put_event`], at a third of serde_dynamo's cost (its flattened,
+/// tagged body buffers every attribute before reading it again;
+/// BENCHMARKS.md, "Ingest CPU path"). An item this does not read as
+/// written here (free-form metadata, a type it does not expect) goes
+/// through serde_dynamo, which reads it the same or words the error.
+pub fn read_event(item: Item) -> Result<Event, serde_dynamo::Error> {
+    match by_hand(&item) {
+        Some(e) => Ok(e),
+        None => serde_dynamo::from_item(item),
+    }
+}
+
+/// `None`: absent; `Some(None)`: present but not what this reads.
+fn attr<'a, T>(item: &'a Item, name: &str, f: impl FnOnce(&'a AttributeValue) -> Option<T>) -> Option<Option<T>> {
+    item.get(name).map(f)
+}
+
+fn text(v: &AttributeValue) -> Option<String> {
+    v.as_s().ok().cloned()
+}
+
+fn num<T: std::str::FromStr>(v: &AttributeValue) -> Option<T> {
+    v.as_n().ok()?.parse().ok()
+}
+
+fn flag(v: &AttributeValue) -> Option<bool> {
+    v.as_bool().ok().copied()
+}
+
+fn stamp(v: &AttributeValue) -> Option<DateTime<Utc>> {
+    v.as_s().ok()?.parse().ok()
+}
+
+/// An optional attribute: absent is `None`; present and unreadable fails.
+fn opt<'a, T>(item: &'a Item, name: &str, f: impl FnOnce(&'a AttributeValue) -> Option<T>) -> Option<Option<T>> {
+    match attr(item, name, f) {
+        None => Some(None),
+        Some(Some(v)) => Some(Some(v)),
+        Some(None) => None,
+    }
+}
+
+pub(super) fn by_hand(item: &Item) -> Option<Event> {
+    use crate::model::{Activity, ApiRequest, AuthEvent, AuthEventType, ExternalCall, Impact, ReportOutcome};
+    if item.contains_key("metadata") {
+        return None;
+    }
+    let body = match item.get("kind")?.as_s().ok()?.as_str() {
+        "activity" => EventBody::Activity(Activity {
+            action: attr(item, "action", text)??,
+            custom: opt(item, "custom", flag)?.unwrap_or(false),
+            description: opt(item, "description", text)?,
+            client_id: opt(item, "client_id", text)?,
+            report_id: opt(item, "report_id", text)?,
+            report: match item.get("report") {
+                None => None,
+                Some(r) => {
+                    let m = r.as_m().ok()?;
+                    let status = match m.get("status")?.as_s().ok()?.as_str() {
+                        "completed" => ReportStatus::Completed,
+                        "failed" => ReportStatus::Failed,
+                        _ => return None,
+                    };
+                    let categories = match m.get("categories") {
+                        None => Default::default(),
+                        Some(c) => c.as_m().ok()?.iter().map(|(k, v)| Some((k.clone(), num(v)?))).collect::<Option<_>>()?,
+                    };
+                    let impact = match m.get("impact") {
+                        None => None,
+                        Some(i) => {
+                            let i = i.as_m().ok()?;
+                            let part = |k: &str| i.get(k).map_or(Some(0), num);
+                            Some(Impact { high: part("high")?, medium: part("medium")?, low: part("low")? })
+                        }
+                    };
+                    Some(ReportOutcome {
+                        status,
+                        processing_time_ms: opt(m, "processing_time_ms", num)?,
+                        categories,
+                        impact,
+                        estimated_monthly_savings: opt(m, "estimated_monthly_savings", num)?,
+                    })
+                }
+            },
+        }),
+        "api_request" => EventBody::ApiRequest(ApiRequest {
+            endpoint: attr(item, "endpoint", text)??,
+            method: attr(item, "method", text)??,
+            status_code: attr(item, "status_code", num)??,
+            response_time_ms: attr(item, "response_time_ms", num)??,
+            request_size: opt(item, "request_size", num)?,
+            response_size: opt(item, "response_size", num)?,
+            query_params: match item.get("query_params") {
+                None => None,
+                Some(q) => Some(q.as_m().ok()?.iter().map(|(k, v)| Some((k.clone(), text(v)?))).collect::<Option<_>>()?),
+            },
+            error_message: opt(item, "error_message", text)?,
+            sample_rate: opt(item, "sample_rate", num)?.unwrap_or(1.0),
+        }),
+        "auth" => EventBody::Auth(AuthEvent {
+            event_type: AuthEventType::parse(item.get("event_type")?.as_s().ok()?)?,
+            success: attr(item, "success", flag)??,
+            error_message: opt(item, "error_message", text)?,
+        }),
+        "external_call" => EventBody::ExternalCall(ExternalCall {
+            service: attr(item, "service", text)??,
+            endpoint: attr(item, "endpoint", text)??,
+            method: opt(item, "method", text)?,
+            status_code: opt(item, "status_code", num)?,
+            response_time_ms: attr(item, "response_time_ms", num)??,
+            cost_estimate: opt(item, "cost_estimate", num)?,
+            request_size: opt(item, "request_size", num)?,
+            response_size: opt(item, "response_size", num)?,
+            error_message: opt(item, "error_message", text)?,
+            model: opt(item, "model", text)?,
+            input_tokens: opt(item, "input_tokens", num)?,
+            output_tokens: opt(item, "output_tokens", num)?,
+        }),
+        _ => return None,
+    };
+    Some(Event {
+        event_id: attr(item, "event_id", text)??,
+        occurred_at: attr(item, "occurred_at", stamp)??,
+        client_occurred_at: opt(item, "client_occurred_at", stamp)?,
+        received_at: attr(item, RECEIVED_AT, stamp)??,
+        user_id: opt(item, "user_id", text)?,
+        ip_address: opt(item, "ip_address", text)?,
+        user_agent: opt(item, "user_agent", text)?,
+        user_agent_truncated: opt(item, "user_agent_truncated", flag)?.unwrap_or(false),
+        metadata: None,
+        body,
+    })
 }

@@ -9,6 +9,7 @@ pub mod explorer;
 pub mod feed;
 pub mod hours;
 mod item;
+pub use item::read_event;
 pub mod keys;
 pub mod markers;
 pub mod rollups;
