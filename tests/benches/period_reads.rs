@@ -3,7 +3,7 @@
 //! with 10,000 and with 1,000,000 events spread over 90 days, on DynamoDB
 //! Local (in-memory), after the roll-up has run.
 //!
-//! cargo bench -p integration-tests --bench period_reads [-- --events 10000,1000000]
+//! cargo bench -p integration-tests --bench period_reads [-- --events 10000,1000000] [--current-hour-events 1000000]
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) it does one small
 //! round as a smoke test.
@@ -166,6 +166,33 @@ fn main() {
                         median(times).as_secs_f64() * 1e3
                     );
                 }
+            }
+            client.delete_table().table_name(&cfg.store.table).send().await.unwrap();
+        }
+        // `-- --current-hour-events N`: N events within the current hour,
+        // which is read raw: what one computed dashboard costs then.
+        let hot: Option<u64> = std::env::args().skip_while(|a| a != "--current-hour-events").nth(1).map(|n| n.parse().expect("a number"));
+        if let Some(k) = hot {
+            let (client, cfg) = fresh_table().await;
+            let now = Utc::now();
+            let hour = analytics_shared::time::hour_start(now);
+            let t = Instant::now();
+            seed_world(&client, &cfg, "hot", k, hour, (now - hour).num_seconds().max(1) as u64).await;
+            println!("{k} events in the current hour: seeded in {:.1} s", t.elapsed().as_secs_f64());
+            let app = query::App::new(cfg.clone(), client.clone()).unwrap();
+            let admin = token("boss", Some("hot"), &["admin"], &[]);
+            for path in ["/dashboard?period=7d", "/categories?period=7d"] {
+                let req = ApiEvent::get(&format!("/api/v1/analytics{path}")).bearer(&admin).into_request();
+                let read = app.store.items_read();
+                let t = Instant::now();
+                let a = Answer::from(app.handle(req).await);
+                println!(
+                    "{k} events in the current hour: {path} computed: status {}, {} items read, {:.0} ms{}",
+                    a.status,
+                    app.store.items_read() - read,
+                    t.elapsed().as_secs_f64() * 1e3,
+                    if a.status == 200 { String::new() } else { format!(" ({})", a.body) }
+                );
             }
             client.delete_table().table_name(&cfg.store.table).send().await.unwrap();
         }
