@@ -141,7 +141,7 @@ impl Jobs {
                     .buffer_unordered(8)
                     .try_collect::<Vec<_>>()
                     .await?;
-                super::windows::keep_windows(&self.store, &tenant, ctx.now, &self.cfg.retention).await?;
+                super::windows::keep_windows_or_warn(&self.store, &tenant, ctx.now, &self.cfg.retention).await;
                 Ok(self.store.documents().invalidate_cache(&tenant).await?)
             })
             .await;

@@ -67,7 +67,7 @@ pub async fn roll_up_tenant(
         }
     }
     let kept = notes.iter().map(|n| n.frozen).sum();
-    super::windows::keep_windows(store, tenant, now, retention).await?;
+    super::windows::keep_windows_or_warn(store, tenant, now, retention).await;
     Ok(RollUpSummary { hours: todo.len(), days: days.len(), still_dirty, remaining, kept })
 }
 
@@ -75,6 +75,9 @@ pub async fn roll_up_tenant(
 /// strongly consistent (they may have been written a moment ago).
 pub async fn rebuild_day(store: &Table, tenant: &str, day: &str, now: DateTime<Utc>, retention: &Retention) -> Result<(), StoreError> {
     let Some(start) = parse_day(day) else { return Err(StoreError::corrupt(format!("bad day label {day}"))) };
+    // The revision is taken before the hours are read: of two rebuilds
+    // racing (the daily job and the roll-up), the one that read later wins.
+    let rev = new_revision();
     let hours = store.rollups().stored(tenant, Resolution::Hour, &format!("{day}T00"), &format!("{day}T23"), now, true).await?;
     let mut total = Rollup::default();
     for doc in hours.values() {
@@ -90,18 +93,17 @@ pub async fn rebuild_day(store: &Table, tenant: &str, day: &str, now: DateTime<U
     // reader takes the part only when it carries the whole day's newest
     // revision, so a rebuild cut short, or racing another (the daily job
     // and the roll-up), never leaves a part that disagrees with its day.
-    let rev = new_revision();
     let part = StoredRollup { rollup: total.dashboard_part(), kinds: BTreeMap::new() };
     let whole = StoredRollup { rollup: total, kinds: BTreeMap::new() };
     store.rollups().put_revision(tenant, Resolution::Day, day, &whole, expires, &rev).await?;
     store.rollups().put_revision(tenant, Resolution::DayDashboard, day, &part, expires, &rev).await?;
     // A day that may be over by the time a dashboard window is next built
-    // makes every stored window stale (`store::windows`). The wall clock,
-    // not the run's start: a window as of this day is built only once it
-    // is over, an hour of margin after any write of a run that saw it as
-    // today and did not bump.
-    if start + Duration::days(1) <= Utc::now() + Duration::hours(1) {
-        store.windows().bump(tenant, now, retention.rollup_days).await?;
+    // makes every stored window stale (`store::windows`). The wall clock
+    // once the writes are done, not the run's start: a window as of this
+    // day is built only once the day is over, and the margin covers the
+    // clocks of two Lambdas disagreeing.
+    if start + Duration::days(1) <= Utc::now() + Duration::minutes(5) {
+        store.windows().bump(tenant).await?;
     }
     Ok(())
 }

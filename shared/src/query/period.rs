@@ -28,9 +28,15 @@ pub const DASHBOARD_PERIODS: [(&str, i64); 4] = [("7d", 7), ("30d", 30), ("90d",
 
 /// The lengths of the stored dashboard windows (`store::windows`), in
 /// days, shortest first: every dashboard period, and the kept history its
-/// headline totals cover.
+/// headline totals cover; none longer than the rollups are kept (the
+/// oldest day of such a window expires during the day).
 pub fn window_days(retention: &Retention) -> Vec<u32> {
-    let mut days: Vec<u32> = DASHBOARD_PERIODS.iter().map(|(_, d)| *d as u32).chain([retention.events_days.max(2)]).collect();
+    let mut days: Vec<u32> = DASHBOARD_PERIODS
+        .iter()
+        .map(|(_, d)| *d as u32)
+        .chain([retention.events_days.max(2)])
+        .filter(|d| *d <= retention.rollup_days)
+        .collect();
     days.sort_unstable();
     days.dedup();
     days

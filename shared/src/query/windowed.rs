@@ -48,16 +48,28 @@ pub async fn read_period<S: RollupSource>(
     if with_history && history_from < range.from {
         lengths.push(((today - history_from).num_days() + 1) as u32);
     }
+    // Only the lengths the jobs build (none longer than the rollups kept).
+    let stored = period::window_days(retention);
+    let windows = async {
+        if lengths.iter().all(|l| stored.contains(l)) {
+            store.current_windows(tenant, today - Duration::days(1), &lengths, now).await
+        } else {
+            Ok(None)
+        }
+    };
     // Boxed: the period planner's futures are large, and a route holds two.
     let (windows, today_pieces) = futures::future::try_join(
-        Box::pin(store.current_windows(tenant, today - Duration::days(1), &lengths, now)),
+        Box::pin(windows),
         Box::pin(read_pieces_of(store, tenant, DateRange { from: today, to: now }, &[], DayPart::Dashboard, now, retention)),
     )
     .await?;
-    let today_total = period::total(&today_pieces);
+    // The past, then today's pieces one by one: the order the day-by-day
+    // read merges in, so both ways give the same sums to the last bit.
     let merged = |past: &Rollup| {
         let mut r = past.clone();
-        r.merge(&today_total);
+        for p in &today_pieces {
+            r.merge(&p.rollup);
+        }
         r
     };
     if let Some(w) = windows {
@@ -74,7 +86,9 @@ pub async fn read_period<S: RollupSource>(
     let past =
         Box::pin(read_pieces_of(store, tenant, DateRange { from, to: today }, &[range.from], DayPart::Dashboard, now, retention)).await?;
     let history = if with_history { merged(&period::total(&past)) } else { Rollup::default() };
-    let pieces: Vec<Piece> = past.into_iter().filter(|p| p.start >= range.from).chain(today_pieces).collect();
+    let period_past: Vec<Piece> = past.into_iter().filter(|p| p.start >= range.from).collect();
+    let total = merged(&period::total(&period_past));
+    let pieces: Vec<Piece> = period_past.into_iter().chain(today_pieces).collect();
     let days = answers::buckets(&pieces, &bucket_bounds(range, Granularity::Day, &Zone::UTC));
-    Ok(PeriodFigures { range, total: period::total(&pieces), history, days })
+    Ok(PeriodFigures { range, total, history, days })
 }

@@ -153,7 +153,7 @@ impl Rollups<'_> {
     }
 
     /// Stores a document's bytes as the parts of revision `rev` of the
-    /// bucket `label` (nothing when empty), then deletes its other revisions.
+    /// bucket `label` (nothing when empty), then deletes its older revisions.
     pub(super) async fn put_bytes(self, pk: &str, label: &str, data: &[u8], expires_at: i64, rev: &str) -> Result<(), StoreError> {
         let old_parts = self.rollup_part_keys(pk, label).await?;
         let chunks: Vec<&[u8]> = data.chunks(PART_BYTES).collect();
@@ -169,10 +169,12 @@ impl Rollups<'_> {
             .into();
             self.t.put(item).await?;
         }
-        // Parts of this very revision are the ones just written.
-        let written = format!("{label}#{rev}#");
-        for sk in old_parts.into_iter().filter(|sk| !sk.starts_with(&written)) {
-            self.t.delete(pk, sk).await?;
+        // Only older revisions go: a newer one, written meanwhile by a
+        // rebuild that read later, stays the one readers take.
+        for sk in old_parts {
+            if split_part_key(&sk, "").is_some_and(|(_, r, _)| r.as_str() < rev) {
+                self.t.delete(pk, sk).await?;
+            }
         }
         Ok(())
     }
@@ -365,15 +367,16 @@ impl crate::query::planner::RollupSource for Table {
         let first = crate::time::hour_label(as_of - chrono::Duration::days(longest - 2));
         let last = crate::time::hour_label(as_of + chrono::Duration::hours(23));
         let label = crate::time::day_label(as_of);
+        // The markers first, then the epoch: the roll-up bumps the epoch
+        // before it clears a marker, so a reader that finds the markers
+        // clear reads an epoch that already says the day changed.
+        if !self.markers().dirty_hours_between(tenant, Some((&first, &last))).await?.is_empty() {
+            return Ok(None);
+        }
         let reads = days.iter().map(|d| self.windows().read(tenant, &label, *d, now));
-        let (epoch, dirty, found) = futures::future::try_join3(
-            self.windows().epoch(tenant),
-            self.markers().dirty_hours_between(tenant, Some((&first, &last))),
-            futures::future::try_join_all(reads),
-        )
-        .await?;
+        let (epoch, found) = futures::future::try_join(self.windows().epoch(tenant), futures::future::try_join_all(reads)).await?;
         let found: Option<Vec<_>> = found.into_iter().collect();
-        Ok(found.filter(|w| dirty.is_empty() && w.iter().all(|w| w.epoch == epoch)))
+        Ok(found.filter(|w| w.iter().all(|w| w.epoch == epoch)))
     }
     async fn figures(
         &self,

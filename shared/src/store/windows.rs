@@ -25,6 +25,7 @@ use crate::rollup::Rollup;
 
 /// One stored window.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StoredWindow {
     /// The tenant's day epoch when the window's days were read.
     pub epoch: u64,
@@ -63,18 +64,17 @@ impl Windows<'_> {
     }
 
     /// Moves the day epoch on: every window built before is stale. The
-    /// item lives as long as the rollups it speaks for.
-    pub async fn bump(self, tenant: &str, now: DateTime<Utc>, keep_days: u32) -> Result<(), StoreError> {
+    /// item has no TTL: an epoch that expired and started again would make
+    /// an old window look current.
+    pub async fn bump(self, tenant: &str) -> Result<(), StoreError> {
         self.t
             .client()
             .update_item()
             .table_name(&self.t.config().table)
             .key(PK, s(keys::windows_pk(tenant)))
             .key(SK, s(EPOCH_SK))
-            .update_expression("ADD v :one SET #ttl = :e")
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .update_expression("ADD v :one")
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":e", n((now + Duration::days(i64::from(keep_days))).timestamp()))
             .send()
             .await
             .map_err(StoreError::sdk)?;
@@ -105,17 +105,25 @@ impl Windows<'_> {
         let data = serde_json::to_vec(window).map_err(StoreError::corrupt)?;
         let pk = keys::rollup_pk(tenant, "window");
         let expires = (now + WINDOW_KEEP).timestamp();
-        self.t.rollups().put_bytes(&pk, &keys::window_label(as_of, days), &data, expires, &new_revision()).await
+        // The epoch leads the revision: of two builders racing, the one
+        // under the newer epoch is the one readers take, whichever wrote last.
+        let rev = format!("{:020}{}", window.epoch, new_revision());
+        self.t.rollups().put_bytes(&pk, &keys::window_label(as_of, days), &data, expires, &rev).await
     }
 
-    /// The stored window of `days` days as of `as_of`, if whole.
+    /// The stored window of `days` days as of `as_of`, if whole. One that
+    /// does not read (written by another version) is as good as missing:
+    /// the days are read one by one instead.
     pub async fn read(self, tenant: &str, as_of: &str, days: u32, now: DateTime<Utc>) -> Result<Option<StoredWindow>, StoreError> {
         let label = keys::window_label(as_of, days);
         let pk = keys::rollup_pk(tenant, "window");
         let found = self.t.rollups().whole_revisions(&pk, (&label, &label), now, false, true).await?;
-        match found.into_values().next().and_then(|(_, bytes)| bytes) {
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::corrupt(format!("window {label}: {e}"))),
-            None => Ok(None),
-        }
+        Ok(found.into_values().next().and_then(|(_, bytes)| bytes).and_then(|b| match serde_json::from_slice(&b) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(tenant, window = %label, error = %e, "a stored window does not read; reading its days one by one");
+                None
+            }
+        }))
     }
 }
