@@ -126,18 +126,28 @@ pub async fn read_pieces_of<S: RollupSource>(
     });
     let last_hour = hour_start(range.to - Duration::milliseconds(1));
     let marker_span = (hour_label(hour_start(range.from)), hour_label(last_hour));
+    // The current hour (an edge whenever the range ends now) is made from
+    // its raw events whatever is stored: none of its kinds can be frozen
+    // (its events expire a retention of at least a day from now, and a
+    // kind freezes only a tenth of one before), so it is read at once,
+    // beside the first round, without its stored document.
+    let current = hour_start(now);
+    let (early, edges): (Vec<_>, Vec<_>) =
+        edges.into_iter().partition(|e| e.0 == current && retention.events_days.min(retention.api_log_days) >= 1);
+    let early_asks: Vec<HourAsk<'_>> = early.iter().map(|(hour, a, b)| HourAsk { hour: *hour, from: *a, to: *b, stored: None }).collect();
     let mut first_round: Vec<DateTime<Utc>> = hours.iter().copied().chain(edges.iter().map(|e| e.0)).collect();
     first_round.sort();
     first_round.dedup();
-    let ((dirty, stored_days), mut stored_hours) = futures::future::try_join(
+    let ((dirty, stored_days), mut stored_hours, early_figures) = futures::future::try_join3(
         futures::future::try_join(store.dirty_hours(tenant, &marker_span.0, &marker_span.1), futures::future::try_join_all(day_reads)),
         read_hour_runs(store, tenant, &first_round, now),
+        store.figures(tenant, &early_asks, now, retention),
     )
     .await?;
     let mut stored_days: std::collections::BTreeMap<String, Rollup> = stored_days.into_iter().flatten().collect();
     let is_dirty = |t: DateTime<Utc>| dirty.contains(&hour_label(t));
 
-    let mut pieces = Vec::new();
+    let mut pieces: Vec<Piece> = early.iter().zip(early_figures).map(|((_, a, b), rollup)| Piece { start: *a, end: *b, rollup }).collect();
     let mut made = edges;
     let mut more_hours = Vec::new();
     for d in &days {
