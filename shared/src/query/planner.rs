@@ -127,15 +127,16 @@ pub async fn read_pieces_of<S: RollupSource>(
     let last_hour = hour_start(range.to - Duration::milliseconds(1));
     let marker_span = (hour_label(hour_start(range.from)), hour_label(last_hour));
     // The current hour (an edge whenever the range ends now) is made from
-    // its raw events whatever is stored: none of its kinds can be frozen
-    // (its events expire a retention of at least a day from now, and a
-    // kind freezes only a tenth of one before), so it is read at once,
-    // beside the first round, without its stored document.
+    // its raw events beside the first round, without waiting for its
+    // stored document: none of its kinds is frozen by age. Its document is
+    // read in the same round all the same, and should it hold a kind
+    // frozen by what an earlier run counted (a retention raised tenfold
+    // since), the hour is made again with it, below, as the roll-up makes it.
     let current = hour_start(now);
-    let (early, edges): (Vec<_>, Vec<_>) =
-        edges.into_iter().partition(|e| e.0 == current && retention.events_days.min(retention.api_log_days) >= 1);
+    let (mut early, mut edges): (Vec<_>, Vec<_>) = edges.into_iter().partition(|e| e.0 == current);
     let early_asks: Vec<HourAsk<'_>> = early.iter().map(|(hour, a, b)| HourAsk { hour: *hour, from: *a, to: *b, stored: None }).collect();
-    let mut first_round: Vec<DateTime<Utc>> = hours.iter().copied().chain(edges.iter().map(|e| e.0)).collect();
+    let mut first_round: Vec<DateTime<Utc>> =
+        hours.iter().copied().chain(edges.iter().map(|e| e.0)).chain(early.iter().map(|e| e.0)).collect();
     first_round.sort();
     first_round.dedup();
     let ((dirty, stored_days), mut stored_hours, early_figures) = futures::future::try_join3(
@@ -147,6 +148,16 @@ pub async fn read_pieces_of<S: RollupSource>(
     let mut stored_days: std::collections::BTreeMap<String, Rollup> = stored_days.into_iter().flatten().collect();
     let is_dirty = |t: DateTime<Utc>| dirty.contains(&hour_label(t));
 
+    let mut early_figures = early_figures;
+    let mut i = 0;
+    while i < early.len() {
+        if stored_hours.get(&hour_label(early[i].0)).is_some_and(|doc| doc.freezes_any(early[i].0, now, retention)) {
+            edges.push(early.remove(i));
+            early_figures.remove(i);
+        } else {
+            i += 1;
+        }
+    }
     let mut pieces: Vec<Piece> = early.iter().zip(early_figures).map(|((_, a, b), rollup)| Piece { start: *a, end: *b, rollup }).collect();
     let mut made = edges;
     let mut more_hours = Vec::new();
@@ -238,6 +249,8 @@ mod tests {
         days: BTreeMap<String, Rollup>,
         hours: BTreeMap<String, StoredRollup>,
         made: Mutex<Vec<(DateTime<Utc>, DateTime<Utc>)>>,
+        /// Whether each ask came with its stored document.
+        with_stored: Mutex<Vec<bool>>,
     }
 
     impl RollupSource for Fake {
@@ -259,7 +272,8 @@ mod tests {
         }
         async fn figures(&self, _: &str, asks: &[HourAsk<'_>], _: DateTime<Utc>, _: &Retention) -> Result<Vec<Rollup>, StoreError> {
             self.made.lock().unwrap().extend(asks.iter().map(|a| (a.from, a.to)));
-            Ok(asks.iter().map(|a| marked(&format!("made {}", a.from))).collect())
+            self.with_stored.lock().unwrap().extend(asks.iter().map(|a| a.stored.is_some()));
+            Ok(asks.iter().map(|a| marked(&format!("made {} {}", a.from, a.stored.is_some()))).collect())
         }
     }
 
@@ -306,5 +320,37 @@ mod tests {
         assert_eq!(pieces.first().unwrap().start, range.from);
         assert_eq!(pieces.last().unwrap().end, range.to);
         assert!(pieces.windows(2).all(|w| w[0].end == w[1].start), "contiguous");
+    }
+
+    /// The current hour is made from its raw events without waiting for
+    /// its stored document; a document holding a frozen kind (an earlier
+    /// run counted it so) has it made again with that document, as the
+    /// roll-up makes it, and the hour counted once.
+    #[tokio::test]
+    async fn the_current_hour_is_made_at_once_unless_its_document_holds_a_frozen_kind() {
+        let hour = at("2026-11-23T10:00:00Z");
+        let now = hour + Duration::minutes(20);
+        let range = DateRange { from: hour - Duration::hours(2), to: now };
+        let mut fake = Fake::default();
+        for h in [hour - Duration::hours(2), hour - Duration::hours(1)] {
+            fake.hours.insert(hour_label(h), StoredRollup { rollup: marked(&format!("hour {}", hour_label(h))), ..Default::default() });
+        }
+        let ret = Retention::default();
+        let read = |fake: &Fake| {
+            let pieces = futures::executor::block_on(read_pieces(fake, "t", range, &[], now, &ret)).unwrap();
+            let tags: Vec<String> = pieces.iter().flat_map(|p| p.rollup.users.keys().cloned()).collect();
+            (tags, fake.with_stored.lock().unwrap().clone())
+        };
+        let (tags, stored) = read(&fake);
+        assert_eq!(tags.last().unwrap(), &format!("made {hour} false"), "{tags:?}");
+        assert_eq!(stored, [false], "made once, at once");
+
+        let mut doc = StoredRollup { rollup: marked("stale"), ..Default::default() };
+        doc.kinds.insert(crate::model::EventKind::ApiRequest, crate::store::rollups::KindState { frozen: true, ..Default::default() });
+        let mut frozen = Fake { hours: fake.hours.clone(), ..Default::default() };
+        frozen.hours.insert(hour_label(hour), doc);
+        let (tags, stored) = read(&frozen);
+        assert_eq!(tags.iter().filter(|t| t.starts_with("made")).collect::<Vec<_>>(), [&format!("made {hour} true")], "{tags:?}");
+        assert_eq!(stored, [false, true], "made again with its document");
     }
 }

@@ -85,6 +85,14 @@ pub fn is_frozen(hour: DateTime<Utc>, days: u32, state: Option<&KindState>, now:
     by_age || by_ttl || state.is_some_and(|s| s.frozen)
 }
 
+impl StoredRollup {
+    /// Whether any kind of this stored hour (starting at `hour`) is frozen
+    /// at `now`: its figures are then kept, not recomputed from raw events.
+    pub fn freezes_any(&self, hour: DateTime<Utc>, now: DateTime<Utc>, retention: &Retention) -> bool {
+        EventKind::ALL.into_iter().any(|k| is_frozen(hour, retention_days(k, retention), self.kinds.get(&k), now))
+    }
+}
+
 /// The raw events of a span, folded per kind, with what the freezing
 /// rule needs: each kind's earliest TTL and the late events' sort keys.
 #[derive(Default)]
