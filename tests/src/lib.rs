@@ -605,3 +605,33 @@ pub fn process_cpu_ns() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// Deletes every item of one partition: how many there were, and the bytes
+/// of their stored documents (`data`, as rollups and windows keep them).
+pub async fn delete_partition(client: &aws_sdk_dynamodb::Client, table: &str, pk: &str) -> (usize, usize) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let (mut start, mut items, mut bytes) = (None, 0, 0);
+    loop {
+        let page = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :p")
+            .expression_attribute_values(":p", AttributeValue::S(pk.to_owned()))
+            .projection_expression("pk, sk, #d")
+            .expression_attribute_names("#d", "data")
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        for item in page.items() {
+            items += 1;
+            bytes += item.get("data").and_then(|d| d.as_b().ok()).map_or(0, |b| b.as_ref().len());
+            let key = item.iter().filter(|(k, _)| *k == "pk" || *k == "sk").map(|(k, v)| (k.clone(), v.clone())).collect();
+            client.delete_item().table_name(table).set_key(Some(key)).send().await.unwrap();
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return (items, bytes);
+        }
+    }
+}

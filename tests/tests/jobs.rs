@@ -508,19 +508,8 @@ async fn the_dashboard_reads_each_days_part_and_the_whole_day_where_it_is_missin
     assert_eq!(store.rollups().read("acme", Resolution::DayDashboard, &label, &label, now).await.unwrap()[&label], stale.rollup);
     assert_eq!(dashboard().await, part, "a part under another revision than its day's is not read");
     // Days stored before their part existed: read whole, same answer.
-    let parts = client
-        .query()
-        .table_name(&cfg.store.table)
-        .key_condition_expression("pk = :p")
-        .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S("T#acme#R#day-dashboard".into()))
-        .send()
-        .await
-        .unwrap();
-    assert!(!parts.items().is_empty());
-    for item in parts.items() {
-        let key = item.iter().filter(|(k, _)| *k == "pk" || *k == "sk").map(|(k, v)| (k.clone(), v.clone())).collect();
-        client.delete_item().table_name(&cfg.store.table).set_key(Some(key)).send().await.unwrap();
-    }
+    let (parts, _) = integration_tests::delete_partition(&client, &cfg.store.table, "T#acme#R#day-dashboard").await;
+    assert!(parts > 0);
     assert!(store.rollups().read("acme", Resolution::DayDashboard, &first, &last, now).await.unwrap().is_empty());
     assert_eq!(dashboard().await, part, "a day without its part is read whole");
 }

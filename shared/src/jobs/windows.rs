@@ -48,10 +48,11 @@ pub async fn keep_windows(store: &Table, tenant: &str, now: DateTime<Utc>, reten
     for days in &lengths {
         let completed = i64::from(*days - 1);
         let from = today - Duration::days(completed);
-        // Oldest day first, as the day-by-day read merges them: the same
+        // The window's days are the pieces' newest (they are in day order),
+        // merged oldest first as the day-by-day read merges them: the same
         // sums to the last bit.
-        let own: Vec<Piece> = pieces.iter().filter(|p| p.start >= from).cloned().collect();
-        let window = StoredWindow { epoch, rollup: period::total(&own), days: totals[totals.len() - completed as usize..].to_vec() };
+        let own = &pieces[pieces.partition_point(|p| p.start < from)..];
+        let window = StoredWindow { epoch, rollup: period::total(own), days: totals[totals.len() - completed as usize..].to_vec() };
         store.windows().put(tenant, &as_of, *days, &window, now).await?;
     }
     // Recorded only if no day changed meanwhile: a record ahead of the

@@ -133,7 +133,7 @@ pub async fn read_pieces_of<S: RollupSource>(
     // frozen by what an earlier run counted (a retention raised tenfold
     // since), the hour is made again with it, below, as the roll-up makes it.
     let current = hour_start(now);
-    let (mut early, mut edges): (Vec<_>, Vec<_>) = edges.into_iter().partition(|e| e.0 == current);
+    let (early, mut edges): (Vec<_>, Vec<_>) = edges.into_iter().partition(|e| e.0 == current);
     let early_asks: Vec<HourAsk<'_>> = early.iter().map(|(hour, a, b)| HourAsk { hour: *hour, from: *a, to: *b, stored: None }).collect();
     let mut first_round: Vec<DateTime<Utc>> =
         hours.iter().copied().chain(edges.iter().map(|e| e.0)).chain(early.iter().map(|e| e.0)).collect();
@@ -148,17 +148,13 @@ pub async fn read_pieces_of<S: RollupSource>(
     let mut stored_days: std::collections::BTreeMap<String, Rollup> = stored_days.into_iter().flatten().collect();
     let is_dirty = |t: DateTime<Utc>| dirty.contains(&hour_label(t));
 
-    let mut early_figures = early_figures;
-    let mut i = 0;
-    while i < early.len() {
-        if stored_hours.get(&hour_label(early[i].0)).is_some_and(|doc| doc.freezes_any(early[i].0, now, retention)) {
-            edges.push(early.remove(i));
-            early_figures.remove(i);
-        } else {
-            i += 1;
-        }
-    }
-    let mut pieces: Vec<Piece> = early.iter().zip(early_figures).map(|((_, a, b), rollup)| Piece { start: *a, end: *b, rollup }).collect();
+    // Made again with its document where that holds a frozen kind.
+    let (redo, early): (Vec<_>, Vec<_>) = early
+        .into_iter()
+        .zip(early_figures)
+        .partition(|(e, _)| stored_hours.get(&hour_label(e.0)).is_some_and(|doc| doc.freezes_any(e.0, now, retention)));
+    edges.extend(redo.into_iter().map(|(e, _)| e));
+    let mut pieces: Vec<Piece> = early.into_iter().map(|((_, a, b), rollup)| Piece { start: a, end: b, rollup }).collect();
     let mut made = edges;
     let mut more_hours = Vec::new();
     for d in &days {

@@ -363,20 +363,7 @@ impl crate::query::planner::RollupSource for Table {
         days: &[u32],
         now: DateTime<Utc>,
     ) -> Result<Option<Vec<super::windows::StoredWindow>>, StoreError> {
-        let longest = i64::from(days.iter().copied().max().unwrap_or(2));
-        let first = crate::time::hour_label(as_of - chrono::Duration::days(longest - 2));
-        let last = crate::time::hour_label(as_of + chrono::Duration::hours(23));
-        let label = crate::time::day_label(as_of);
-        // The markers first, then the epoch: the roll-up bumps the epoch
-        // before it clears a marker, so a reader that finds the markers
-        // clear reads an epoch that already says the day changed.
-        if !self.markers().dirty_hours_between(tenant, Some((&first, &last))).await?.is_empty() {
-            return Ok(None);
-        }
-        let reads = days.iter().map(|d| self.windows().read(tenant, &label, *d, now));
-        let (epoch, found) = futures::future::try_join(self.windows().epoch(tenant), futures::future::try_join_all(reads)).await?;
-        let found: Option<Vec<_>> = found.into_iter().collect();
-        Ok(found.filter(|w| w.iter().all(|w| w.epoch == epoch)))
+        self.windows().current(tenant, as_of, days, now).await
     }
     async fn figures(
         &self,

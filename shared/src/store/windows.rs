@@ -22,6 +22,7 @@ use super::table::{PK, SK, TTL_ATTRIBUTE, Table};
 use super::{ItemExt, StoreError, n, s};
 use crate::query::answers::BucketTotals;
 use crate::rollup::Rollup;
+use crate::time;
 
 /// One stored window.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -109,6 +110,32 @@ impl Windows<'_> {
         // under the newer epoch is the one readers take, whichever wrote last.
         let rev = format!("{:020}{}", window.epoch, new_revision());
         self.t.rollups().put_bytes(&pk, &keys::window_label(as_of, days), &data, expires, &rev).await
+    }
+
+    /// The windows of `days` days each as of the completed day `as_of`, in
+    /// that order, when every one is stored, built under the current epoch,
+    /// and no hour of their days is dirty; otherwise `None`. The markers
+    /// first, then the epoch: the roll-up bumps the epoch before it clears
+    /// a marker, so a reader that finds the markers clear reads an epoch
+    /// that already says the day changed.
+    pub async fn current(
+        self,
+        tenant: &str,
+        as_of: DateTime<Utc>,
+        days: &[u32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<StoredWindow>>, StoreError> {
+        let longest = i64::from(days.iter().copied().max().unwrap_or(2));
+        let first = time::hour_label(as_of - Duration::days(longest - 2));
+        let last = time::hour_label(as_of + Duration::hours(23));
+        if !self.t.markers().dirty_hours_between(tenant, Some((&first, &last))).await?.is_empty() {
+            return Ok(None);
+        }
+        let label = time::day_label(as_of);
+        let reads = days.iter().map(|d| self.read(tenant, &label, *d, now));
+        let (epoch, found) = futures::future::try_join(self.epoch(tenant), futures::future::try_join_all(reads)).await?;
+        let found: Option<Vec<StoredWindow>> = found.into_iter().collect();
+        Ok(found.filter(|w| w.iter().all(|w| w.epoch == epoch)))
     }
 
     /// The stored window of `days` days as of `as_of`, if whole. One that

@@ -12,11 +12,10 @@ mod reports;
 use analytics_shared::cursor::Binding;
 use analytics_shared::hash::digest;
 use analytics_shared::query::period::{DateRange, Granularity, Piece, bucket_bounds};
-use analytics_shared::query::planner::read_pieces_of;
+use analytics_shared::query::planner::read_pieces;
 use analytics_shared::query::zone::Zone;
 use analytics_shared::query::{Params, Scope};
 use analytics_shared::store::StoreError;
-use analytics_shared::store::rollups::DayPart;
 use analytics_shared::{ApiError, Caller};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -85,19 +84,8 @@ impl Ask<'_> {
     /// The rollup pieces of a range, split at `boundaries`, narrowed to
     /// what the scope may see.
     async fn pieces(&self, scope: &Scope, range: DateRange, boundaries: &[DateTime<Utc>]) -> Result<Vec<Piece>, ApiError> {
-        self.pieces_of(scope, range, boundaries, DayPart::Whole).await
-    }
-
-    /// [`Ask::pieces`] taking only `part` of each stored day.
-    async fn pieces_of(
-        &self,
-        scope: &Scope,
-        range: DateRange,
-        boundaries: &[DateTime<Utc>],
-        part: DayPart,
-    ) -> Result<Vec<Piece>, ApiError> {
         let app = self.app;
-        let mut pieces = read_pieces_of(&app.store, self.tenant(), range, boundaries, part, self.now, &app.cfg.retention).await?;
+        let mut pieces = read_pieces(&app.store, self.tenant(), range, boundaries, self.now, &app.cfg.retention).await?;
         if let Scope::User(u) = scope {
             for p in &mut pieces {
                 p.rollup = p.rollup.own(u);
