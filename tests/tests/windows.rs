@@ -55,14 +55,30 @@ fn report(id: &str, user: &str, t: chrono::DateTime<Utc>, savings: f64) -> Value
         "categories": {"finance": 1}, "estimated_monthly_savings": savings}})
 }
 
-#[tokio::test]
-async fn the_dashboard_answers_from_its_windows_as_it_does_day_by_day_and_never_from_a_stale_one() {
+/// A fresh table with the jobs, the query function and the store over it,
+/// under a configuration `tune` adjusts first.
+struct World {
+    client: aws_sdk_dynamodb::Client,
+    cfg: analytics_shared::Config,
+    jobs: analytics_shared::jobs::Jobs,
+    _bus: integration_tests::BusProbe,
+    app: query::App,
+    store: Table,
+}
+
+async fn world(tune: impl FnOnce(&mut analytics_shared::Config)) -> World {
     let (client, mut cfg) = fresh_table().await;
-    // A kept history longer than every period: its window is its own.
-    cfg.retention.events_days = 400;
+    tune(&mut cfg);
     let (jobs, _bus) = jobs_env(cfg.clone(), &client).await;
     let app = query::App::new(cfg.clone(), client.clone()).unwrap();
     let store = Table::new(client.clone(), cfg.store.clone());
+    World { client, cfg, jobs, _bus, app, store }
+}
+
+#[tokio::test]
+async fn the_dashboard_answers_from_its_windows_as_it_does_day_by_day_and_never_from_a_stale_one() {
+    // A kept history longer than every period: its window is its own.
+    let World { client, cfg, jobs, _bus, app, store } = world(|c| c.retention.events_days = 400).await;
     let now = Utc::now();
     let today = day_start(now);
     let start = today - Duration::days(12);
@@ -157,11 +173,7 @@ async fn keep_windows_now(store: &Table, cfg: &analytics_shared::Config) -> bool
 /// days one by one, the same answers.
 #[tokio::test]
 async fn windows_longer_than_the_rollups_kept_are_neither_built_nor_read() {
-    let (client, mut cfg) = fresh_table().await;
-    cfg.retention.rollup_days = 60;
-    let (jobs, _bus) = jobs_env(cfg.clone(), &client).await;
-    let app = query::App::new(cfg.clone(), client.clone()).unwrap();
-    let store = Table::new(client.clone(), cfg.store.clone());
+    let World { client, cfg, jobs, _bus, app, store } = world(|c| c.retention.rollup_days = 60).await;
     let today = day_start(Utc::now());
     let events: Vec<Value> = [1, 5, 20, 40].iter().map(|d| report(&format!("r-{d}"), "ann", today - Duration::days(*d), 1.0)).collect();
     store_events(&client, &cfg, "acme", &events).await;
@@ -206,10 +218,7 @@ async fn a_rebuild_finishing_last_under_an_older_revision_leaves_the_newer_one()
 async fn a_window_that_does_not_read_is_read_around() {
     use aws_sdk_dynamodb::primitives::Blob;
     use aws_sdk_dynamodb::types::AttributeValue as A;
-    let (client, cfg) = fresh_table().await;
-    let (jobs, _bus) = jobs_env(cfg.clone(), &client).await;
-    let app = query::App::new(cfg.clone(), client.clone()).unwrap();
-    let store = Table::new(client.clone(), cfg.store.clone());
+    let World { client, cfg, jobs, _bus, app, store } = world(|_| {}).await;
     let today = day_start(Utc::now());
     let events: Vec<Value> = [1, 3, 8].iter().map(|d| report(&format!("r-{d}"), "ann", today - Duration::days(*d), 1.0)).collect();
     store_events(&client, &cfg, "acme", &events).await;
