@@ -140,6 +140,9 @@ fn write_units() {
 /// instruction count that a shared machine cannot disturb:
 /// `INGEST_PIPELINE_BATCHES=20 valgrind --tool=callgrind <bench binary>`.
 fn main() {
+    if let Some(n) = std::env::var("INGEST_PIPELINE_WRITES").ok().and_then(|v| v.parse::<usize>().ok()) {
+        return write_path(n);
+    }
     if let Some(n) = std::env::var("INGEST_PIPELINE_BATCHES").ok().and_then(|v| v.parse::<usize>().ok()) {
         let now_s = "2026-11-21T10:00:00Z";
         let body = serde_json::to_vec(&batch(now_s)).unwrap();
@@ -151,5 +154,68 @@ fn main() {
     }
     write_units();
     benches();
+    write_benches();
     Criterion::default().configure_from_args().final_summary();
+}
+
+/// A store whose HTTP client answers every call `200 {}` at once: what the
+/// SDK does for a write (building, serializing, signing the request and
+/// reading its answer) without a network.
+fn answering_table() -> analytics_shared::store::Table {
+    use analytics_shared::config::StoreConfig;
+    use analytics_shared::store::{Table, behavior_version, client_config};
+    use aws_sdk_dynamodb::config::{Credentials, Region, SharedCredentialsProvider};
+    let http = aws_smithy_http_client::test_util::infallible_client_fn(|_req| {
+        http::Response::builder().status(200).header("content-type", "application/x-amz-json-1.0").body("{}").unwrap()
+    });
+    let shared = aws_config::SdkConfig::builder()
+        .behavior_version(behavior_version())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("a", "b", None, None, "bench")))
+        .endpoint_url("http://localhost:8000")
+        .http_client(http)
+        .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().unwrap())
+        .build();
+    let cfg = StoreConfig { table: "analytics".into(), ..StoreConfig::default() };
+    Table::new(aws_sdk_dynamodb::Client::from_conf(client_config(&shared, &cfg)), cfg)
+}
+
+/// `prepare` and then the store's writes of one batch, as the handler runs
+/// them after marking the hours: events written.
+fn prepare_and_write(table: &analytics_shared::store::Table, rt: &tokio::runtime::Runtime, body: &[u8]) -> usize {
+    let now = parse_timestamp("2026-11-21T10:00:00Z").unwrap();
+    let p = prepare(std::hint::black_box(body), "tenant-1", now, &Retention::default(), 8).unwrap();
+    let writes: Vec<_> = p.writes.into_iter().map(|(_, w)| w).collect();
+    rt.block_on(table.events().put("tenant-1", writes, "0123456789abcdef", &Default::default())).unwrap().len()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// The whole CPU path of an accepted event up to the socket, timed: the
+/// SDK's share is what `prepare` alone does not show.
+fn write_path_bench(c: &mut Criterion) {
+    let body = serde_json::to_vec(&batch("2026-11-21T10:00:00Z")).unwrap();
+    let (table, rt) = (answering_table(), runtime());
+    let mut g = c.benchmark_group("ingest");
+    g.throughput(Throughput::Elements(500));
+    g.bench_function("prepare_and_write_500 (SDK requests answered at once)", |b| b.iter(|| prepare_and_write(&table, &rt, &body)));
+    g.finish();
+}
+
+criterion_group! {
+    name = write_benches;
+    config = Criterion::default().sample_size(10).measurement_time(std::time::Duration::from_secs(10));
+    targets = write_path_bench
+}
+
+/// `INGEST_PIPELINE_WRITES=N` runs [`prepare_and_write`] on N batches, for
+/// callgrind (whose CPU model has no SHA extensions: the signing's SHA-256
+/// is counted in software there).
+fn write_path(n: usize) {
+    let body = serde_json::to_vec(&batch("2026-11-21T10:00:00Z")).unwrap();
+    let (table, rt) = (answering_table(), runtime());
+    let stored: usize = (0..n).map(|_| prepare_and_write(&table, &rt, &body)).sum();
+    println!("wrote {stored} events");
 }
