@@ -5,9 +5,10 @@
 
 use analytics_shared::config::Retention;
 use analytics_shared::ingest::prepare;
-use analytics_shared::store::events::event_write;
+use analytics_shared::store::events::{PutOutcome, event_write};
 use analytics_shared::time::parse_timestamp;
 use analytics_shared::validate::{Context, validate_event};
+use chrono::{DateTime, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use serde_json::{Value, json};
 
@@ -31,7 +32,7 @@ struct SplitOnly<'a> {
 }
 
 fn pipeline(c: &mut Criterion) {
-    let now_s = "2026-11-21T10:00:00Z";
+    let now_s = NOW;
     let now = parse_timestamp(now_s).unwrap();
     let body = serde_json::to_vec(&batch(now_s)).unwrap();
     let retention = Retention::default();
@@ -119,7 +120,7 @@ criterion_group! {
 /// Write units of the mixed batch, per kind and on average: what DynamoDB
 /// bills for storing it (identity, item, index copies).
 fn write_units() {
-    let now_s = "2026-11-21T10:00:00Z";
+    let now_s = NOW;
     let body = serde_json::to_vec(&batch(now_s)).unwrap();
     let p = prepare(&body, "tenant-1", parse_timestamp(now_s).unwrap(), &Retention::default(), 8).unwrap();
     let mut per_kind: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
@@ -144,7 +145,7 @@ fn main() {
         return write_path(n);
     }
     if let Some(n) = std::env::var("INGEST_PIPELINE_BATCHES").ok().and_then(|v| v.parse::<usize>().ok()) {
-        let now_s = "2026-11-21T10:00:00Z";
+        let now_s = NOW;
         let body = serde_json::to_vec(&batch(now_s)).unwrap();
         let (now, retention) = (parse_timestamp(now_s).unwrap(), Retention::default());
         let events: usize =
@@ -180,13 +181,19 @@ fn answering_table() -> analytics_shared::store::Table {
     Table::new(aws_sdk_dynamodb::Client::from_conf(client_config(&shared, &cfg)), cfg)
 }
 
+/// The batch's `sent_at` and the time it is received, in every measurement.
+const NOW: &str = "2026-11-21T10:00:00Z";
+
 /// `prepare` and then the store's writes of one batch, as the handler runs
-/// them after marking the hours: events written.
-fn prepare_and_write(table: &analytics_shared::store::Table, rt: &tokio::runtime::Runtime, body: &[u8]) -> usize {
-    let now = parse_timestamp("2026-11-21T10:00:00Z").unwrap();
+/// them after marking the hours: events stored, every one of them, or the
+/// figures would time another path (a refusal, a duplicate).
+fn prepare_and_write(table: &analytics_shared::store::Table, rt: &tokio::runtime::Runtime, body: &[u8], now: DateTime<Utc>) -> usize {
     let p = prepare(std::hint::black_box(body), "tenant-1", now, &Retention::default(), 8).unwrap();
     let writes: Vec<_> = p.writes.into_iter().map(|(_, w)| w).collect();
-    rt.block_on(table.events().put("tenant-1", writes, "0123456789abcdef", &Default::default())).unwrap().len()
+    let n = writes.len();
+    let outcomes = rt.block_on(table.events().put("tenant-1", writes, "0123456789abcdef", &Default::default())).unwrap();
+    assert!(outcomes.len() == n && outcomes.iter().all(|o| *o == PutOutcome::Stored), "every event of the batch is stored");
+    n
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -196,11 +203,11 @@ fn runtime() -> tokio::runtime::Runtime {
 /// The whole CPU path of an accepted event up to the socket, timed: the
 /// SDK's share is what `prepare` alone does not show.
 fn write_path_bench(c: &mut Criterion) {
-    let body = serde_json::to_vec(&batch("2026-11-21T10:00:00Z")).unwrap();
-    let (table, rt) = (answering_table(), runtime());
+    let body = serde_json::to_vec(&batch(NOW)).unwrap();
+    let (table, rt, now) = (answering_table(), runtime(), parse_timestamp(NOW).unwrap());
     let mut g = c.benchmark_group("ingest");
     g.throughput(Throughput::Elements(500));
-    g.bench_function("prepare_and_write_500 (SDK requests answered at once)", |b| b.iter(|| prepare_and_write(&table, &rt, &body)));
+    g.bench_function("prepare_and_write_500 (SDK requests answered at once)", |b| b.iter(|| prepare_and_write(&table, &rt, &body, now)));
     g.finish();
 }
 
@@ -214,8 +221,8 @@ criterion_group! {
 /// callgrind (whose CPU model has no SHA extensions: the signing's SHA-256
 /// is counted in software there).
 fn write_path(n: usize) {
-    let body = serde_json::to_vec(&batch("2026-11-21T10:00:00Z")).unwrap();
-    let (table, rt) = (answering_table(), runtime());
-    let stored: usize = (0..n).map(|_| prepare_and_write(&table, &rt, &body)).sum();
+    let body = serde_json::to_vec(&batch(NOW)).unwrap();
+    let (table, rt, now) = (answering_table(), runtime(), parse_timestamp(NOW).unwrap());
+    let stored: usize = (0..n).map(|_| prepare_and_write(&table, &rt, &body, now)).sum();
     println!("wrote {stored} events");
 }
