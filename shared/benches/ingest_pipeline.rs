@@ -63,7 +63,8 @@ fn pipeline(c: &mut Criterion) {
     });
     // What a raw read pays per item once the SDK has parsed it: the
     // roll-up, the explorer and the feeds read events back this way.
-    let items: Vec<_> = prepare(&body, "tenant-1", now, &retention, 8).unwrap().writes.into_iter().map(|(_, w)| w.item).collect();
+    let items: Vec<_> =
+        prepare(&body, "tenant-1", now, &retention, 8).unwrap().writes.into_iter().map(|(_, w)| w.item.into_item()).collect();
     g.bench_function("read_back_500 (serde_dynamo item -> Event)", |b| {
         b.iter_batched(
             || items.clone(),

@@ -44,7 +44,7 @@ fn main() {
                 assert_eq!(out.len(), chunk.len());
             }
             let conditional = t.elapsed();
-            let batch: Vec<_> = writes(&format!("b{round}"), n).into_iter().map(|w| w.item).collect();
+            let batch: Vec<_> = writes(&format!("b{round}"), n).into_iter().map(|w| w.item.into_item()).collect();
             let t = Instant::now();
             for chunk in batch.chunks(500) {
                 let deadline = tokio::time::Instant::now() + cfg.store.deadline;

@@ -574,7 +574,7 @@ pub async fn seed_world(
             let p = analytics_shared::ingest::prepare(body.as_bytes(), tenant, now, &cfg.retention, cfg.store.shards).unwrap();
             for (_, w) in p.writes {
                 hours.insert(analytics_shared::time::hour_label(w.placed_at));
-                items.push(w.item);
+                items.push(w.item.into_item());
             }
         }
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(600);

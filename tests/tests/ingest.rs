@@ -419,12 +419,12 @@ async fn expired_items_are_never_read_back() {
         let raw = json!({"event_id": id, "kind": "activity", "user_id": "u-1", "action": "login", "occurred_at": minutes_ago(10)});
         let event = analytics_shared::validate::validate_event(&raw.to_string(), &ctx).unwrap();
         let mut w = analytics_shared::store::events::event_write("acme", event, cfg.store.shards, &cfg.retention);
-        w.item.insert("w".into(), aws_sdk_dynamodb::types::AttributeValue::S("test".into()));
+        w.item.insert("w", aws_sdk_dynamodb::types::AttributeValue::S("test".into()));
         if expired {
-            w.item.insert("expires_at".into(), aws_sdk_dynamodb::types::AttributeValue::N((now.timestamp() - 60).to_string()));
+            w.item.insert("expires_at", aws_sdk_dynamodb::types::AttributeValue::N((now.timestamp() - 60).to_string()));
         }
         keys_written.push(w.key());
-        client.put_item().table_name(&cfg.store.table).set_item(Some(w.item)).send().await.unwrap();
+        client.put_item().table_name(&cfg.store.table).set_item(Some(w.item.into_item())).send().await.unwrap();
     }
     assert!(store.events().get(&keys_written[0], now).await.unwrap().is_none());
     assert!(store.events().get(&keys_written[1], now).await.unwrap().is_some());

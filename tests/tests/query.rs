@@ -505,8 +505,8 @@ async fn expired_items_are_never_returned_by_any_route() {
         raw["occurred_at"] = json!(at);
         let event = analytics_shared::validate::validate_event(&raw.to_string(), &ctx).unwrap();
         let mut w = event_write("acme", event, env.cfg.store.shards, &env.cfg.retention);
-        w.item.insert("expires_at".into(), AttributeValue::N((now.timestamp() - 60).to_string()));
-        env.client.put_item().table_name(&env.cfg.store.table).set_item(Some(w.item)).send().await.unwrap();
+        w.item.insert("expires_at", AttributeValue::N((now.timestamp() - 60).to_string()));
+        env.client.put_item().table_name(&env.cfg.store.table).set_item(Some(w.item.into_item())).send().await.unwrap();
         hours.insert(hour.clone());
     }
     env.store().markers().mark("acme", &hours).await.unwrap();

@@ -304,7 +304,7 @@ async fn unstorable_values_reject_their_event_alone() {
         event_write("acme", validate_event(&raw.to_string(), &ctx).unwrap(), 8, &env.cfg.retention)
     };
     let mut refused = write("refused");
-    refused.item.insert("metadata".into(), AttributeValue::M([("n".to_string(), AttributeValue::N("1e200".into()))].into()));
+    refused.item.insert("metadata", AttributeValue::M([("n".to_string(), AttributeValue::N("1e200".into()))].into()));
     let hours: BTreeSet<String> = [time::hour_label(now - Duration::minutes(1))].into();
     let out = store.events().put("acme", vec![refused.clone(), write("neighbour")], "w-1", &hours).await.unwrap();
     assert!(matches!(&out[0], PutOutcome::Unstorable(why) if !why.is_empty()), "{out:?}");

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::keys;
 use super::table::{GSI1, GSI1_PK, PK, SK, TTL_ATTRIBUTE, Table};
-use super::{Item, StoreError, n, s};
+use super::{Attrs, Item, StoreError, n, s};
 use crate::config::Retention;
 use crate::model::{CUSTOM_ACTIONS, Event, EventBody};
 use crate::validate::retention_days;
@@ -90,8 +90,8 @@ pub struct EventWrite {
     /// The corrected time: the item's place, whose hour the roll-up must
     /// recompute.
     pub placed_at: DateTime<Utc>,
-    pub identity: Item,
-    pub item: Item,
+    pub identity: Attrs,
+    pub item: Attrs,
     /// The sender's own time, what the identity is made of.
     sent_time: DateTime<Utc>,
     /// Days the event is kept, and the rollups (for the journal copy).
@@ -142,24 +142,24 @@ impl EventWrite {
             return;
         };
         self.placed_at = at;
-        self.item.insert(PK.into(), s(&key.pk));
-        self.item.insert(SK.into(), s(&key.sk));
-        self.item.insert("occurred_at".into(), super::item::time(at));
+        self.item.insert(PK, s(&key.pk));
+        self.item.insert(SK, s(&key.sk));
+        self.item.insert("occurred_at", super::item::time(at));
         if at == self.sent_time {
             self.item.remove("client_occurred_at");
         } else {
-            self.item.insert("client_occurred_at".into(), super::item::time(self.sent_time));
+            self.item.insert("client_occurred_at", super::item::time(self.sent_time));
         }
-        self.item.insert(TTL_ATTRIBUTE.into(), n((at + Duration::days(i64::from(self.keep_days))).timestamp()));
+        self.item.insert(TTL_ATTRIBUTE, n((at + Duration::days(i64::from(self.keep_days))).timestamp()));
     }
 
     /// The journal's copy: the same attributes under the hour's journal,
     /// kept as long as the rollups.
-    fn journal_copy(&self, tenant: &str) -> Item {
+    fn journal_copy(&self, tenant: &str) -> Attrs {
         let mut copy = self.item.clone();
         copy.remove(GSI1_PK);
-        copy.insert(PK.into(), s(keys::journal_pk(tenant, &time::hour_label(self.placed_at))));
-        copy.insert(TTL_ATTRIBUTE.into(), n((self.placed_at + Duration::days(i64::from(self.rollup_days))).timestamp()));
+        copy.insert(PK, s(keys::journal_pk(tenant, &time::hour_label(self.placed_at))));
+        copy.insert(TTL_ATTRIBUTE, n((self.placed_at + Duration::days(i64::from(self.rollup_days))).timestamp()));
         copy
     }
 }
@@ -177,33 +177,31 @@ pub fn event_write(tenant: &str, event: Event, shards: u16, retention: &Retentio
     let journal = late > Duration::seconds(i64::from(keep_days) * 86_400 / 4);
     let placed_at = event.occurred_at;
     let sent_time = event.identity_time();
-    let mut item = Item::with_capacity(24);
+    let mut item = Attrs::with_capacity(26);
     // Only activity is read per user (the feeds); other kinds are read
     // through rollups, so their user index entry would be a wasted write.
     if let (Some(u), EventBody::Activity(_)) = (&event.user_id, &event.body) {
-        item.insert(GSI1_PK.into(), s(keys::user_pk(tenant, u)));
+        item.push(GSI1_PK, s(keys::user_pk(tenant, u)));
     }
-    item.insert(TTL_ATTRIBUTE.into(), n(ttl));
+    item.push(TTL_ATTRIBUTE, n(ttl));
     super::item::put_event(&mut item, event);
-    let mut identity: Item = [
-        (EVENT_PK.to_owned(), s(&key.pk)),
-        (EVENT_SK.to_owned(), s(&key.sk)),
-        (PK.to_owned(), s(identity_key.pk)),
-        (SK.to_owned(), s(identity_key.sk)),
-        (TTL_ATTRIBUTE.to_owned(), n(ttl)),
-    ]
-    .into();
+    let mut identity = Attrs::with_capacity(7);
+    identity.push(EVENT_PK, s(&key.pk));
+    identity.push(EVENT_SK, s(&key.sk));
+    identity.push(PK, s(identity_key.pk));
+    identity.push(SK, s(identity_key.sk));
+    identity.push(TTL_ATTRIBUTE, n(ttl));
     if journal {
-        identity.insert(JOURNALED.into(), AttributeValue::Bool(true));
+        identity.push(JOURNALED, AttributeValue::Bool(true));
     }
-    item.insert(PK.into(), s(key.pk));
-    item.insert(SK.into(), s(key.sk));
+    item.push(PK, s(key.pk));
+    item.push(SK, s(key.sk));
     EventWrite { placed_at, identity, item, sent_time, keep_days, rollup_days: retention.rollup_days, journal }
 }
 
 /// Size of an item as DynamoDB bills it (names plus values, approximately
 /// for numbers): each started KB is a write unit, per index written.
-pub fn item_size(item: &Item) -> usize {
+pub fn item_size<'a, K: AsRef<str>>(item: impl IntoIterator<Item = (K, &'a AttributeValue)>) -> usize {
     fn value_size(v: &AttributeValue) -> usize {
         match v {
             AttributeValue::S(s) => s.len(),
@@ -215,12 +213,12 @@ pub fn item_size(item: &Item) -> usize {
             _ => 8,
         }
     }
-    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+    item.into_iter().map(|(k, v)| k.as_ref().len() + value_size(v)).sum()
 }
 
 /// Write units one item costs: one per started KB on the table and on
 /// each index the item appears in.
-pub fn write_units(item: &Item) -> usize {
+pub fn write_units(item: &Attrs) -> usize {
     let per_copy = item_size(item).div_ceil(1024).max(1);
     let copies = 1 + usize::from(item.contains_key(GSI1_PK)) + usize::from(item.contains_key(super::table::GSI2_PK));
     per_copy * copies

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
-use super::{Item, n, s};
+use super::{Attrs, Item, n, s};
 use crate::model::{Event, EventBody, ReportStatus};
 
 /// When the request that wrote the event arrived.
@@ -20,17 +20,34 @@ pub(super) fn time(t: DateTime<Utc>) -> AttributeValue {
     s(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
-fn put(item: &mut Item, name: &str, v: AttributeValue) {
-    item.insert(name.to_owned(), v);
+/// Attributes of an event item, or of a map inside it (the SDK's own map).
+trait Put {
+    fn put(&mut self, name: &'static str, v: AttributeValue);
 }
 
-fn put_opt_s(item: &mut Item, name: &str, v: Option<String>) {
+impl Put for Attrs {
+    fn put(&mut self, name: &'static str, v: AttributeValue) {
+        self.push(name, v);
+    }
+}
+
+impl Put for Item {
+    fn put(&mut self, name: &'static str, v: AttributeValue) {
+        self.insert(name.to_owned(), v);
+    }
+}
+
+fn put(item: &mut impl Put, name: &'static str, v: AttributeValue) {
+    item.put(name, v);
+}
+
+fn put_opt_s(item: &mut impl Put, name: &'static str, v: Option<String>) {
     if let Some(v) = v {
         put(item, name, AttributeValue::S(v));
     }
 }
 
-fn put_opt_n(item: &mut Item, name: &str, v: Option<impl super::Number>) {
+fn put_opt_n(item: &mut impl Put, name: &'static str, v: Option<impl super::Number>) {
     if let Some(v) = v {
         put(item, name, n(v));
     }
@@ -54,7 +71,7 @@ fn json_map(m: Map<String, Value>) -> AttributeValue {
 
 /// Adds the event's own attributes to an item that holds its keys, moving
 /// its strings rather than copying them.
-pub(super) fn put_event(item: &mut Item, e: Event) {
+pub(super) fn put_event(item: &mut Attrs, e: Event) {
     let kind = e.kind();
     put(item, "event_id", AttributeValue::S(e.event_id));
     put(item, "occurred_at", time(e.occurred_at));

@@ -2,6 +2,8 @@
 //! [`table`], events in [`events`], generic batched writes in [`batch`].
 
 pub mod alerts;
+mod attrs;
+pub use attrs::Attrs;
 pub mod batch;
 pub mod documents;
 pub mod events;
@@ -183,11 +185,20 @@ pub(crate) async fn put_once(request: PutItemFluentBuilder, mark: &str) -> Resul
 /// Reading an item's attributes by name and type: a missing attribute or
 /// one of another type is `None`.
 pub trait ItemExt {
-    fn str(&self, name: &str) -> Option<&str>;
+    fn attr(&self, name: &str) -> Option<&AttributeValue>;
+    fn str(&self, name: &str) -> Option<&str> {
+        self.attr(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    }
     /// A number attribute parsed as `T`.
-    fn num<T: std::str::FromStr>(&self, name: &str) -> Option<T>;
-    fn flag(&self, name: &str) -> Option<bool>;
-    fn bytes(&self, name: &str) -> Option<&[u8]>;
+    fn num<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
+        self.attr(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+    }
+    fn flag(&self, name: &str) -> Option<bool> {
+        self.attr(name).and_then(|v| v.as_bool().ok()).copied()
+    }
+    fn bytes(&self, name: &str) -> Option<&[u8]> {
+        self.attr(name).and_then(|v| v.as_b().ok()).map(|b| b.as_ref())
+    }
     /// Whether its TTL (`expires_at`) is still ahead of `now`: every read
     /// that answers skips expired items, which DynamoDB removes days late.
     fn unexpired(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
@@ -196,17 +207,8 @@ pub trait ItemExt {
 }
 
 impl ItemExt for Item {
-    fn str(&self, name: &str) -> Option<&str> {
-        self.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
-    }
-    fn num<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
-        self.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
-    }
-    fn flag(&self, name: &str) -> Option<bool> {
-        self.get(name).and_then(|v| v.as_bool().ok()).copied()
-    }
-    fn bytes(&self, name: &str) -> Option<&[u8]> {
-        self.get(name).and_then(|v| v.as_b().ok()).map(|b| b.as_ref())
+    fn attr(&self, name: &str) -> Option<&AttributeValue> {
+        self.get(name)
     }
 }
 

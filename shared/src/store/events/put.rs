@@ -55,12 +55,12 @@ impl Events<'_> {
     ) -> Result<Vec<PutOutcome>, StoreError> {
         let deadline = Instant::now() + self.t.config().deadline;
         for w in &mut writes {
-            w.identity.insert(WRITER.into(), s(writer));
-            w.item.insert(WRITER.into(), s(writer));
+            w.identity.insert(WRITER, s(writer));
+            w.item.insert(WRITER, s(writer));
         }
         // The futures are collected first: a lazy `map` over borrowed writes
         // makes a future the compiler cannot prove `Send` for every lifetime.
-        let identities: Vec<_> = writes.iter().map(|w| self.put_identity(w.identity.clone())).collect();
+        let identities: Vec<_> = writes.iter().map(|w| self.put_identity(w.identity.to_item())).collect();
         let placed =
             within(deadline, futures::stream::iter(identities).buffered(self.t.config().write_concurrency).collect::<Vec<_>>()).await?;
         let mut extra = BTreeSet::new();
@@ -140,7 +140,7 @@ impl Events<'_> {
                 .client()
                 .put_item()
                 .table_name(&self.t.config().table)
-                .set_item(Some(copy))
+                .set_item(Some(copy.into_item()))
                 .condition_expression("attribute_not_exists(pk)");
             match put_once(request, WRITER).await? {
                 Put::Written | Put::Exists(_) => {}
@@ -152,7 +152,7 @@ impl Events<'_> {
             .client()
             .put_item()
             .table_name(&self.t.config().table)
-            .set_item(Some(w.item.clone()))
+            .set_item(Some(w.item.to_item()))
             .condition_expression("attribute_not_exists(pk)");
         Ok(match put_once(request, WRITER).await? {
             Put::Written => PutOutcome::Stored,

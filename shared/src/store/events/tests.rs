@@ -23,8 +23,8 @@ fn a_typical_report_event_costs_at_most_three_write_units() {
                    "impact": {"high": 2, "medium": 9, "low": 9}, "estimated_monthly_savings": 1830.5}
     }));
     let mut w = event_write("tenant-1", e, 8, &Retention::default());
-    w.item.insert(WRITER.into(), s(writer_id()));
-    w.identity.insert(WRITER.into(), s(writer_id()));
+    w.item.insert(WRITER, s(writer_id()));
+    w.identity.insert(WRITER, s(writer_id()));
     assert!(item_size(&w.item) < 1024, "{} bytes", item_size(&w.item));
     assert!(w.item.contains_key(GSI1_PK) && !w.item.contains_key("gsi2pk"), "the action partition is the table's own");
     assert_eq!((write_units(&w.identity), write_units(&w.item)), (1, 2));
@@ -60,7 +60,7 @@ fn items_are_placed_at_the_corrected_time_and_identified_by_the_senders() {
     let mut moved = resend.clone();
     moved.move_to(&first.key());
     assert_eq!((moved.key(), moved.placed_at), (first.key(), first.placed_at));
-    let back: StoredEvent = serde_dynamo::from_item(moved.item).unwrap();
+    let back: StoredEvent = serde_dynamo::from_item(moved.item.into_item()).unwrap();
     assert_eq!(back.event.occurred_at, first.placed_at);
     assert_eq!(back.event.client_occurred_at, parse_timestamp("1970-01-01T00:00:00Z"));
     assert_eq!(back.expires_at, (first.placed_at + Duration::days(90)).timestamp());
@@ -108,13 +108,13 @@ fn items_round_trip_through_serde_dynamo() {
         let e = validate_event(&v.to_string(), &skewed).unwrap();
         assert!(e.client_occurred_at.is_some() && e.user_agent_truncated);
         let w = event_write("t", e.clone(), 8, &Retention::default());
-        let back: StoredEvent = serde_dynamo::from_item(w.item.clone()).unwrap();
+        let back: StoredEvent = serde_dynamo::from_item(w.item.to_item()).unwrap();
         assert_eq!(back.event, e, "{}", e.kind().as_str());
         assert_eq!((back.pk.as_str(), back.sk.as_str()), (w.pk(), w.sk()));
         assert_eq!(back.expires_at, expires_at(&e, &Retention::default()));
     }
     let e = event(serde_json::json!({"kind": "external_call", "service": "gemini", "endpoint": "/v1", "response_time_ms": 1}));
-    let back: StoredEvent = serde_dynamo::from_item(event_write("t", e.clone(), 8, &Retention::default()).item).unwrap();
+    let back: StoredEvent = serde_dynamo::from_item(event_write("t", e.clone(), 8, &Retention::default()).item.into_item()).unwrap();
     assert_eq!(back.event, e, "the minimal form too");
     assert_eq!(back.gsi2pk, None);
 }
@@ -336,7 +336,7 @@ mod read_back {
             }
             // A body the contract refuses is no item to read back.
             let e = validate_event(&v.to_string(), &ctx).unwrap_or_else(|p| panic!("{v}: {p:?}"));
-            let whole = event_write("t", e.clone(), 8, &Retention::default()).item;
+            let whole = event_write("t", e.clone(), 8, &Retention::default()).item.into_item();
             if e.metadata.is_none() {
                 prop_assert_eq!(by_hand(&whole), Some(e.clone()), "every attribute put_event writes is read back by hand");
             }
