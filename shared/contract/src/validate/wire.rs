@@ -76,23 +76,34 @@ impl<'de> Deserialize<'de> for Fields<'de> {
                 let mut env = Envelope::default();
                 let mut rest: Vec<Field<'de>> = Vec::with_capacity(12);
                 // Every name sent, envelope's too: a field sent twice is
-                // refused whatever its values (`null` included).
-                let mut names: Vec<Cow<'de, str>> = Vec::with_capacity(16);
+                // refused whatever its values (`null` included). The
+                // envelope's are told by a bit each, the others by `rest`.
+                let mut seen = 0u8;
                 while let Some(Key(k)) = map.next_key()? {
-                    if names.contains(&k) {
+                    let bit = match k.as_ref() {
+                        "event_id" => 1,
+                        "kind" => 2,
+                        "occurred_at" => 4,
+                        "user_id" => 8,
+                        "ip_address" => 16,
+                        "user_agent" => 32,
+                        "metadata" => 64,
+                        _ => 0,
+                    };
+                    if seen & bit != 0 || (bit == 0 && rest.iter().any(|(r, _)| *r == k)) {
                         return Err(de::Error::custom(format!("duplicate field `{k}`")));
                     }
-                    match k.as_ref() {
-                        "event_id" => env.event_id = map.next_value()?,
-                        "kind" => env.kind = map.next_value()?,
-                        "occurred_at" => env.occurred_at = map.next_value()?,
-                        "user_id" => env.user_id = map.next_value()?,
-                        "ip_address" => env.ip_address = map.next_value()?,
-                        "user_agent" => env.user_agent = map.next_value()?,
-                        "metadata" => env.metadata = map.next_value()?,
-                        _ => rest.push((k.clone(), map.next_value()?)),
+                    seen |= bit;
+                    match bit {
+                        1 => env.event_id = map.next_value()?,
+                        2 => env.kind = map.next_value()?,
+                        4 => env.occurred_at = map.next_value()?,
+                        8 => env.user_id = map.next_value()?,
+                        16 => env.ip_address = map.next_value()?,
+                        32 => env.user_agent = map.next_value()?,
+                        64 => env.metadata = map.next_value()?,
+                        _ => rest.push((k, map.next_value()?)),
                     }
-                    names.push(k);
                 }
                 Ok(Fields { envelope: env, rest })
             }
@@ -134,13 +145,6 @@ fn at_path<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> Problem {
     Problem::new(if path == "." { String::new() } else { path }, serde_message(e.inner()))
 }
 
-/// Reads fields into `T`. Plainly first; only a failure is read again with
-/// path tracking, which costs more than the whole read.
-fn read<'a, T: Deserialize<'a>>(fields: &[Field<'a>]) -> Result<T, Problem> {
-    let map = || de::value::MapDeserializer::<_, serde_json::Error>::new(fields.iter().cloned());
-    T::deserialize(map()).or_else(|_| serde_path_to_error::deserialize(map()).map_err(at_path))
-}
-
 impl<'a> Fields<'a> {
     /// Reads an event object, its envelope typed and its other fields raw.
     pub fn parse(raw: &'a str) -> Result<Self, Problem> {
@@ -155,6 +159,13 @@ impl<'a> Fields<'a> {
 /// known to be one of the kind's: a field of another kind is refused
 /// rather than silently dropped, and one of no kind is unknown.
 pub(super) fn kind_fields<'a, T: Deserialize<'a>>(kind: EventKind, rest: &[Field<'a>]) -> Result<T, Vec<Problem>> {
+    // Each kind's struct refuses a field it does not declare, so a plain
+    // read that succeeds had only the kind's own fields; the names are
+    // looked at only when it fails.
+    let map = || de::value::MapDeserializer::<_, serde_json::Error>::new(rest.iter().cloned());
+    if let Ok(fields) = T::deserialize(map()) {
+        return Ok(fields);
+    }
     let own = fields_of(kind);
     let mut problems = Vec::new();
     for (k, _) in rest.iter().filter(|(k, _)| !own.contains(&k.as_ref())) {
@@ -168,5 +179,5 @@ pub(super) fn kind_fields<'a, T: Deserialize<'a>>(kind: EventKind, rest: &[Field
     if !problems.is_empty() {
         return Err(problems);
     }
-    read(rest).map_err(|p| vec![p])
+    serde_path_to_error::deserialize(map()).map_err(|e| vec![at_path(e)])
 }
