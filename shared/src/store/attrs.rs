@@ -70,34 +70,16 @@ impl Attrs {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &AttributeValue)> {
-        self.0.iter().map(|(k, v)| (*k, v))
+        self.into_iter()
     }
 
     /// The SDK's item of these attributes, for a request.
     pub fn to_item(&self) -> Item {
-        let mut item = Item::with_capacity(self.0.len());
-        for (k, v) in &self.0 {
-            item.insert((*k).to_owned(), v.clone());
-        }
-        item
+        self.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect()
     }
 
     pub fn into_item(self) -> Item {
-        let mut item = Item::with_capacity(self.0.len());
-        for (k, v) in self.0 {
-            item.insert(k.to_owned(), v);
-        }
-        item
-    }
-}
-
-impl<const N: usize> From<[(&'static str, AttributeValue); N]> for Attrs {
-    fn from(attrs: [(&'static str, AttributeValue); N]) -> Self {
-        let mut a = Attrs::with_capacity(N + 1);
-        for (k, v) in attrs {
-            a.insert(k, v);
-        }
-        a
+        self.0.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
     }
 }
 

@@ -79,29 +79,26 @@ impl<'de> Deserialize<'de> for Fields<'de> {
                 // refused whatever its values (`null` included). The
                 // envelope's are told by a bit each, the others by `rest`.
                 let mut seen = 0u8;
+                let duplicate = |k: &str| de::Error::custom(format!("duplicate field `{k}`"));
+                macro_rules! once {
+                    ($bit:expr, $field:expr, $k:expr) => {{
+                        if seen & $bit != 0 {
+                            return Err(duplicate($k));
+                        }
+                        seen |= $bit;
+                        $field = map.next_value()?;
+                    }};
+                }
                 while let Some(Key(k)) = map.next_key()? {
-                    let bit = match k.as_ref() {
-                        "event_id" => 1,
-                        "kind" => 2,
-                        "occurred_at" => 4,
-                        "user_id" => 8,
-                        "ip_address" => 16,
-                        "user_agent" => 32,
-                        "metadata" => 64,
-                        _ => 0,
-                    };
-                    if seen & bit != 0 || (bit == 0 && rest.iter().any(|(r, _)| *r == k)) {
-                        return Err(de::Error::custom(format!("duplicate field `{k}`")));
-                    }
-                    seen |= bit;
-                    match bit {
-                        1 => env.event_id = map.next_value()?,
-                        2 => env.kind = map.next_value()?,
-                        4 => env.occurred_at = map.next_value()?,
-                        8 => env.user_id = map.next_value()?,
-                        16 => env.ip_address = map.next_value()?,
-                        32 => env.user_agent = map.next_value()?,
-                        64 => env.metadata = map.next_value()?,
+                    match k.as_ref() {
+                        "event_id" => once!(1, env.event_id, &k),
+                        "kind" => once!(2, env.kind, &k),
+                        "occurred_at" => once!(4, env.occurred_at, &k),
+                        "user_id" => once!(8, env.user_id, &k),
+                        "ip_address" => once!(16, env.ip_address, &k),
+                        "user_agent" => once!(32, env.user_agent, &k),
+                        "metadata" => once!(64, env.metadata, &k),
+                        _ if rest.iter().any(|(r, _)| *r == k) => return Err(duplicate(&k)),
                         _ => rest.push((k, map.next_value()?)),
                     }
                 }
