@@ -163,7 +163,7 @@ pub fn validate_event(raw: &str, ctx: &Context) -> Result<Event, Vec<Problem>> {
     if !raw.trim_start().starts_with('{') {
         return Err(vec![Problem::new("", "each event must be a JSON object")]);
     }
-    let wire::Fields { envelope: env, rest } = wire::Fields::parse(raw).map_err(|p| vec![p])?;
+    let wire::Fields { envelope: env, parsed, rest } = wire::Fields::parse(raw).map_err(|p| vec![p])?;
     let kind = kind_of(env.kind.as_deref()).map_err(|p| vec![p])?;
     let mut c = Checker::default();
 
@@ -198,12 +198,22 @@ pub fn validate_event(raw: &str, ctx: &Context) -> Result<Event, Vec<Problem>> {
         m
     });
 
-    let body = match kind {
-        EventKind::Activity => wire::kind_fields(kind, &rest).map(|f| activity::check(f, user_id.as_deref(), &mut c)),
-        EventKind::ApiRequest => wire::kind_fields(kind, &rest).map(|f| api_request::check(f, &mut c)),
-        EventKind::Auth => wire::kind_fields(kind, &rest).map(|f| auth::check(f, &mut c)),
-        EventKind::ExternalCall => wire::kind_fields(kind, &rest).map(|f| external_call::check(f, &mut c)),
+    use wire::KindFields as K;
+    let fields = match parsed {
+        Some(fields) => Ok(fields),
+        None => match kind {
+            EventKind::Activity => wire::kind_fields(kind, &rest).map(K::Activity),
+            EventKind::ApiRequest => wire::kind_fields(kind, &rest).map(K::ApiRequest),
+            EventKind::Auth => wire::kind_fields(kind, &rest).map(K::Auth),
+            EventKind::ExternalCall => wire::kind_fields(kind, &rest).map(K::ExternalCall),
+        },
     };
+    let body = fields.map(|fields| match fields {
+        K::Activity(f) => activity::check(f, user_id.as_deref(), &mut c),
+        K::ApiRequest(f) => api_request::check(f, &mut c),
+        K::Auth(f) => auth::check(f, &mut c),
+        K::ExternalCall(f) => external_call::check(f, &mut c),
+    });
     let body = match body {
         Ok(body) if c.problems.is_empty() => body,
         Ok(_) => return Err(c.problems),

@@ -51,32 +51,64 @@ pub const REDACTED: &str = "[REDACTED]";
 /// (`APIKey` is API, Key).
 pub fn key_words(key: &str) -> impl Iterator<Item = &str> {
     let mut words = Vec::new();
+    each_word(key, |w| {
+        words.push(w);
+        false
+    });
+    words.into_iter()
+}
+
+/// Calls `f` on each non-empty word of `key` (as [`key_words`] splits it)
+/// until it returns true; returns whether it did. No allocation: every
+/// metadata key and query parameter of every event goes through it.
+fn each_word<'k>(key: &'k str, mut f: impl FnMut(&'k str) -> bool) -> bool {
+    let mut emit = |w: &'k str| !w.is_empty() && f(w);
     let mut start = 0;
     let mut prev: Option<char> = None;
     let mut chars = key.char_indices().peekable();
     while let Some((i, ch)) = chars.next() {
         if matches!(ch, '_' | '-' | '.' | '[' | ']' | ':' | '/') || ch.is_whitespace() {
-            words.push(&key[start..i]);
+            if emit(&key[start..i]) {
+                return true;
+            }
             start = i + ch.len_utf8();
             prev = None;
             continue;
         }
-        let next_lower = chars.peek().is_some_and(|(_, n)| n.is_lowercase());
-        let camel = prev.is_some_and(|p| p.is_lowercase() || p.is_ascii_digit());
-        let after_acronym = prev.is_some_and(char::is_uppercase) && next_lower;
-        if ch.is_uppercase() && (camel || after_acronym) {
-            words.push(&key[start..i]);
-            start = i;
+        if ch.is_uppercase() {
+            let next_lower = chars.peek().is_some_and(|(_, n)| n.is_lowercase());
+            let camel = prev.is_some_and(|p| p.is_lowercase() || p.is_ascii_digit());
+            let after_acronym = prev.is_some_and(char::is_uppercase) && next_lower;
+            if (camel || after_acronym) && emit(&key[start..i]) {
+                return true;
+            }
+            if camel || after_acronym {
+                start = i;
+            }
         }
         prev = Some(ch);
     }
-    words.push(&key[start..]);
-    words.into_iter().filter(|w| !w.is_empty())
+    emit(&key[start..])
+}
+
+/// The longest of [`SENSITIVE_WORDS`].
+const LONGEST_WORD: usize = 13;
+
+/// True when `word` is one of [`SENSITIVE_WORDS`], in any ASCII case.
+fn is_sensitive_word(word: &str) -> bool {
+    if word.len() > LONGEST_WORD {
+        return false;
+    }
+    let mut lower = [0u8; LONGEST_WORD];
+    let lower = &mut lower[..word.len()];
+    lower.copy_from_slice(word.as_bytes());
+    lower.make_ascii_lowercase();
+    SENSITIVE_WORDS.iter().any(|s| s.as_bytes() == lower)
 }
 
 /// True when one of the key's words names a secret.
 pub fn is_sensitive_key(key: &str) -> bool {
-    key_words(key).any(|w| SENSITIVE_WORDS.iter().any(|s| w.eq_ignore_ascii_case(s)))
+    each_word(key, is_sensitive_word)
 }
 
 /// True when a value has the shape of a credential whatever its key: a

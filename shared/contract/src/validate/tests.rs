@@ -530,3 +530,108 @@ fn a_field_sent_twice_is_refused_whatever_its_values_and_escaped_names_are_names
     let EventBody::Activity(a) = validate_event(escaped, &ctx()).unwrap().body else { panic!("not an activity") };
     assert_eq!(a.action, "login");
 }
+
+/// Fields an event may send, each with a right value and a wrong one:
+/// the envelope's, every kind's, a field of no kind, and null.
+fn field_pool() -> Vec<(&'static str, Value)> {
+    vec![
+        ("event_id", json!("e-1")),
+        ("event_id", json!("bad id!")),
+        ("occurred_at", json!("2026-11-21T09:59:00Z")),
+        ("occurred_at", json!("yesterday")),
+        ("user_id", json!("u-1")),
+        ("user_id", json!(5)),
+        ("ip_address", json!("10.0.0.1")),
+        ("user_agent", json!("curl/8")),
+        ("metadata", json!({"plan": "pro", "password": "hunter2"})),
+        ("metadata", json!("flat")),
+        ("action", json!("login")),
+        ("action", json!("generate_report")),
+        ("report", json!({"status": "completed", "categories": {"tax": 2}, "impact": {"high": 1}})),
+        ("report", json!({"impact": {"huge": 1}})),
+        ("client_id", json!("c-1")),
+        ("endpoint", json!("/api/clients?token=t")),
+        ("method", json!("get")),
+        ("status_code", json!(200)),
+        ("status_code", json!("200")),
+        ("response_time_ms", json!(12.5)),
+        ("query_params", json!({"api_key": "k"})),
+        ("sample_rate", json!(0.5)),
+        ("event_type", json!("login_failed")),
+        ("success", json!(false)),
+        ("service", json!("openai")),
+        ("cost_estimate", json!(0.002)),
+        ("input_tokens", json!(10)),
+        ("error_message", json!("boom")),
+        ("colour", json!("blue")),
+        ("description", Value::Null),
+    ]
+}
+
+/// The fields of a right event of each kind.
+fn right_fields(kind: &str) -> Vec<(&'static str, Value)> {
+    let mut fields = vec![("event_id", json!("e-9")), ("user_id", json!("u-2")), ("metadata", json!({"token": "t", "n": 1}))];
+    fields.extend(match kind {
+        "activity" => vec![("action", json!("generate_report")), ("report", json!({"status": "completed"})), ("client_id", json!("c-2"))],
+        "api_request" => vec![("endpoint", json!("/api/x?secret=s")), ("method", json!("post")), ("status_code", json!(503))],
+        "auth" => vec![("event_type", json!("login")), ("success", json!(true))],
+        _ => vec![("service", json!("stripe")), ("endpoint", json!("/v1/charges")), ("cost_estimate", json!(0.01))],
+    });
+    fields.push(("occurred_at", json!("2026-11-21T09:00:00Z")));
+    fields.push(("user_agent", json!("app/1")));
+    fields
+}
+
+/// The JSON text of an object with these fields, in this order (repeats kept).
+fn object_text(fields: &[(&str, &Value)]) -> String {
+    let parts: Vec<String> = fields.iter().map(|(k, v)| format!("{}:{v}", Value::String((*k).to_owned()))).collect();
+    format!("{{{}}}", parts.join(","))
+}
+
+proptest::proptest! {
+    /// The order an event's fields come in never changes what is stored or
+    /// whether it is refused: with `kind` first its fields are read straight
+    /// into the kind's struct, with `kind` last they are kept raw and read
+    /// after; both answer alike for any mix of right, wrong, foreign and
+    /// repeated fields.
+    #[test]
+    fn field_order_never_changes_the_answer(
+        kind in proptest::sample::select(vec!["activity", "api_request", "auth", "external_call", "nope"]),
+        base in proptest::sample::subsequence((0..9usize).collect::<Vec<_>>(), 0..=9),
+        picks in proptest::collection::vec(0..30usize, 0..3),
+        shuffle in proptest::collection::vec(proptest::num::u32::ANY, 11),
+    ) {
+        let pool = field_pool();
+        let kind_value = json!(kind);
+        // Mostly a right event of the kind (some of its fields left out),
+        // with a few fields of any sort added.
+        let right = right_fields(kind);
+        let mut fields: Vec<(&str, &Value)> = base.iter().filter_map(|i| right.get(*i)).map(|(k, v)| (*k, v)).collect();
+        fields.extend(picks.iter().map(|i| (pool[*i].0, &pool[*i].1)));
+        let picks: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+        let mut order: Vec<usize> = (0..fields.len()).collect();
+        order.sort_by_key(|i| shuffle[*i]);
+        fields = order.iter().map(|i| fields[*i]).collect();
+        let first: Vec<(&str, &Value)> = std::iter::once(("kind", &kind_value)).chain(fields.iter().copied()).collect();
+        let last: Vec<(&str, &Value)> = fields.iter().copied().chain(std::iter::once(("kind", &kind_value))).collect();
+        let with_id = |mut e: Event| {
+            if !picks.contains(&"event_id") {
+                e.event_id.clear();
+            }
+            e
+        };
+        let a = validate_event(&object_text(&first), &ctx()).map(with_id);
+        let b = validate_event(&object_text(&last), &ctx()).map(with_id);
+        match (&a, &b) {
+            (Ok(x), Ok(y)) => proptest::prop_assert_eq!(x, y),
+            (Err(x), Err(y)) => {
+                let paths = |p: &[Problem]| p.iter().map(|p| p.path.clone()).collect::<std::collections::BTreeSet<_>>();
+                proptest::prop_assert!(!x.is_empty() && !y.is_empty());
+                // Where the first type error stops the read, either order
+                // may meet a different one first; otherwise the same paths.
+                if x.len() > 1 || y.len() > 1 { proptest::prop_assert_eq!(paths(x), paths(y)); }
+            }
+            _ => proptest::prop_assert!(false, "one order stored, the other refused: {a:?} / {b:?}"),
+        }
+    }
+}

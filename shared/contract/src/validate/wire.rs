@@ -57,55 +57,133 @@ impl<'de> Deserialize<'de> for Key<'de> {
 
 type Field<'a> = (Cow<'a, str>, &'a RawValue);
 
-/// An event object: its envelope read, the other fields in the order sent,
-/// each value unparsed until the kind is known.
+/// A kind's own fields, read straight into its struct.
+pub(super) enum KindFields {
+    Activity(activity::Fields),
+    ApiRequest(api_request::Fields),
+    Auth(auth::Fields),
+    ExternalCall(external_call::Fields),
+}
+
+/// An event object: its envelope read, and its kind's fields either read
+/// already (`kind` came before them, the common case) or kept in the
+/// order sent, each value unparsed until the kind is known.
 pub(super) struct Fields<'a> {
     pub envelope: Envelope,
+    pub parsed: Option<KindFields>,
     pub rest: Vec<Field<'a>>,
+}
+
+/// Reads the value of an envelope field into `env` and returns true, or
+/// returns false for any other name. A field sent twice is refused
+/// whatever its values (`null` included): told by a bit each.
+fn envelope_field<'de, A: MapAccess<'de>>(k: &str, map: &mut A, env: &mut Envelope, seen: &mut u8) -> Result<bool, A::Error> {
+    macro_rules! once {
+        ($bit:expr, $field:expr) => {{
+            if *seen & $bit != 0 {
+                return Err(de::Error::custom(format!("duplicate field `{k}`")));
+            }
+            *seen |= $bit;
+            $field = map.next_value()?;
+        }};
+    }
+    match k {
+        "event_id" => once!(1, env.event_id),
+        "kind" => once!(2, env.kind),
+        "occurred_at" => once!(4, env.occurred_at),
+        "user_id" => once!(8, env.user_id),
+        "ip_address" => once!(16, env.ip_address),
+        "user_agent" => once!(32, env.user_agent),
+        "metadata" => once!(64, env.metadata),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The rest of an event object as its kind's struct sees it: the envelope's
+/// fields are read into the envelope on the way, the others handed on,
+/// starting with `first`, the one already read.
+struct KindMap<'e, 'de, A> {
+    map: A,
+    env: &'e mut Envelope,
+    seen: &'e mut u8,
+    first: Option<Cow<'de, str>>,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for KindMap<'_, 'de, A> {
+    type Error = A::Error;
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
+        let key = match self.first.take() {
+            Some(k) => k,
+            None => loop {
+                let Some(Key(k)) = self.map.next_key()? else { return Ok(None) };
+                if !envelope_field(&k, &mut self.map, self.env, self.seen)? {
+                    break k;
+                }
+            },
+        };
+        seed.deserialize(de::IntoDeserializer::<A::Error>::into_deserializer(key)).map(Some)
+    }
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+}
+
+impl KindFields {
+    fn read<'de, A: MapAccess<'de>>(kind: EventKind, map: KindMap<'_, 'de, A>) -> Result<Self, A::Error> {
+        let d = de::value::MapAccessDeserializer::new(map);
+        Ok(match kind {
+            EventKind::Activity => KindFields::Activity(Deserialize::deserialize(d)?),
+            EventKind::ApiRequest => KindFields::ApiRequest(Deserialize::deserialize(d)?),
+            EventKind::Auth => KindFields::Auth(Deserialize::deserialize(d)?),
+            EventKind::ExternalCall => KindFields::ExternalCall(Deserialize::deserialize(d)?),
+        })
+    }
+}
+
+/// Reads an event object; with `direct`, its kind's fields go straight
+/// into the kind's struct once `kind` is known, and any error in them
+/// fails the read (to be read again without, for the exact problems).
+struct FieldsSeed {
+    direct: bool,
+}
+
+impl<'de> de::DeserializeSeed<'de> for FieldsSeed {
+    type Value = Fields<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Fields<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldsSeed {
+    type Value = Fields<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an event object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
+        let mut envelope = Envelope::default();
+        let mut rest: Vec<Field<'de>> = Vec::with_capacity(12);
+        let mut seen = 0u8;
+        while let Some(Key(k)) = map.next_key()? {
+            if envelope_field(&k, &mut map, &mut envelope, &mut seen)? {
+                continue;
+            }
+            if let Some(kind) = envelope.kind.as_deref().and_then(EventKind::parse).filter(|_| self.direct && rest.is_empty()) {
+                let parsed = KindFields::read(kind, KindMap { map, env: &mut envelope, seen: &mut seen, first: Some(k) })?;
+                return Ok(Fields { envelope, parsed: Some(parsed), rest });
+            }
+            if rest.iter().any(|(r, _)| *r == k) {
+                return Err(de::Error::custom(format!("duplicate field `{k}`")));
+            }
+            rest.push((k, map.next_value()?));
+        }
+        Ok(Fields { envelope, parsed: None, rest })
+    }
 }
 
 impl<'de> Deserialize<'de> for Fields<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Fields<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an event object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
-                let mut env = Envelope::default();
-                let mut rest: Vec<Field<'de>> = Vec::with_capacity(12);
-                // Every name sent, envelope's too: a field sent twice is
-                // refused whatever its values (`null` included). The
-                // envelope's are told by a bit each, the others by `rest`.
-                let mut seen = 0u8;
-                let duplicate = |k: &str| de::Error::custom(format!("duplicate field `{k}`"));
-                macro_rules! once {
-                    ($bit:expr, $field:expr, $k:expr) => {{
-                        if seen & $bit != 0 {
-                            return Err(duplicate($k));
-                        }
-                        seen |= $bit;
-                        $field = map.next_value()?;
-                    }};
-                }
-                while let Some(Key(k)) = map.next_key()? {
-                    match k.as_ref() {
-                        "event_id" => once!(1, env.event_id, &k),
-                        "kind" => once!(2, env.kind, &k),
-                        "occurred_at" => once!(4, env.occurred_at, &k),
-                        "user_id" => once!(8, env.user_id, &k),
-                        "ip_address" => once!(16, env.ip_address, &k),
-                        "user_agent" => once!(32, env.user_agent, &k),
-                        "metadata" => once!(64, env.metadata, &k),
-                        _ if rest.iter().any(|(r, _)| *r == k) => return Err(duplicate(&k)),
-                        _ => rest.push((k, map.next_value()?)),
-                    }
-                }
-                Ok(Fields { envelope: env, rest })
-            }
-        }
-        d.deserialize_map(V)
+        d.deserialize_map(FieldsSeed { direct: false })
     }
 }
 
@@ -145,7 +223,13 @@ fn at_path<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> Problem {
 impl<'a> Fields<'a> {
     /// Reads an event object, its envelope typed and its other fields raw.
     pub fn parse(raw: &'a str) -> Result<Self, Problem> {
-        serde_json::from_str(raw).or_else(|_| {
+        use de::DeserializeSeed;
+        let direct = |raw| {
+            let mut de = serde_json::Deserializer::from_str(raw);
+            let fields = FieldsSeed { direct: true }.deserialize(&mut de)?;
+            de.end().map(|()| fields)
+        };
+        direct(raw).or_else(|_: serde_json::Error| {
             let de = &mut serde_json::Deserializer::from_str(raw);
             serde_path_to_error::deserialize(de).map_err(at_path)
         })

@@ -21,6 +21,11 @@ fn the_contracts_examples_are_kept_and_redacted_as_it_says() {
 }
 
 #[test]
+fn the_longest_sensitive_word_is_the_bound_the_scan_uses() {
+    assert_eq!(SENSITIVE_WORDS.iter().map(|w| w.len()).max(), Some(LONGEST_WORD));
+}
+
+#[test]
 fn keys_split_into_words_at_separators_and_case_changes() {
     fn words(k: &str) -> Vec<&str> {
         key_words(k).collect()
@@ -198,6 +203,17 @@ fn nest(inner: Value, path: Vec<(bool, String)>) -> Value {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// A key is sensitive exactly when one of the words `key_words` gives
+    /// equals a sensitive word in any ASCII case: the allocation-free scan
+    /// decides as the word list reads.
+    #[test]
+    fn a_key_is_sensitive_when_one_of_its_words_is(
+        key in "([a-zA-Z0-9]{0,4}|[_. :/-]|token|Token|TOKEN|APIKey|KEY|Key|key|authorization|credentialS|ünï|İ|ß|\\[)*",
+    ) {
+        let by_words = key_words(&key).any(|w| SENSITIVE_WORDS.iter().any(|s| w.eq_ignore_ascii_case(s)));
+        prop_assert_eq!(is_sensitive_key(&key), by_words);
+    }
 
     /// The value under a sensitive key, however spelled and however deep,
     /// and a secret-shaped value under any key, never survive.
