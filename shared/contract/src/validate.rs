@@ -193,7 +193,7 @@ pub fn validate_event(raw: &str, ctx: &Context) -> Result<Event, Vec<Problem>> {
         ua
     });
     let metadata = env.metadata.map(|mut m| {
-        c.metadata("metadata", &m, 1);
+        c.metadata(checker::At::Field("metadata"), &m, 1);
         sanitize_json_map(&mut m);
         m
     });

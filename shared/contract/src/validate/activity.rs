@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::checker::{Checker, clip};
+use super::checker::{At, Checker, clip};
 use super::limits::*;
 use super::valid_name;
 use crate::event::KNOWN_ACTIONS;
@@ -85,11 +85,11 @@ fn report(c: &mut Checker, r: Report) -> Option<ReportOutcome> {
     let processing_time_ms = c.count("report.processing_time_ms", r.processing_time_ms);
     let mut categories = BTreeMap::new();
     for (name, n) in r.categories.unwrap_or_default() {
-        let path = format!("report.categories.{name}");
+        let path = At::Key(&At::Field("report.categories"), &name);
         if !valid_name(&name) {
-            c.fail(&path, "category names must match ^[a-z][a-z0-9_]{0,63}$");
+            c.fail(path.to_string(), "category names must match ^[a-z][a-z0-9_]{0,63}$");
         }
-        if let Some(n) = c.count(&path, Some(n)) {
+        if let Some(n) = c.count(path, Some(n)) {
             categories.insert(name, n);
         }
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::checker::Checker;
+use super::checker::{At, Checker};
 use super::limits::*;
 use super::redact::{move_query_into_params, sanitize_query_params};
 use crate::event::{ApiRequest, EventBody};
@@ -46,9 +46,10 @@ pub(super) fn check(w: Fields, c: &mut Checker) -> EventBody {
             c.fail("query_params", format!("has {} keys; at most {MAX_QUERY_PARAMS} are allowed", q.len()));
         }
         for (k, v) in q.iter() {
-            c.key(&format!("query_params.{k}"), k);
+            let path = At::Key(&At::Field("query_params"), k);
+            c.key(path, k);
             if v.chars().count() > MAX_METADATA_STRING_CHARS {
-                c.fail(format!("query_params.{k}"), format!("is longer than {MAX_METADATA_STRING_CHARS} characters"));
+                c.fail(path.to_string(), format!("is longer than {MAX_METADATA_STRING_CHARS} characters"));
             }
         }
         sanitize_query_params(q);

@@ -3,10 +3,31 @@
 //! problem with its path and goes on, so an event's every problem is
 //! reported at once.
 
+use std::fmt::{self, Display};
+
 use serde_json::{Map, Value};
 
 use super::Problem;
 use super::limits::*;
+
+/// A field's path inside its event, written out only when it has a
+/// problem: `parent.key` or `parent[i]`, nested as deep as the value.
+#[derive(Clone, Copy)]
+pub(super) enum At<'a> {
+    Field(&'a str),
+    Key(&'a At<'a>, &'a str),
+    Index(&'a At<'a>, usize),
+}
+
+impl Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            At::Field(name) => f.write_str(name),
+            At::Key(parent, key) => write!(f, "{parent}.{key}"),
+            At::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
 
 /// Collects problems while an event is checked.
 #[derive(Default)]
@@ -53,12 +74,12 @@ impl Checker {
     }
 
     /// A count or size: an integer in 0..=10^12.
-    pub fn count(&mut self, path: &str, v: Option<i64>) -> Option<u64> {
+    pub fn count(&mut self, path: impl Display, v: Option<i64>) -> Option<u64> {
         let n = v?;
         match u64::try_from(n) {
             Ok(n) if n <= MAX_COUNT => Some(n),
             _ => {
-                self.fail(path, format!("must be a whole number from 0 to {MAX_COUNT}, not {n}"));
+                self.fail(path.to_string(), format!("must be a whole number from 0 to {MAX_COUNT}, not {n}"));
                 None
             }
         }
@@ -103,33 +124,33 @@ impl Checker {
     }
 
     /// Metadata: bounded keys, strings, numbers and depth.
-    pub fn metadata(&mut self, path: &str, map: &Map<String, Value>, depth: usize) {
+    pub fn metadata(&mut self, path: At<'_>, map: &Map<String, Value>, depth: usize) {
         if depth > MAX_METADATA_DEPTH {
-            self.fail(path, format!("nests deeper than {MAX_METADATA_DEPTH} levels"));
+            self.fail(path.to_string(), format!("nests deeper than {MAX_METADATA_DEPTH} levels"));
             return;
         }
         if map.len() > MAX_METADATA_KEYS {
-            self.fail(path, format!("has {} keys; at most {MAX_METADATA_KEYS} are allowed", map.len()));
+            self.fail(path.to_string(), format!("has {} keys; at most {MAX_METADATA_KEYS} are allowed", map.len()));
         }
         for (k, v) in map {
-            let p = format!("{path}.{k}");
-            self.key(&p, k);
-            self.metadata_value(&p, v, depth);
+            let p = At::Key(&path, k);
+            self.key(p, k);
+            self.metadata_value(p, v, depth);
         }
     }
 
     /// A key of metadata or query parameters: 1..=64 characters.
-    pub fn key(&mut self, path: &str, k: &str) {
+    pub fn key(&mut self, path: impl Display, k: &str) {
         let n = k.chars().count();
         if !(1..=MAX_METADATA_KEY_CHARS).contains(&n) {
-            self.fail(path, format!("keys must be 1 to {MAX_METADATA_KEY_CHARS} characters, not {n}"));
+            self.fail(path.to_string(), format!("keys must be 1 to {MAX_METADATA_KEY_CHARS} characters, not {n}"));
         }
     }
 
-    fn metadata_value(&mut self, path: &str, v: &Value, depth: usize) {
+    fn metadata_value(&mut self, path: At<'_>, v: &Value, depth: usize) {
         match v {
             Value::String(s) if s.chars().count() > MAX_METADATA_STRING_CHARS => {
-                self.fail(path, format!("string is longer than {MAX_METADATA_STRING_CHARS} characters"));
+                self.fail(path.to_string(), format!("string is longer than {MAX_METADATA_STRING_CHARS} characters"));
             }
             Value::Number(n) => {
                 // Integers are exact and at most 20 digits; a float has at
@@ -139,7 +160,7 @@ impl Checker {
                     && !(x == 0.0 || (MIN_METADATA_MAGNITUDE..=MAX_METADATA_MAGNITUDE).contains(&x.abs()))
                 {
                     self.fail(
-                        path,
+                        path.to_string(),
                         format!("numbers must be 0 or of magnitude {MIN_METADATA_MAGNITUDE:e} to {MAX_METADATA_MAGNITUDE:e}, not {n}"),
                     );
                 }
@@ -147,11 +168,11 @@ impl Checker {
             Value::Object(m) => self.metadata(path, m, depth + 1),
             Value::Array(items) => {
                 if depth + 1 > MAX_METADATA_DEPTH {
-                    self.fail(path, format!("nests deeper than {MAX_METADATA_DEPTH} levels"));
+                    self.fail(path.to_string(), format!("nests deeper than {MAX_METADATA_DEPTH} levels"));
                     return;
                 }
                 for (i, item) in items.iter().enumerate() {
-                    self.metadata_value(&format!("{path}[{i}]"), item, depth + 1);
+                    self.metadata_value(At::Index(&path, i), item, depth + 1);
                 }
             }
             _ => {}
