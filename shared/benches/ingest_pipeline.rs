@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 /// The allocator the function binaries use, so the figures are theirs.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: analytics_shared::alloc::Allocator = analytics_shared::alloc::Allocator;
 
 #[path = "support/mixed_batch.rs"]
 mod mixed_batch;

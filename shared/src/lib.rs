@@ -3,6 +3,7 @@
 //! configuration, and the DynamoDB adapter. Handlers stay thin: they parse a
 //! request, call into this crate and shape the response.
 
+pub mod alloc;
 pub mod auth;
 pub mod backoff;
 #[cfg(feature = "bus")]

@@ -18,7 +18,7 @@ mod mixed_batch;
 
 /// The allocator the function binaries use, so the CPU time is theirs.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: analytics_shared::alloc::Allocator = analytics_shared::alloc::Allocator;
 
 /// List prices, us-east-1 (the first tier of each), as of 2026-12-03.
 const HTTP_API_PER_MILLION: f64 = 1.00; // per million requests, each metered in 512 KB steps

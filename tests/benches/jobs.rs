@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 /// The allocator the roll-up function uses, so the figures are its own.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: analytics_shared::alloc::Allocator = analytics_shared::alloc::Allocator;
 
 fn arg(name: &str) -> Option<u64> {
     std::env::args().skip_while(|a| a != name).nth(1).map(|v| v.parse().expect("a number"))

@@ -7,7 +7,7 @@ use lambda_http::Error;
 /// Ingest allocates a few dozen small strings per event; mimalloc does that
 /// about twice as fast as the system allocator (BENCHMARKS.md).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: analytics_shared::alloc::Allocator = analytics_shared::alloc::Allocator;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

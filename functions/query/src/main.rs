@@ -6,7 +6,7 @@ use lambda_http::Error;
 
 /// Answers merge many small maps; mimalloc keeps that cheap (see ingest).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: analytics_shared::alloc::Allocator = analytics_shared::alloc::Allocator;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -3,7 +3,7 @@
 /// The cleanup reads what it deletes item by item, each a map of small
 /// strings: the allocator the roll-up uses.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: analytics_shared::alloc::Allocator = analytics_shared::alloc::Allocator;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

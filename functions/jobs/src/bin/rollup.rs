@@ -5,7 +5,7 @@
 /// small strings: mimalloc cuts the job's own CPU (BENCHMARKS.md,
 /// "Scheduled jobs").
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: analytics_shared::alloc::Allocator = analytics_shared::alloc::Allocator;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
