@@ -17,12 +17,13 @@ use serde_json::{Map, Value};
 use super::{Problem, activity, api_request, auth, external_call};
 use crate::event::EventKind;
 
-/// The fields every kind shares.
+/// The fields every kind shares; those only read, never stored as sent
+/// (the kind, the time), borrowed from the request.
 #[derive(Default)]
-pub(super) struct Envelope {
+pub(super) struct Envelope<'a> {
     pub event_id: Option<String>,
-    pub kind: Option<String>,
-    pub occurred_at: Option<String>,
+    pub kind: Option<Text<'a>>,
+    pub occurred_at: Option<Text<'a>>,
     pub user_id: Option<String>,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
@@ -55,6 +56,39 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
+/// A string value, borrowed unless it holds an escape: read as `String`
+/// reads it (the same errors), without its allocation.
+pub(super) struct Text<'a>(Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 type Field<'a> = (Cow<'a, str>, &'a RawValue);
 
 /// A kind's own fields, read straight into its struct.
@@ -69,7 +103,7 @@ pub(super) enum KindFields {
 /// already (`kind` came before them, the common case) or kept in the
 /// order sent, each value unparsed until the kind is known.
 pub(super) struct Fields<'a> {
-    pub envelope: Envelope,
+    pub envelope: Envelope<'a>,
     pub parsed: Option<KindFields>,
     pub rest: Vec<Field<'a>>,
 }
@@ -77,7 +111,7 @@ pub(super) struct Fields<'a> {
 /// Reads the value of an envelope field into `env` and returns true, or
 /// returns false for any other name. A field sent twice is refused
 /// whatever its values (`null` included): told by a bit each.
-fn envelope_field<'de, A: MapAccess<'de>>(k: &str, map: &mut A, env: &mut Envelope, seen: &mut u8) -> Result<bool, A::Error> {
+fn envelope_field<'de, A: MapAccess<'de>>(k: &str, map: &mut A, env: &mut Envelope<'de>, seen: &mut u8) -> Result<bool, A::Error> {
     macro_rules! once {
         ($bit:expr, $field:expr) => {{
             if *seen & $bit != 0 {
@@ -105,7 +139,7 @@ fn envelope_field<'de, A: MapAccess<'de>>(k: &str, map: &mut A, env: &mut Envelo
 /// starting with `first`, the one already read.
 struct KindMap<'e, 'de, A> {
     map: A,
-    env: &'e mut Envelope,
+    env: &'e mut Envelope<'de>,
     seen: &'e mut u8,
     first: Option<Cow<'de, str>>,
 }
