@@ -169,6 +169,19 @@ impl EventWrite {
 /// ([`ItemKey::identity_of`]), so a resend finds the identity whatever
 /// its own corrected time.
 pub fn event_write(tenant: &str, event: Event, shards: u16, retention: &Retention) -> EventWrite {
+    event_write_received(tenant, event, shards, retention, None)
+}
+
+/// A batch's events share one receive time: [`event_write`] given it as
+/// written ([`received_text`]), so it is written once a batch rather than
+/// once an event.
+pub fn event_write_received(
+    tenant: &str,
+    event: Event,
+    shards: u16,
+    retention: &Retention,
+    received: Option<&AttributeValue>,
+) -> EventWrite {
     let key = ItemKey::of_event(tenant, &event, shards);
     let identity_key = ItemKey::identity_of(tenant, &event, shards);
     let keep_days = retention_days(event.kind(), retention);
@@ -184,7 +197,8 @@ pub fn event_write(tenant: &str, event: Event, shards: u16, retention: &Retentio
         item.push(GSI1_PK, s(keys::user_pk(tenant, u)));
     }
     item.push(TTL_ATTRIBUTE, n(ttl));
-    super::item::put_event(&mut item, event);
+    debug_assert!(received.is_none_or(|r| *r == super::item::time(event.received_at)), "the batch's receive time");
+    super::item::put_event(&mut item, event, received);
     let mut identity = Attrs::with_capacity(7);
     identity.push(EVENT_PK, s(&key.pk));
     identity.push(EVENT_SK, s(&key.sk));
@@ -197,6 +211,11 @@ pub fn event_write(tenant: &str, event: Event, shards: u16, retention: &Retentio
     item.push(PK, s(key.pk));
     item.push(SK, s(key.sk));
     EventWrite { placed_at, identity, item, sent_time, keep_days, rollup_days: retention.rollup_days, journal }
+}
+
+/// A receive time as the event items hold it, for [`event_write_received`].
+pub fn received_text(at: DateTime<Utc>) -> AttributeValue {
+    super::item::time(at)
 }
 
 /// Size of an item as DynamoDB bills it (names plus values, approximately
