@@ -34,30 +34,8 @@ pub(super) struct Envelope<'a> {
 /// into the envelope).
 pub const ENVELOPE: [&str; 7] = ["event_id", "kind", "occurred_at", "user_id", "ip_address", "user_agent", "metadata"];
 
-/// A field's name as sent (borrowed unless it holds an escape).
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(s)))
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(s.to_owned())))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-/// A string value, borrowed unless it holds an escape: read as `String`
-/// reads it (the same errors), without its allocation.
+/// A string value or a field's name, borrowed unless it holds an escape:
+/// read as `String` reads it (the same errors), without its allocation.
 pub(super) struct Text<'a>(Cow<'a, str>);
 
 impl std::ops::Deref for Text<'_> {
@@ -150,7 +128,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for KindMap<'_, 'de, A> {
         let key = match self.first.take() {
             Some(k) => k,
             None => loop {
-                let Some(Key(k)) = self.map.next_key()? else { return Ok(None) };
+                let Some(Text(k)) = self.map.next_key()? else { return Ok(None) };
                 if !envelope_field(&k, &mut self.map, self.env, self.seen)? {
                     break k;
                 }
@@ -198,7 +176,7 @@ impl<'de> Visitor<'de> for FieldsSeed {
         let mut envelope = Envelope::default();
         let mut rest: Vec<Field<'de>> = Vec::with_capacity(12);
         let mut seen = 0u8;
-        while let Some(Key(k)) = map.next_key()? {
+        while let Some(Text(k)) = map.next_key()? {
             if envelope_field(&k, &mut map, &mut envelope, &mut seen)? {
                 continue;
             }
