@@ -18,6 +18,12 @@ const WORD: usize = std::mem::size_of::<usize>();
 /// mimalloc, plain for word-aligned requests.
 pub struct Allocator;
 
+/// Whether any mimalloc block meets the request's alignment.
+#[inline]
+fn plain(layout: &Layout) -> bool {
+    layout.align() <= WORD
+}
+
 // SAFETY: each call goes to the mimalloc function of the same contract
 // (`malloc`/`zalloc`/`realloc`/`free`, or their aligned forms), and the
 // plain forms only for alignments every mimalloc block satisfies.
@@ -25,7 +31,7 @@ unsafe impl GlobalAlloc for Allocator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         unsafe {
-            if layout.align() <= WORD {
+            if plain(&layout) {
                 mi::mi_malloc(layout.size()) as *mut u8
             } else {
                 mi::mi_malloc_aligned(layout.size(), layout.align()) as *mut u8
@@ -36,7 +42,7 @@ unsafe impl GlobalAlloc for Allocator {
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         unsafe {
-            if layout.align() <= WORD {
+            if plain(&layout) {
                 mi::mi_zalloc(layout.size()) as *mut u8
             } else {
                 mi::mi_zalloc_aligned(layout.size(), layout.align()) as *mut u8
@@ -52,7 +58,7 @@ unsafe impl GlobalAlloc for Allocator {
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         unsafe {
-            if layout.align() <= WORD {
+            if plain(&layout) {
                 mi::mi_realloc(ptr as *mut c_void, new_size) as *mut u8
             } else {
                 mi::mi_realloc_aligned(ptr as *mut c_void, new_size, layout.align()) as *mut u8

@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use crate::config::Retention;
 use crate::error::ApiError;
 use crate::store::Table;
-use crate::store::events::{EventWrite, PutOutcome, event_write_received, received_text, writer_id};
+use crate::store::events::{EventWrite, PutOutcome, Received, event_write_received, writer_id};
 use crate::time::hour_start;
 use crate::validate::{self, Context, Problem, limits};
 
@@ -123,7 +123,7 @@ pub fn prepare(
     let ctx = Context { received_at, sent_at, retention: *retention };
     let mut writes = Vec::with_capacity(events.len());
     let mut rejected = Vec::new();
-    let received = received_text(received_at);
+    let received = Received::new(received_at);
     for (index, raw) in events.iter().enumerate() {
         match validate::validate_event(raw.get(), &ctx) {
             Ok(event) => writes.push((index, event_write_received(tenant, event, shards, retention, Some(&received)))),

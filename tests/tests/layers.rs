@@ -59,7 +59,7 @@ const STORE_API: [&str; 20] = [
     "store::Table",
     "store::StoreError",
     "store::{StoreError, Table}",
-    "store::events::{EventWrite, PutOutcome, event_write_received, received_text, writer_id}",
+    "store::events::{EventWrite, PutOutcome, Received, event_write_received, writer_id}",
     "store::hours::HourAsk",
     "store::hours::HourNote",
     "store::rollups::Resolution",

@@ -172,16 +172,9 @@ pub fn event_write(tenant: &str, event: Event, shards: u16, retention: &Retentio
     event_write_received(tenant, event, shards, retention, None)
 }
 
-/// A batch's events share one receive time: [`event_write`] given it as
-/// written ([`received_text`]), so it is written once a batch rather than
-/// once an event.
-pub fn event_write_received(
-    tenant: &str,
-    event: Event,
-    shards: u16,
-    retention: &Retention,
-    received: Option<&AttributeValue>,
-) -> EventWrite {
+/// A batch's events share one receive time: [`event_write`] given it
+/// written once for the batch ([`Received`]).
+pub fn event_write_received(tenant: &str, event: Event, shards: u16, retention: &Retention, received: Option<&Received>) -> EventWrite {
     let key = ItemKey::of_event(tenant, &event, shards);
     let identity_key = ItemKey::identity_of(tenant, &event, shards);
     let keep_days = retention_days(event.kind(), retention);
@@ -197,7 +190,6 @@ pub fn event_write_received(
         item.push(GSI1_PK, s(keys::user_pk(tenant, u)));
     }
     item.push(TTL_ATTRIBUTE, n(ttl));
-    debug_assert!(received.is_none_or(|r| *r == super::item::time(event.received_at)), "the batch's receive time");
     super::item::put_event(&mut item, event, received);
     let mut identity = Attrs::with_capacity(7);
     identity.push(EVENT_PK, s(&key.pk));
@@ -213,9 +205,26 @@ pub fn event_write_received(
     EventWrite { placed_at, identity, item, sent_time, keep_days, rollup_days: retention.rollup_days, journal }
 }
 
-/// A receive time as the event items hold it, for [`event_write_received`].
-pub fn received_text(at: DateTime<Utc>) -> AttributeValue {
-    super::item::time(at)
+/// A receive time and its attribute as the event items hold it, written
+/// once for a batch ([`event_write_received`]); an event received at
+/// another instant has its own written instead, so the two never differ.
+pub struct Received {
+    at: DateTime<Utc>,
+    text: AttributeValue,
+}
+
+impl Received {
+    pub fn new(at: DateTime<Utc>) -> Received {
+        Received { at, text: super::item::time(at) }
+    }
+
+    /// The attribute of `at`: this one's when it is the same instant.
+    pub(super) fn attribute(received: Option<&Received>, at: DateTime<Utc>) -> AttributeValue {
+        match received {
+            Some(r) if r.at == at => r.text.clone(),
+            _ => super::item::time(at),
+        }
+    }
 }
 
 /// Size of an item as DynamoDB bills it (names plus values, approximately

@@ -70,17 +70,16 @@ fn json_map(m: Map<String, Value>) -> AttributeValue {
 }
 
 /// Adds the event's own attributes to an item that holds its keys, moving
-/// its strings rather than copying them. `received` is the event's
-/// `received_at` as [`time`] writes it, when the caller wrote it already
-/// (one receive time for a whole batch).
-pub(super) fn put_event(item: &mut Attrs, e: Event, received: Option<&AttributeValue>) {
+/// its strings rather than copying them; `received`, the batch's receive
+/// time written once, when there is one.
+pub(super) fn put_event(item: &mut Attrs, e: Event, received: Option<&super::events::Received>) {
     let kind = e.kind();
     put(item, "event_id", AttributeValue::S(e.event_id));
     put(item, "occurred_at", time(e.occurred_at));
     if let Some(t) = e.client_occurred_at {
         put(item, "client_occurred_at", time(t));
     }
-    put(item, RECEIVED_AT, received.cloned().unwrap_or_else(|| time(e.received_at)));
+    put(item, RECEIVED_AT, super::events::Received::attribute(received, e.received_at));
     put_opt_s(item, "user_id", e.user_id);
     put_opt_s(item, "ip_address", e.ip_address);
     put_opt_s(item, "user_agent", e.user_agent);

@@ -635,3 +635,6 @@ proptest::proptest! {
         }
     }
 }
+
+#[path = "tests/escapes.rs"]
+mod escapes;

@@ -368,3 +368,17 @@ mod read_back {
         }
     }
 }
+
+/// A batch's receive time written once gives the item what writing it
+/// per event gives; an event received at another instant keeps its own.
+#[test]
+fn the_batch_receive_time_is_the_events_own() {
+    let e = event(serde_json::json!({"event_id": "r-1", "kind": "auth", "event_type": "login", "success": true}));
+    let own = event_write("t", e.clone(), 8, &Retention::default()).item;
+    let batch = Received::new(e.received_at);
+    assert_eq!(event_write_received("t", e.clone(), 8, &Retention::default(), Some(&batch)).item, own);
+    let other = Received::new(e.received_at + Duration::seconds(1));
+    let w = event_write_received("t", e.clone(), 8, &Retention::default(), Some(&other));
+    assert_eq!(w.item.str("received_at"), own.str("received_at"));
+    assert!(own.str("received_at").is_some());
+}
