@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 
 use crate::config::Retention;
 use crate::error::ApiError;
+use crate::model::Event;
 use crate::store::Table;
 use crate::store::events::{EventWrite, PutOutcome, Received, event_write_received, writer_id};
 use crate::time::hour_start;
@@ -86,52 +87,100 @@ pub fn prepare(
     if !text.trim_start().starts_with('{') {
         return Err(ApiError::bad_request(r#"the body must be a JSON object: {"sent_at": "...", "events": [...]}"#));
     }
+    let received = Received::new(received_at);
+    let build = |event| event_write_received(tenant, event, shards, retention, Some(&received));
+    match prepare_once(text, received_at, retention, build)? {
+        Some(batch) => Ok(batch),
+        None => prepare_each(text, received_at, retention, build),
+    }
+}
+
+/// The fast path: the batch read in one pass, `None` unless it was read
+/// whole and every event is valid (the batch is then read again the usual
+/// way, for each event's problems and id).
+fn prepare_once(
+    text: &str,
+    received_at: DateTime<Utc>,
+    retention: &Retention,
+    build: impl Fn(Event) -> EventWrite,
+) -> Result<Option<PreparedBatch>, ApiError> {
+    let Some(batch) = validate::read_once(text) else { return Ok(None) };
+    // A batch read whole here is read whole the usual way too, so these
+    // are the answers it would give.
+    let sent_at = batch_sent_at(batch.sent_at.as_deref())?;
+    let count = batch_count(batch.count())?;
+    let ctx = Context { received_at, sent_at, retention: *retention };
+    let mut writes = Vec::with_capacity(count);
+    for (index, event) in batch.events(&ctx).enumerate() {
+        match event {
+            Ok(event) => writes.push((index, build(event))),
+            Err(_) => return Ok(None),
+        }
+    }
+    let repeated = drop_repeats(&mut writes);
+    Ok(Some(PreparedBatch { writes, rejected: Vec::new(), repeated, received_at }))
+}
+
+/// The usual way: the body split into raw events, each read alone, so a
+/// malformed one is rejected with its problems and sinks only itself.
+fn prepare_each(
+    text: &str,
+    received_at: DateTime<Utc>,
+    retention: &Retention,
+    build: impl Fn(Event) -> EventWrite,
+) -> Result<PreparedBatch, ApiError> {
     let batch: WireBatch<'_> = serde_json::from_str(text).map_err(|e| {
         let why = e.to_string().replace("struct WireBatch", "a batch object");
         ApiError::bad_request(format!("the body is not a valid batch: {why}"))
     })?;
-
-    let sent_at = match batch.sent_at.as_deref() {
-        None => None,
-        Some(s) => Some(time::parse_timestamp(s).ok_or_else(|| {
-            ApiError::validation(
-                "sent_at is not a timestamp",
-                vec![serde_json::json!({"path": "sent_at", "message": "must be an RFC 3339 timestamp such as 2026-11-21T10:00:05Z"})],
-            )
-        })?),
-    };
-    let events = batch.events.ok_or_else(|| {
-        ApiError::validation(
-            "the batch has no events",
-            vec![serde_json::json!({"path": "events", "message": "is required: an array of 1 to 500 events"})],
-        )
-    })?;
-    if events.is_empty() {
-        return Err(ApiError::validation(
-            "the batch has no events",
-            vec![serde_json::json!({"path": "events", "message": "must hold 1 to 500 events"})],
-        ));
-    }
-    if events.len() > limits::MAX_EVENTS {
-        return Err(ApiError::payload_too_large(format!(
-            "the batch has {} events; at most {} are accepted per request: split the batch",
-            events.len(),
-            limits::MAX_EVENTS
-        )));
-    }
-
+    let sent_at = batch_sent_at(batch.sent_at.as_deref())?;
+    batch_count(batch.events.as_ref().map(Vec::len))?;
+    let events = batch.events.unwrap_or_default();
     let ctx = Context { received_at, sent_at, retention: *retention };
     let mut writes = Vec::with_capacity(events.len());
     let mut rejected = Vec::new();
-    let received = Received::new(received_at);
     for (index, raw) in events.iter().enumerate() {
         match validate::validate_event(raw.get(), &ctx) {
-            Ok(event) => writes.push((index, event_write_received(tenant, event, shards, retention, Some(&received)))),
+            Ok(event) => writes.push((index, build(event))),
             Err(problems) => rejected.push(rejection(index, raw.get(), problems)),
         }
     }
     let repeated = drop_repeats(&mut writes);
     Ok(PreparedBatch { writes, rejected, repeated, received_at })
+}
+
+/// The batch's `sent_at`, parsed, or the problem with it.
+fn batch_sent_at(sent_at: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    sent_at
+        .map(|s| {
+            time::parse_timestamp(s).ok_or_else(|| {
+                ApiError::validation(
+                    "sent_at is not a timestamp",
+                    vec![serde_json::json!({"path": "sent_at", "message": "must be an RFC 3339 timestamp such as 2026-11-21T10:00:05Z"})],
+                )
+            })
+        })
+        .transpose()
+}
+
+/// The number of events (`None`: no `events` field), when it is 1 to
+/// [`limits::MAX_EVENTS`].
+fn batch_count(count: Option<usize>) -> Result<usize, ApiError> {
+    match count {
+        None => Err(ApiError::validation(
+            "the batch has no events",
+            vec![serde_json::json!({"path": "events", "message": "is required: an array of 1 to 500 events"})],
+        )),
+        Some(0) => Err(ApiError::validation(
+            "the batch has no events",
+            vec![serde_json::json!({"path": "events", "message": "must hold 1 to 500 events"})],
+        )),
+        Some(n) if n > limits::MAX_EVENTS => Err(ApiError::payload_too_large(format!(
+            "the batch has {n} events; at most {} are accepted per request: split the batch",
+            limits::MAX_EVENTS
+        ))),
+        Some(n) => Ok(n),
+    }
 }
 
 /// Removes events repeated inside the batch (the same identity: event id
@@ -247,69 +296,4 @@ fn none_stored(rejected: &[Rejection]) -> ApiError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn now() -> DateTime<Utc> {
-        time::parse_timestamp("2026-11-21T10:00:00Z").unwrap()
-    }
-
-    fn prep(body: serde_json::Value) -> Result<PreparedBatch, ApiError> {
-        prepare(body.to_string().as_bytes(), "t", now(), &Retention::default(), 8)
-    }
-
-    #[test]
-    fn repeats_inside_a_batch_are_written_once_keeping_the_first() {
-        let ev = |id: &str, ok: bool| json!({"event_id": id, "kind": "auth", "event_type": "login", "success": ok, "occurred_at": "2026-11-21T09:00:00Z"});
-        let p = prep(json!({"events": [ev("a", true), ev("b", true), ev("a", false), ev("a", false), ev("c", true)]})).unwrap();
-        assert_eq!(p.repeated, 2);
-        let kept: Vec<usize> = p.writes.iter().map(|(i, _)| *i).collect();
-        assert_eq!(kept, vec![0, 1, 4], "the first of each, in request order");
-    }
-
-    proptest::proptest! {
-        /// Whatever mix of ids and times a batch repeats, exactly the first
-        /// event of each identity (id and sender's time) is kept, in
-        /// request order, and the rest are counted as repeats.
-        #[test]
-        fn only_the_first_of_each_identity_is_kept(sent in proptest::collection::vec((0..6u8, 0..3u8), 1..60)) {
-            let events: Vec<_> = sent
-                .iter()
-                .map(|(id, minute)| json!({"event_id": format!("e-{id}"), "kind": "auth", "event_type": "login", "success": true,
-                    "occurred_at": format!("2026-11-21T09:0{minute}:00Z")}))
-                .collect();
-            let p = prep(json!({"events": events})).unwrap();
-            let mut firsts = Vec::new();
-            for (i, key) in sent.iter().enumerate() {
-                if !sent[..i].contains(key) {
-                    firsts.push(i);
-                }
-            }
-            let kept: Vec<usize> = p.writes.iter().map(|(i, _)| *i).collect();
-            proptest::prop_assert_eq!(p.repeated, sent.len() - firsts.len());
-            proptest::prop_assert_eq!(kept, firsts);
-        }
-    }
-
-    #[test]
-    fn batch_shape_errors() {
-        let e = prep(json!({"events": (0..501).map(|_| json!({})).collect::<Vec<_>>()})).unwrap_err();
-        assert_eq!(e.code, crate::error::ErrorCode::PayloadTooLarge);
-        let e = prep(json!({"sent_at": "soon", "events": [{}]})).unwrap_err();
-        assert_eq!(e.details[0]["path"], "sent_at");
-        let e = prepare(&vec![b' '; limits::MAX_BODY_BYTES + 1], "t", now(), &Retention::default(), 8).unwrap_err();
-        assert_eq!(e.code, crate::error::ErrorCode::PayloadTooLarge);
-        let e = prepare(&[0xff, 0xfe], "t", now(), &Retention::default(), 8).unwrap_err();
-        assert_eq!(e.code, crate::error::ErrorCode::BadRequest);
-    }
-
-    #[test]
-    fn rejections_carry_the_sent_event_id_and_paths() {
-        let p = prep(json!({"events": [{"event_id": "x-1", "kind": "auth", "success": "no"}, 7]})).unwrap();
-        assert_eq!(p.rejected[0].event_id.as_deref(), Some("x-1"));
-        assert_eq!(p.rejected[0].problems[0].path, "events[0].success");
-        assert_eq!(p.rejected[1].event_id, None);
-        assert_eq!(p.rejected[1].problems[0].path, "events[1]");
-    }
-}
+mod tests;

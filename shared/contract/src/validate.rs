@@ -15,8 +15,10 @@ mod api_request;
 mod auth;
 mod checker;
 pub use checker::http_method;
+mod batch;
 mod external_call;
 pub mod limits;
+pub use batch::{OnePass, read_once};
 pub mod redact;
 pub mod wire;
 
@@ -163,7 +165,12 @@ pub fn validate_event(raw: &str, ctx: &Context) -> Result<Event, Vec<Problem>> {
     if !raw.trim_start().starts_with('{') {
         return Err(vec![Problem::new("", "each event must be a JSON object")]);
     }
-    let wire::Fields { envelope: env, parsed, rest } = wire::Fields::parse(raw).map_err(|p| vec![p])?;
+    validate_fields(wire::Fields::parse(raw).map_err(|p| vec![p])?, ctx)
+}
+
+/// Validates and sanitizes one event once its JSON is read.
+fn validate_fields(fields: wire::Fields<'_>, ctx: &Context) -> Result<Event, Vec<Problem>> {
+    let wire::Fields { envelope: env, parsed, rest, .. } = fields;
     let kind = kind_of(env.kind.as_deref()).map_err(|p| vec![p])?;
     let mut c = Checker::default();
 

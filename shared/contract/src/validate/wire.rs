@@ -84,6 +84,10 @@ pub(super) struct Fields<'a> {
     pub envelope: Envelope<'a>,
     pub parsed: Option<KindFields>,
     pub rest: Vec<Field<'a>>,
+    /// The address of the first field's name when it was borrowed from
+    /// the request (no escape in it): where the event sits in a batch
+    /// read in one pass (`batch`).
+    pub first_key: Option<usize>,
 }
 
 /// Reads the value of an envelope field into `env` and returns true, or
@@ -156,8 +160,8 @@ impl KindFields {
 /// Reads an event object; with `direct`, its kind's fields go straight
 /// into the kind's struct once `kind` is known, and any error in them
 /// fails the read (to be read again without, for the exact problems).
-struct FieldsSeed {
-    direct: bool,
+pub(super) struct FieldsSeed {
+    pub direct: bool,
 }
 
 impl<'de> de::DeserializeSeed<'de> for FieldsSeed {
@@ -176,20 +180,27 @@ impl<'de> Visitor<'de> for FieldsSeed {
         let mut envelope = Envelope::default();
         let mut rest: Vec<Field<'de>> = Vec::with_capacity(12);
         let mut seen = 0u8;
+        let mut first_key = None;
         while let Some(Text(k)) = map.next_key()? {
+            if seen == 0 && rest.is_empty() {
+                first_key = match &k {
+                    Cow::Borrowed(b) => Some(b.as_ptr() as usize),
+                    Cow::Owned(_) => None,
+                };
+            }
             if envelope_field(&k, &mut map, &mut envelope, &mut seen)? {
                 continue;
             }
             if let Some(kind) = envelope.kind.as_deref().and_then(EventKind::parse).filter(|_| self.direct && rest.is_empty()) {
                 let parsed = KindFields::read(kind, KindMap { map, env: &mut envelope, seen: &mut seen, first: Some(k) })?;
-                return Ok(Fields { envelope, parsed: Some(parsed), rest });
+                return Ok(Fields { envelope, parsed: Some(parsed), rest, first_key });
             }
             if rest.iter().any(|(r, _)| *r == k) {
                 return Err(de::Error::custom(format!("duplicate field `{k}`")));
             }
             rest.push((k, map.next_value()?));
         }
-        Ok(Fields { envelope, parsed: None, rest })
+        Ok(Fields { envelope, parsed: None, rest, first_key })
     }
 }
 
