@@ -46,7 +46,7 @@ impl ItemKey {
         let at = event.occurred_at;
         let pk = match &event.body {
             EventBody::Activity(_) => keys::activity_pk(tenant, event.body.index_name().unwrap_or(CUSTOM_ACTIONS), at),
-            _ => keys::event_pk(tenant, &time::hour_label(at), keys::shard_of(&event.event_id, shards)),
+            _ => keys::event_pk_at(tenant, at, keys::shard_of(&event.event_id, shards)),
         };
         ItemKey { pk, sk: keys::event_sk(at, &event.event_id) }
     }

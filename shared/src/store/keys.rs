@@ -12,11 +12,20 @@ pub fn shard_of(event_id: &str, shards: u16) -> u16 {
 
 /// Raw events of one hour and shard: `T#{tenant}#E#{yyyy-mm-ddThh}#{shard}`.
 pub fn event_pk(tenant: &str, hour: &str, shard: u16) -> String {
-    let mut pk = String::with_capacity(tenant.len() + hour.len() + 10);
+    event_pk_with(tenant, shard, |pk| pk.push_str(hour))
+}
+
+/// [`event_pk`] of the hour `t` falls in, its label written in place.
+pub fn event_pk_at(tenant: &str, t: DateTime<Utc>, shard: u16) -> String {
+    event_pk_with(tenant, shard, |pk| crate::time::push_hour_label(pk, t))
+}
+
+fn event_pk_with(tenant: &str, shard: u16, hour: impl FnOnce(&mut String)) -> String {
+    let mut pk = String::with_capacity(tenant.len() + 23);
     pk.push_str("T#");
     pk.push_str(tenant);
     pk.push_str("#E#");
-    pk.push_str(hour);
+    hour(&mut pk);
     pk.push('#');
     push_int(&mut pk, shard);
     pk
@@ -239,6 +248,12 @@ mod tests {
             let Some(t) = DateTime::from_timestamp_millis(ms) else { return Ok(()) };
             let label = format!("{:04}-{:02}-{:02}T{:02}", t.year(), t.month(), t.day(), t.hour());
             proptest::prop_assert_eq!(hour_label(t), label.clone());
+            // Again, and at the hour's start: from the last label kept.
+            proptest::prop_assert_eq!(hour_label(t), label.clone());
+            if let Some(start) = DateTime::from_timestamp(t.timestamp().div_euclid(3600) * 3600, 0) {
+                proptest::prop_assert_eq!(hour_label(start), label.clone());
+            }
+            proptest::prop_assert_eq!(event_pk_at("acme", t, shard), format!("T#acme#E#{label}#{shard}"));
             proptest::prop_assert_eq!(event_pk("acme", &label, shard), format!("T#acme#E#{label}#{shard}"));
             proptest::prop_assert_eq!(event_sk(t, &id), format!("{:013}#{id}", t.timestamp_millis().max(0)));
             proptest::prop_assert_eq!(identity_pk("acme", t, shard), format!("T#acme#I#{label}#{shard}"));

@@ -112,7 +112,9 @@ impl Checker {
     pub fn method(&mut self, path: &str, v: Option<String>) -> Option<String> {
         let m = v?;
         match http_method(&m) {
-            Some(m) => Some(m.to_owned()),
+            // Sent as written: kept, not copied.
+            Some(canonical) if canonical == m => Some(m),
+            Some(canonical) => Some(canonical.to_owned()),
             None => {
                 self.fail(
                     path,
@@ -183,6 +185,19 @@ impl Checker {
 /// What is wrong with a text field of at most `max` characters, if anything:
 /// blank, too long, or holding control characters other than line breaks and tabs.
 pub fn text_problem(s: &str, max: usize) -> Option<String> {
+    // The common case in one pass over the bytes: printable ASCII, line
+    // breaks and tabs (one character a byte, none of them a control
+    // character to refuse), within `max`, and not only whitespace.
+    let b = s.as_bytes();
+    let plain = |c: &u8| (0x20..0x7f).contains(c) || matches!(c, b'\t' | b'\n' | b'\r');
+    if b.len() <= max && b.iter().all(plain) && b.iter().any(|c| !c.is_ascii_whitespace()) {
+        return None;
+    }
+    text_problem_by_chars(s, max)
+}
+
+/// [`text_problem`] character by character, for any text.
+fn text_problem_by_chars(s: &str, max: usize) -> Option<String> {
     let n = s.chars().count();
     if s.trim().is_empty() {
         Some("must not be empty".into())
@@ -192,5 +207,19 @@ pub fn text_problem(s: &str, max: usize) -> Option<String> {
         Some("must not contain control characters".into())
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// The byte-wise common case decides exactly as the character-wise
+        /// rule, for any text (controls, Unicode spaces, any length).
+        #[test]
+        fn text_checked_by_bytes_as_by_characters(s in "(\\PC|[\\x00-\\x20\\x7f\\u{85}\\u{a0}\\u{2028}\\u{3000}]){0,12}", max in 0usize..14) {
+            proptest::prop_assert_eq!(text_problem(&s, max), text_problem_by_chars(&s, max));
+        }
     }
 }
