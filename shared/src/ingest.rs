@@ -89,7 +89,7 @@ pub fn prepare(
     }
     let received = Received::new(received_at);
     let build = |event| event_write_received(tenant, event, shards, retention, Some(&received));
-    match prepare_once(text, received_at, retention, build)? {
+    match prepare_once(text, received_at, retention, build) {
         Some(batch) => Ok(batch),
         None => prepare_each(text, received_at, retention, build),
     }
@@ -97,28 +97,20 @@ pub fn prepare(
 
 /// The fast path: the batch read in one pass, `None` unless it was read
 /// whole and every event is valid (the batch is then read again the usual
-/// way, for each event's problems and id).
+/// way, for each event's problems and id, or the batch's own).
 fn prepare_once(
     text: &str,
     received_at: DateTime<Utc>,
     retention: &Retention,
     build: impl Fn(Event) -> EventWrite,
-) -> Result<Option<PreparedBatch>, ApiError> {
-    let Some(batch) = validate::read_once(text) else { return Ok(None) };
-    // A batch read whole here is read whole the usual way too, so these
-    // are the answers it would give.
-    let sent_at = batch_sent_at(batch.sent_at.as_deref())?;
-    let count = batch_count(batch.count())?;
-    let ctx = Context { received_at, sent_at, retention: *retention };
-    let mut writes = Vec::with_capacity(count);
-    for (index, event) in batch.events(&ctx).enumerate() {
-        match event {
-            Ok(event) => writes.push((index, build(event))),
-            Err(_) => return Ok(None),
-        }
+) -> Option<PreparedBatch> {
+    let mut writes = Vec::new();
+    let read = validate::read_once(text, received_at, *retention, &mut |event| writes.push((writes.len(), build(event))));
+    if !read {
+        return None;
     }
     let repeated = drop_repeats(&mut writes);
-    Ok(Some(PreparedBatch { writes, rejected: Vec::new(), repeated, received_at }))
+    Some(PreparedBatch { writes, rejected: Vec::new(), repeated, received_at })
 }
 
 /// The usual way: the body split into raw events, each read alone, so a

@@ -154,10 +154,10 @@ fn a_well_formed_batch_is_read_in_one_pass_and_a_malformed_one_the_usual_way() {
     let r = Retention::default();
     let build = |e| event_write("t", e, 8, &r);
     let good = format!(r#"{{"events":[{},{}]}}"#, event_text(0, 1, ""), event_text(2, 2, " "));
-    let p = prepare_once(&good, now(), &r, build).unwrap().expect("read in one pass");
+    let p = prepare_once(&good, now(), &r, build).expect("read in one pass");
     assert_eq!((p.writes.len(), p.rejected.len()), (2, 0));
     let bad = format!(r#"{{"events":[{},{}]}}"#, event_text(0, 1, ""), event_text(5, 2, ""));
-    assert!(prepare_once(&bad, now(), &r, build).unwrap().is_none(), "a refused event sends the batch the usual way");
+    assert!(prepare_once(&bad, now(), &r, build).is_none(), "a refused event sends the batch the usual way");
     let p = prep(serde_json::from_str(&bad).unwrap()).unwrap();
     assert_eq!((p.writes.len(), p.rejected.len()), (1, 1), "and it sinks only itself");
     assert_eq!(p.rejected[0].problems[0].path, "events[1].success");

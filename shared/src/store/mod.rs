@@ -237,6 +237,12 @@ integer_numbers!(u8, u16, u32, u64, usize, i32, i64);
 
 impl Number for f64 {
     fn digits(self) -> String {
+        // A whole number below 10^15 (a sample rate of 1, a time of 912 ms)
+        // reads the same through `itoa`, at a fifth of `Display`'s cost;
+        // -0 keeps its sign through `Display`.
+        if self.fract() == 0.0 && self.abs() < 1e15 && !(self == 0.0 && self.is_sign_negative()) {
+            return (self as i64).digits();
+        }
         self.to_string()
     }
 }
@@ -259,6 +265,16 @@ mod tests {
             proptest::prop_assert_eq!(n(u), AttributeValue::N(u.to_string()));
             proptest::prop_assert_eq!(n(u as u32), AttributeValue::N((u as u32).to_string()));
             proptest::prop_assert_eq!(n(f), AttributeValue::N(f.to_string()));
+        }
+
+        /// Whole floats (written through `itoa`) as `Display` writes them,
+        /// at and around the bound, negative and signed zeros included.
+        #[test]
+        fn whole_floats_are_written_as_display_writes_them(k in -2_000_000_000_000_000i64..2_000_000_000_000_000i64, scale in 0u32..4) {
+            let f = k as f64 / 10f64.powi(scale as i32);
+            for x in [f, f.trunc(), 1e15 - 1.0, 1e15, -1e15, 0.0, -0.0, 1.0] {
+                proptest::prop_assert_eq!(n(x), AttributeValue::N(x.to_string()));
+            }
         }
     }
 

@@ -7,111 +7,157 @@
 //! alone, so one malformed event still sinks only itself and every problem
 //! is reported as before.
 
-use serde::Deserialize;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use chrono::{DateTime, Utc};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::wire::{Fields, FieldsSeed};
-use super::{Context, Problem, limits};
+use super::wire::{Fields, FieldsSeed, Text};
+use super::{Context, limits};
+use crate::config::Retention;
 use crate::event::Event;
+use crate::time::parse_timestamp;
 
-/// A batch whose events were all read, each placed in the body and within
-/// the per-event limit; [`OnePass::events`] validates them.
-pub struct OnePass<'a> {
-    /// The batch's `sent_at` as sent, checked by the caller as for a
-    /// batch read the usual way.
-    pub sent_at: Option<String>,
-    /// `None` when the batch has no `events` field.
-    events: Option<Vec<Fields<'a>>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Wire<'a> {
-    sent_at: Option<String>,
-    #[serde(borrow)]
-    events: Option<Events<'a>>,
-}
-
-/// The events, each read into its fields; a batch over the limit stops
-/// the read at the first event too many.
-struct Events<'a>(Vec<Fields<'a>>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Events<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Events<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an array of events")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Events<'de>, A::Error> {
-                let mut events = Vec::with_capacity(limits::MAX_EVENTS);
-                while let Some(fields) = seq.next_element_seed(FieldsSeed { direct: true })? {
-                    if events.len() == limits::MAX_EVENTS {
-                        return Err(de::Error::custom("too many events"));
-                    }
-                    events.push(fields);
-                }
-                Ok(Events(events))
-            }
-        }
-        d.deserialize_seq(V)
-    }
-}
-
-/// Reads a batch in one pass, or `None` when it is to be read the usual
-/// way: an error anywhere in it, more than [`limits::MAX_EVENTS`] events,
-/// an event whose first field's name holds an escape or that has none
-/// (it cannot be placed in the body), or one that may be longer than
-/// [`limits::MAX_EVENT_BYTES`].
-pub fn read_once(text: &str) -> Option<OnePass<'_>> {
+/// Reads a batch in one pass and hands each event, validated and
+/// sanitized as [`super::validate_event`] would from its raw JSON, to
+/// `each`, in order. False when the batch is to be read the usual way
+/// instead (what `each` was given is then to be dropped): an error
+/// anywhere in it, no events or more than [`limits::MAX_EVENTS`], a
+/// `sent_at` that is not a timestamp, an event whose first field's name
+/// holds an escape or that has none (it cannot be placed in the body), one
+/// that may be longer than [`limits::MAX_EVENT_BYTES`], or one refused.
+///
+/// When `sent_at` comes before the events (as the clients send it), each
+/// event is validated as soon as it is read; when it comes after them or
+/// not at all, the events are kept read until the end.
+pub fn read_once(text: &str, received_at: DateTime<Utc>, retention: Retention, each: &mut dyn FnMut(Event)) -> bool {
+    let mut stream = Stream { text, received_at, retention, sent_at: None, last: None, waiting: Vec::new(), count: 0, each };
     let mut de = serde_json::Deserializer::from_str(text);
-    let wire = Wire::deserialize(&mut de).ok()?;
-    de.end().ok()?;
-    let events = wire.events.map(|e| e.0);
-    if let Some(events) = &events {
-        within_limit(text, events)?;
+    if de.deserialize_map(BatchSeed(&mut stream)).is_err() || de.end().is_err() {
+        return false;
     }
-    Some(OnePass { sent_at: wire.sent_at, events })
+    stream.finish().is_some()
 }
 
-/// Whether every event is at most [`limits::MAX_EVENT_BYTES`] long, from
-/// where each starts: its `{`, found back from its first field's name.
-/// An event is bounded by the start of the next (the last by the end of
-/// the body), which counts the separators after it too: an upper bound,
-/// so an event it cannot clear is measured exactly the usual way.
-fn within_limit(text: &str, events: &[Fields<'_>]) -> Option<()> {
-    let b = text.as_bytes();
-    let base = text.as_ptr() as usize;
-    let mut previous: Option<usize> = None;
-    for fields in events {
-        let key = fields.first_key?.checked_sub(base).filter(|k| (1..b.len()).contains(k))?;
-        // The name's opening quote, whitespace, then the object's brace.
-        let mut at = key - 1;
-        (b[at] == b'"').then_some(())?;
-        at = b[..at].iter().rposition(|c| !matches!(c, b' ' | b'\n' | b'\t' | b'\r'))?;
-        (b[at] == b'{').then_some(())?;
-        if let Some(start) = previous {
-            (at - start <= limits::MAX_EVENT_BYTES).then_some(())?;
+/// What is known of the batch while it is read.
+struct Stream<'a, 'f> {
+    text: &'a str,
+    received_at: DateTime<Utc>,
+    retention: Retention,
+    /// `Some` once `sent_at` is read (`Some(None)`: sent as `null`).
+    sent_at: Option<Option<DateTime<Utc>>>,
+    /// Where the last event read starts: its end is not known yet.
+    last: Option<usize>,
+    /// Events read before `sent_at` was known.
+    waiting: Vec<Fields<'a>>,
+    count: usize,
+    each: &'f mut dyn FnMut(Event),
+}
+
+impl<'a> Stream<'a, '_> {
+    fn validate(&mut self, fields: Fields<'a>) -> Option<()> {
+        let ctx = Context { received_at: self.received_at, sent_at: self.sent_at.flatten(), retention: self.retention };
+        match super::validate_fields(fields, &ctx) {
+            Ok(event) => {
+                (self.each)(event);
+                Some(())
+            }
+            Err(_) => None,
         }
-        previous = Some(at);
     }
-    match previous {
-        Some(start) if b.len() - start > limits::MAX_EVENT_BYTES => None,
-        _ => Some(()),
+
+    /// An event read: the one before it now ends before this one starts.
+    /// With `sent_at` known it is validated at once (should it turn out
+    /// too long when the next one starts, the whole read is given up).
+    fn push(&mut self, fields: Fields<'a>) -> Option<()> {
+        self.count += 1;
+        (self.count <= limits::MAX_EVENTS).then_some(())?;
+        let start = start_of(self.text, &fields)?;
+        if let Some(before) = self.last.replace(start) {
+            (start - before <= limits::MAX_EVENT_BYTES).then_some(())?;
+        }
+        match self.sent_at {
+            Some(_) => self.validate(fields),
+            None => {
+                self.waiting.push(fields);
+                Some(())
+            }
+        }
+    }
+
+    /// The batch read whole: the last event ends before the body does.
+    fn finish(mut self) -> Option<()> {
+        let start = self.last?;
+        (self.text.len() - start <= limits::MAX_EVENT_BYTES).then_some(())?;
+        for fields in std::mem::take(&mut self.waiting) {
+            self.validate(fields)?;
+        }
+        Some(())
     }
 }
 
-impl<'a> OnePass<'a> {
-    /// How many events the batch holds; `None` when it has no `events`.
-    pub fn count(&self) -> Option<usize> {
-        self.events.as_ref().map(Vec::len)
-    }
+/// Where an event starts: its `{`, found back from its first field's name
+/// (whitespace between). An event is bounded by the start of the next
+/// (the last by the end of the body), which counts the separators after
+/// it too: an upper bound, so an event it cannot clear is measured
+/// exactly the usual way.
+fn start_of(text: &str, fields: &Fields<'_>) -> Option<usize> {
+    let b = text.as_bytes();
+    let key = fields.first_key?.checked_sub(text.as_ptr() as usize).filter(|k| (1..b.len()).contains(k))?;
+    (b[key - 1] == b'"').then_some(())?;
+    let at = b[..key - 1].iter().rposition(|c| !matches!(c, b' ' | b'\n' | b'\t' | b'\r'))?;
+    (b[at] == b'{').then_some(at)
+}
 
-    /// Each event validated and sanitized in order, as
-    /// [`super::validate_event`] would from its raw JSON.
-    pub fn events(self, ctx: &Context) -> impl Iterator<Item = Result<Event, Vec<Problem>>> + use<'a, '_> {
-        self.events.into_iter().flatten().map(move |fields| super::validate_fields(fields, ctx))
+/// The batch object: `sent_at` and `events`, once each, nothing else.
+struct BatchSeed<'s, 'a, 'f>(&'s mut Stream<'a, 'f>);
+
+impl<'de: 'a, 'a> Visitor<'de> for BatchSeed<'_, 'a, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a batch object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut events = false;
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            match &*key {
+                "sent_at" if self.0.sent_at.is_none() => {
+                    let sent: Option<Text<'de>> = map.next_value()?;
+                    let at = sent.map(|s| parse_timestamp(&s).ok_or_else(|| de::Error::custom("sent_at"))).transpose()?;
+                    self.0.sent_at = Some(at);
+                }
+                "events" if !events => {
+                    events = true;
+                    map.next_value_seed(EventsSeed(&mut *self.0))?;
+                }
+                _ => return Err(de::Error::custom("not read in one pass")),
+            }
+        }
+        if !events {
+            return Err(de::Error::custom("no events"));
+        }
+        Ok(())
+    }
+}
+
+/// The events array, each event pushed as it is read.
+struct EventsSeed<'s, 'a, 'f>(&'s mut Stream<'a, 'f>);
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for EventsSeed<'_, 'a, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for EventsSeed<'_, 'a, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of events")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(fields) = seq.next_element_seed(FieldsSeed { direct: true })? {
+            self.0.push(fields).ok_or_else(|| de::Error::custom("not read in one pass"))?;
+        }
+        Ok(())
     }
 }
 

@@ -1,33 +1,40 @@
 use super::*;
-use crate::config::Retention;
-use crate::time::parse_timestamp;
-use crate::validate::validate_event;
+use crate::validate::{Problem, validate_event};
 use proptest::prelude::*;
+use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 
-fn ctx() -> Context {
-    let at = |s| parse_timestamp(s).unwrap();
-    Context { received_at: at("2026-11-21T10:00:00Z"), sent_at: Some(at("2026-11-21T10:00:02Z")), retention: Retention::default() }
+fn received() -> DateTime<Utc> {
+    parse_timestamp("2026-11-21T10:00:00Z").unwrap()
 }
 
 /// Each event of `text` validated the usual way: split raw, read alone.
 fn each(text: &str) -> Vec<Result<Event, Vec<Problem>>> {
     #[derive(Deserialize)]
     struct Split<'a> {
+        sent_at: Option<String>,
         #[serde(borrow)]
         events: Vec<&'a RawValue>,
     }
     let split: Split = serde_json::from_str(text).unwrap();
-    split.events.iter().map(|raw| validate_event(raw.get(), &ctx())).collect()
+    let sent_at = split.sent_at.map(|s| parse_timestamp(&s).unwrap());
+    let ctx = Context { received_at: received(), sent_at, retention: Retention::default() };
+    split.events.iter().map(|raw| validate_event(raw.get(), &ctx)).collect()
 }
 
-fn once(text: &str) -> Option<Vec<Result<Event, Vec<Problem>>>> {
-    read_once(text).map(|b| b.events(&ctx()).collect())
+fn once(text: &str) -> Option<Vec<Event>> {
+    let mut events = Vec::new();
+    read_once(text, received(), Retention::default(), &mut |e| events.push(e)).then_some(events)
 }
 
 fn auth(id: &str) -> serde_json::Value {
     json!({"event_id": id, "kind": "auth", "event_type": "login", "success": true, "occurred_at": "2026-11-21T09:59:00Z"})
+}
+
+/// What the usual way makes of a batch that every event of passes.
+fn all_valid(text: &str) -> Vec<Event> {
+    each(text).into_iter().map(|r| r.expect("valid")).collect()
 }
 
 #[test]
@@ -41,15 +48,24 @@ fn a_well_formed_batch_reads_as_each_event_alone() {
         {"kind": "activity", "event_id": "c", "user_id": "u-1", "action": "generate_report",
          "report": {"status": "completed", "categories": {"tax": 2}}, "occurred_at": "2026-11-21T09:00:00Z"},
     ]);
-    for text in [
-        json!({"sent_at": "2026-11-21T10:00:02Z", "events": events}).to_string(),
+    let sent = "2026-11-21T10:00:02Z";
+    let texts = [
+        // sent_at first (each event validated as the next is read), last
+        // (all kept until the end), absent, null; compact or pretty.
+        format!(r#"{{"sent_at":"{sent}","events":{events}}}"#),
+        format!(r#"{{"events":{events},"sent_at":"{sent}"}}"#),
         serde_json::to_string_pretty(&json!({"events": events})).unwrap(),
-    ] {
+        serde_json::to_string_pretty(&json!({"sent_at": sent, "events": events})).unwrap(),
+        format!(r#"{{"sent_at":null,"events":{events}}}"#),
+    ];
+    for text in texts {
         let read = once(&text).expect("read in one pass");
         assert_eq!(read.len(), 3);
-        assert!(read.iter().all(Result::is_ok), "{read:?}");
-        assert_eq!(read, each(&text));
+        assert_eq!(read, all_valid(&text), "{text}");
     }
+    // The skew correction used the batch's sent_at, wherever it came.
+    let first = |t: &str| once(t).unwrap()[0].occurred_at;
+    assert_eq!(first(&format!(r#"{{"events":{events},"sent_at":"{sent}"}}"#)), parse_timestamp("2026-11-21T09:58:58Z").unwrap());
 }
 
 #[test]
@@ -61,34 +77,42 @@ fn what_one_pass_cannot_vouch_for_is_left_to_the_usual_way() {
         // No field at all, or not an object.
         r#"{"events": [{}]}"#.to_string(),
         r#"{"events": [7]}"#.to_string(),
-        // A type error inside an event, an unknown batch field, trailing text.
-        r#"{"events": [{"kind": "auth", "success": "yes"}]}"#.to_string(),
-        r#"{"events": [], "extra": 1}"#.to_string(),
+        // A type error inside an event, a refused event, after a valid one.
+        json!({"sent_at": "2026-11-21T10:00:00Z", "events": [auth("a"), {"kind": "auth", "success": "yes"}]}).to_string(),
+        json!({"sent_at": "2026-11-21T10:00:00Z", "events": [auth("a"), {"kind": "auth", "event_type": "login"}, auth("b")]}).to_string(),
+        // The batch itself: no events, none, null, twice; a bad, repeated
+        // or unknown field; trailing text.
+        r#"{"events": []}"#.to_string(),
+        r#"{"sent_at": null}"#.to_string(),
+        r#"{"events": null}"#.to_string(),
+        format!(r#"{{"events": [{}], "events": [{}]}}"#, auth("a"), auth("b")),
+        format!(r#"{{"sent_at": "soon", "events": [{}]}}"#, auth("a")),
+        format!(r#"{{"sent_at": null, "sent_at": null, "events": [{}]}}"#, auth("a")),
+        format!(r#"{{"events": [{}], "extra": 1}}"#, auth("a")),
         format!("{} x", json!({"events": [auth("a")]})),
         // Over the per-event limit, as the last event or before another.
         json!({"events": [big(limits::MAX_EVENT_BYTES)]}).to_string(),
-        json!({"events": [big(limits::MAX_EVENT_BYTES), auth("a")]}).to_string(),
+        json!({"sent_at": "2026-11-21T10:00:00Z", "events": [big(limits::MAX_EVENT_BYTES), auth("a")]}).to_string(),
         // More events than a batch holds.
         json!({"events": vec![auth("a"); limits::MAX_EVENTS + 1]}).to_string(),
     ];
     for text in cases {
-        assert!(read_once(&text).is_none(), "{}", &text[..text.len().min(120)]);
+        assert!(once(&text).is_none(), "{}", &text[..text.len().min(120)]);
     }
     // Well under the limit, near the body's end: read in one pass.
     assert!(once(&json!({"events": [auth("a"), big(limits::MAX_EVENT_BYTES - 200)]}).to_string()).is_some());
-    // No events field, or an empty one: read, and told apart.
-    assert_eq!(read_once(r#"{"sent_at": null}"#).unwrap().count(), None);
-    assert_eq!(read_once(r#"{"events": []}"#).unwrap().count(), Some(0));
+    assert_eq!(once(&json!({"events": vec![auth("a"); limits::MAX_EVENTS]}).to_string()).map(|e| e.len()), Some(limits::MAX_EVENTS));
 }
 
 proptest! {
     /// An event read in one pass is never longer than the per-event
-    /// limit, whatever its size, place and the whitespace around it; and
-    /// each reads as it would alone.
+    /// limit, whatever its size, place and the whitespace around it, and
+    /// wherever `sent_at` is; and each reads as it would alone.
     #[test]
     fn one_pass_never_takes_an_event_over_the_limit(
         sizes in proptest::collection::vec(limits::MAX_EVENT_BYTES - 300..limits::MAX_EVENT_BYTES + 20, 1..4),
         gaps in proptest::collection::vec("[ \n\t\r]{0,40}", 8),
+        sent_first in any::<bool>(),
     ) {
         let events: Vec<String> = sizes
             .iter()
@@ -99,13 +123,15 @@ proptest! {
                 format!(r#"{head}{}"{}}}"#, "u".repeat(pad), gaps[(i + 1) % 8])
             })
             .collect();
-        let text = format!(r#"{{"events":{}[{}]{}}}"#, gaps[3], events.join(&format!("{},{}", gaps[4], gaps[5])), gaps[6]);
+        let list = format!("{}[{}]{}", gaps[3], events.join(&format!("{},{}", gaps[4], gaps[5])), gaps[6]);
+        let sent = r#""sent_at": "2026-11-21T10:00:01Z""#;
+        let text = if sent_first { format!(r#"{{{sent},"events":{list}}}"#) } else { format!(r#"{{"events":{list},{sent}}}"#) };
         let alone = each(&text);
         if let Some(read) = once(&text) {
             for e in &events {
                 prop_assert!(e.len() <= limits::MAX_EVENT_BYTES, "an event of {} bytes was read in one pass", e.len());
             }
-            prop_assert_eq!(read, alone);
+            prop_assert_eq!(read, all_valid(&text));
         } else {
             // Left to the usual way, which measures each event exactly.
             prop_assert_eq!(alone.iter().filter(|r| r.is_err()).count(), events.iter().filter(|e| e.len() > limits::MAX_EVENT_BYTES).count());
