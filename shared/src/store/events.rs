@@ -64,7 +64,14 @@ impl ItemKey {
 /// The epoch second after which an event is gone: its corrected time plus
 /// the retention of its kind.
 pub fn expires_at(event: &Event, retention: &Retention) -> i64 {
-    (event.occurred_at + Duration::days(i64::from(retention_days(event.kind(), retention)))).timestamp()
+    expiry(event.occurred_at, retention_days(event.kind(), retention))
+}
+
+/// The epoch second `days` days after `t`, in seconds: what chrono's
+/// `(t + days).timestamp()` reads (a day is 86,400 of them), without its
+/// calendar arithmetic or its overflow panic.
+fn expiry(t: DateTime<Utc>, days: u32) -> i64 {
+    t.timestamp() + i64::from(days) * 86_400
 }
 
 /// The attribute naming the request that wrote an item (a random id per

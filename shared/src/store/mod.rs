@@ -236,12 +236,38 @@ macro_rules! integer_numbers {
 integer_numbers!(u8, u16, u32, u64, usize, i32, i64);
 
 impl Number for f64 {
+    /// `Display`'s text (the shortest decimal that reads back as the
+    /// same float), at a fraction of its cost for the common numbers: a
+    /// whole number below 10^15 (a sample rate of 1, a time of 912 ms)
+    /// through `itoa`, and one of a billion or less with at most six
+    /// decimals (35.2 ms, 0.0125 USD) from its digits as an integer. Such
+    /// a decimal, with the fewest decimals that read back as the float, is
+    /// the shortest: decimals of as many places lie 10^-k apart, far more
+    /// than the float's spacing there, so no other reads back the same.
     fn digits(self) -> String {
-        // A whole number below 10^15 (a sample rate of 1, a time of 912 ms)
-        // reads the same through `itoa`, at a fifth of `Display`'s cost;
-        // -0 keeps its sign through `Display`.
         if self.fract() == 0.0 && self.abs() < 1e15 && !(self == 0.0 && self.is_sign_negative()) {
             return (self as i64).digits();
+        }
+        if self.is_finite() && self != 0.0 && self.abs() < 1e9 {
+            let (magnitude, mut scale) = (self.abs(), 1u64);
+            for places in 1..=6 {
+                scale *= 10;
+                // The nearest integer (a cast, where `round` is a call).
+                let digits = (magnitude * scale as f64 + 0.5) as u64;
+                if digits as f64 / scale as f64 == magnitude {
+                    let (mut whole, mut fraction) = (itoa::Buffer::new(), itoa::Buffer::new());
+                    let (whole, fraction) = (whole.format(digits / scale), fraction.format(digits % scale));
+                    let mut out = String::with_capacity(whole.len() + places + 2);
+                    if self < 0.0 {
+                        out.push('-');
+                    }
+                    out.push_str(whole);
+                    out.push('.');
+                    out.extend(std::iter::repeat_n('0', places - fraction.len()));
+                    out.push_str(fraction);
+                    return out;
+                }
+            }
         }
         self.to_string()
     }
@@ -270,10 +296,12 @@ mod tests {
         /// Whole floats (written through `itoa`) as `Display` writes them,
         /// at and around the bound, negative and signed zeros included.
         #[test]
-        fn whole_floats_are_written_as_display_writes_them(k in -2_000_000_000_000_000i64..2_000_000_000_000_000i64, scale in 0u32..4) {
-            let f = k as f64 / 10f64.powi(scale as i32);
-            for x in [f, f.trunc(), 1e15 - 1.0, 1e15, -1e15, 0.0, -0.0, 1.0] {
-                proptest::prop_assert_eq!(n(x), AttributeValue::N(x.to_string()));
+        fn short_floats_are_written_as_display_writes_them(k in -2_000_000_000_000_000i64..2_000_000_000_000_000i64, places in 0i32..9, bits in proptest::num::u64::ANY) {
+            let f = k as f64 / 10f64.powi(places);
+            let small = (k % 2_000_000_000) as f64 / 10f64.powi(places);
+            let near = 1e9 - (k.rem_euclid(1000) as f64) / 10f64.powi(places);
+            for x in [f, small, -small, near, f.trunc(), f64::from_bits(bits), 1e15 - 1.0, 1e15, -1e15, 1e9, 1e9 - 1e-6, 999_999_999.999_999, 0.1 + 0.2, 1e-7, 5e-324, 0.0, -0.0, 1.0] {
+                proptest::prop_assert_eq!(n(x), AttributeValue::N(x.to_string()), "{:?}", x);
             }
         }
     }

@@ -382,3 +382,16 @@ fn the_batch_receive_time_is_the_events_own() {
     assert_eq!(w.item.str("received_at"), own.str("received_at"));
     assert!(own.str("received_at").is_some());
 }
+
+proptest::proptest! {
+    /// The expiry in seconds is chrono's sum read as a timestamp, for any
+    /// time and retention chrono can add.
+    #[test]
+    fn expiry_is_the_time_plus_the_days(ms in -8_000_000_000_000_000i64..8_000_000_000_000_000i64, days in 0u32..2_000_000) {
+        let Some(t) = DateTime::from_timestamp_millis(ms) else { return Ok(()) };
+        let sum = t.checked_add_signed(Duration::days(i64::from(days)));
+        // Only where the sum is out of chrono's range does chrono have no answer.
+        proptest::prop_assume!(sum.is_some());
+        proptest::prop_assert_eq!(expiry(t, days), sum.map(|s| s.timestamp()).unwrap_or_default());
+    }
+}
