@@ -141,13 +141,19 @@ fn write_units() {
 /// `INGEST_PIPELINE_BATCHES=N` runs `prepare` on N batches and exits, for an
 /// instruction count that a shared machine cannot disturb:
 /// `INGEST_PIPELINE_BATCHES=20 valgrind --tool=callgrind <bench binary>`.
+/// With `INGEST_PIPELINE_MALFORMED=1` the batch's last event is refused, so
+/// the one-pass read gives up at the end and the batch is read the usual way.
 fn main() {
     if let Some(n) = std::env::var("INGEST_PIPELINE_WRITES").ok().and_then(|v| v.parse::<usize>().ok()) {
         return write_path(n);
     }
     if let Some(n) = std::env::var("INGEST_PIPELINE_BATCHES").ok().and_then(|v| v.parse::<usize>().ok()) {
         let now_s = NOW;
-        let body = serde_json::to_vec(&batch(now_s)).unwrap();
+        let mut batch = batch(now_s);
+        if std::env::var_os("INGEST_PIPELINE_MALFORMED").is_some() {
+            batch["events"][499]["status_code"] = json!("200");
+        }
+        let body = serde_json::to_vec(&batch).unwrap();
         let (now, retention) = (parse_timestamp(now_s).unwrap(), Retention::default());
         let events: usize =
             (0..n).map(|_| prepare(std::hint::black_box(&body), "tenant-1", now, &retention, 8).unwrap().writes.len()).sum();

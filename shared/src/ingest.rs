@@ -89,37 +89,32 @@ pub fn prepare(
     }
     let received = Received::new(received_at);
     let build = |event| event_write_received(tenant, event, shards, retention, Some(&received));
-    match prepare_once(text, received_at, retention, build) {
-        Some(batch) => Ok(batch),
-        None => prepare_each(text, received_at, retention, build),
-    }
-}
-
-/// The fast path: the batch read in one pass, `None` unless it was read
-/// whole and every event is valid (the batch is then read again the usual
-/// way, for each event's problems and id, or the batch's own).
-fn prepare_once(
-    text: &str,
-    received_at: DateTime<Utc>,
-    retention: &Retention,
-    build: impl Fn(Event) -> EventWrite,
-) -> Option<PreparedBatch> {
+    // The fast path: the batch read in one pass. Given up (an event
+    // refused, or one it cannot vouch for), the batch is read the usual way
+    // from the first event that does not stand, for each event's problems
+    // and id, or the batch's own.
     let mut writes = Vec::new();
-    let read = validate::read_once(text, received_at, *retention, &mut |event| writes.push((writes.len(), build(event))));
-    if !read {
-        return None;
+    match validate::read_once(text, received_at, *retention, &mut |event| writes.push((writes.len(), build(event)))) {
+        Ok(()) => {
+            let repeated = drop_repeats(&mut writes);
+            Ok(PreparedBatch { writes, rejected: Vec::new(), repeated, received_at })
+        }
+        Err(stand) => {
+            writes.truncate(stand);
+            prepare_each(text, received_at, retention, build, writes)
+        }
     }
-    let repeated = drop_repeats(&mut writes);
-    Some(PreparedBatch { writes, rejected: Vec::new(), repeated, received_at })
 }
 
 /// The usual way: the body split into raw events, each read alone, so a
-/// malformed one is rejected with its problems and sinks only itself.
+/// malformed one is rejected with its problems and sinks only itself;
+/// `writes`, those of the first events, read already.
 fn prepare_each(
     text: &str,
     received_at: DateTime<Utc>,
     retention: &Retention,
     build: impl Fn(Event) -> EventWrite,
+    mut writes: Vec<(usize, EventWrite)>,
 ) -> Result<PreparedBatch, ApiError> {
     let batch: WireBatch<'_> = serde_json::from_str(text).map_err(|e| {
         let why = e.to_string().replace("struct WireBatch", "a batch object");
@@ -129,9 +124,9 @@ fn prepare_each(
     batch_count(batch.events.as_ref().map(Vec::len))?;
     let events = batch.events.unwrap_or_default();
     let ctx = Context { received_at, sent_at, retention: *retention };
-    let mut writes = Vec::with_capacity(events.len());
+    writes.reserve_exact(events.len().saturating_sub(writes.len()));
     let mut rejected = Vec::new();
-    for (index, raw) in events.iter().enumerate() {
+    for (index, raw) in events.iter().enumerate().skip(writes.len()) {
         match validate::validate_event(raw.get(), &ctx) {
             Ok(event) => writes.push((index, build(event))),
             Err(problems) => rejected.push(rejection(index, raw.get(), problems)),

@@ -1,5 +1,4 @@
 use super::*;
-use crate::store::events::event_write;
 use serde_json::json;
 
 fn now() -> DateTime<Utc> {
@@ -67,7 +66,7 @@ fn rejections_carry_the_sent_event_id_and_paths() {
 /// A batch read the usual way only: split raw, each event read alone.
 fn usual(text: &str) -> Result<PreparedBatch, ApiError> {
     let (retention, received) = (Retention::default(), Received::new(now()));
-    prepare_each(text, now(), &retention, |e| event_write_received("t", e, 8, &retention, Some(&received)))
+    prepare_each(text, now(), &retention, |e| event_write_received("t", e, 8, &retention, Some(&received)), Vec::new())
 }
 
 type Answer<'a> = Result<(Vec<(usize, DateTime<Utc>, &'a crate::store::Attrs, &'a crate::store::Attrs)>, &'a [Rejection], usize), String>;
@@ -150,15 +149,35 @@ proptest::proptest! {
 }
 
 #[test]
-fn a_well_formed_batch_is_read_in_one_pass_and_a_malformed_one_the_usual_way() {
+fn a_well_formed_batch_is_read_in_one_pass_and_a_malformed_one_the_usual_way_from_where_it_failed() {
     let r = Retention::default();
-    let build = |e| event_write("t", e, 8, &r);
+    let read = |text: &str| {
+        let mut n = 0;
+        validate::read_once(text, now(), r, &mut |_| n += 1).map(|()| n)
+    };
     let good = format!(r#"{{"events":[{},{}]}}"#, event_text(0, 1, ""), event_text(2, 2, " "));
-    let p = prepare_once(&good, now(), &r, build).expect("read in one pass");
-    assert_eq!((p.writes.len(), p.rejected.len()), (2, 0));
-    let bad = format!(r#"{{"events":[{},{}]}}"#, event_text(0, 1, ""), event_text(5, 2, ""));
-    assert!(prepare_once(&bad, now(), &r, build).is_none(), "a refused event sends the batch the usual way");
-    let p = prep(serde_json::from_str(&bad).unwrap()).unwrap();
-    assert_eq!((p.writes.len(), p.rejected.len()), (1, 1), "and it sinks only itself");
-    assert_eq!(p.rejected[0].problems[0].path, "events[1].success");
+    assert_eq!(read(&good), Ok(2));
+    // sent_at first: the events before the refused one stand; after the
+    // events, none was validated yet.
+    let sent = r#""sent_at":"2026-11-21T10:00:02Z""#;
+    let events = [event_text(0, 1, ""), event_text(3, 2, ""), event_text(8, 3, ""), event_text(0, 4, "")].join(",");
+    assert_eq!(read(&format!(r#"{{{sent},"events":[{events}]}}"#)), Err(2));
+    assert_eq!(read(&format!(r#"{{"events":[{events}],{sent}}}"#)), Err(2));
+    assert_eq!(read(&format!(r#"{{{sent},"events":[{events}],"events":[]}}"#)), Err(2), "the usual way refuses the batch");
+    // One that does not even read: where the one before it ends is not
+    // known, so that one is read again too.
+    let unread = [event_text(0, 1, ""), event_text(3, 2, ""), event_text(5, 3, ""), event_text(0, 4, "")].join(",");
+    assert_eq!(read(&format!(r#"{{{sent},"events":[{unread}]}}"#)), Err(1));
+    assert_eq!(read(&format!(r#"{{"events":[{unread}],{sent}}}"#)), Err(0));
+    // An event found too long when the next one starts does not stand.
+    let long = format!(
+        r#"{{"event_id":"l","kind":"auth","event_type":"login","success":true,"user_agent":"{}"}}"#,
+        "u".repeat(limits::MAX_EVENT_BYTES)
+    );
+    assert_eq!(read(&format!(r#"{{{sent},"events":[{},{long},{}]}}"#, event_text(0, 1, ""), event_text(0, 2, ""))), Err(1));
+
+    let p = prep(serde_json::from_str(&format!(r#"{{{sent},"events":[{events}]}}"#)).unwrap()).unwrap();
+    assert_eq!((p.writes.len(), p.rejected.len()), (3, 1), "the refused event sinks only itself");
+    assert_eq!(p.rejected[0].problems[0].path, "events[2].kind");
+    assert_eq!(p.writes.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 1, 3]);
 }

@@ -18,23 +18,29 @@ use crate::time::parse_timestamp;
 
 /// Reads a batch in one pass and hands each event, validated and
 /// sanitized as [`super::validate_event`] would from its raw JSON, to
-/// `each`, in order. False when the batch is to be read the usual way
-/// instead (what `each` was given is then to be dropped): an error
+/// `each`, in order.
+///
+/// `Err(n)` when the batch is to be read the usual way instead: an error
 /// anywhere in it, no events or more than [`limits::MAX_EVENTS`], a
 /// `sent_at` that is not a timestamp, an event whose first field's name
 /// holds an escape or that has none (it cannot be placed in the body), one
 /// that may be longer than [`limits::MAX_EVENT_BYTES`], or one refused.
+/// The first `n` events handed to `each` stand as they are (each read
+/// whole, within the limit, validated with the batch's `sent_at`): the
+/// usual way goes on from the next, so a refused event near the end does
+/// not cost the batch twice. What `each` was given after them is dropped.
 ///
 /// When `sent_at` comes before the events (as the clients send it), each
 /// event is validated as soon as it is read; when it comes after them or
 /// not at all, the events are kept read until the end.
-pub fn read_once(text: &str, received_at: DateTime<Utc>, retention: Retention, each: &mut dyn FnMut(Event)) -> bool {
-    let mut stream = Stream { text, received_at, retention, sent_at: None, last: None, waiting: Vec::new(), count: 0, each };
+pub fn read_once(text: &str, received_at: DateTime<Utc>, retention: Retention, each: &mut dyn FnMut(Event)) -> Result<(), usize> {
+    let mut stream =
+        Stream { text, received_at, retention, sent_at: None, last: None, waiting: Vec::new(), count: 0, handed: 0, stand: 0, each };
     let mut de = serde_json::Deserializer::from_str(text);
     if de.deserialize_map(BatchSeed(&mut stream)).is_err() || de.end().is_err() {
-        return false;
+        return Err(stream.stand);
     }
-    stream.finish().is_some()
+    stream.finish().ok_or(stream.stand)
 }
 
 /// What is known of the batch while it is read.
@@ -49,6 +55,10 @@ struct Stream<'a, 'f> {
     /// Events read before `sent_at` was known.
     waiting: Vec<Fields<'a>>,
     count: usize,
+    /// Events handed to `each`, and how many of them are known to end
+    /// within the limit.
+    handed: usize,
+    stand: usize,
     each: &'f mut dyn FnMut(Event),
 }
 
@@ -58,6 +68,7 @@ impl<'a> Stream<'a, '_> {
         match super::validate_fields(fields, &ctx) {
             Ok(event) => {
                 (self.each)(event);
+                self.handed += 1;
                 Some(())
             }
             Err(_) => None,
@@ -66,13 +77,14 @@ impl<'a> Stream<'a, '_> {
 
     /// An event read: the one before it now ends before this one starts.
     /// With `sent_at` known it is validated at once (should it turn out
-    /// too long when the next one starts, the whole read is given up).
+    /// too long when the next one starts, it does not stand).
     fn push(&mut self, fields: Fields<'a>) -> Option<()> {
         self.count += 1;
         (self.count <= limits::MAX_EVENTS).then_some(())?;
         let start = start_of(self.text, &fields)?;
         if let Some(before) = self.last.replace(start) {
             (start - before <= limits::MAX_EVENT_BYTES).then_some(())?;
+            self.stand = self.handed;
         }
         match self.sent_at {
             Some(_) => self.validate(fields),
@@ -84,11 +96,13 @@ impl<'a> Stream<'a, '_> {
     }
 
     /// The batch read whole: the last event ends before the body does.
-    fn finish(mut self) -> Option<()> {
+    fn finish(&mut self) -> Option<()> {
         let start = self.last?;
         (self.text.len() - start <= limits::MAX_EVENT_BYTES).then_some(())?;
+        self.stand = self.handed;
         for fields in std::mem::take(&mut self.waiting) {
             self.validate(fields)?;
+            self.stand = self.handed;
         }
         Some(())
     }

@@ -25,7 +25,7 @@ fn each(text: &str) -> Vec<Result<Event, Vec<Problem>>> {
 
 fn once(text: &str) -> Option<Vec<Event>> {
     let mut events = Vec::new();
-    read_once(text, received(), Retention::default(), &mut |e| events.push(e)).then_some(events)
+    read_once(text, received(), Retention::default(), &mut |e| events.push(e)).ok().map(|()| events)
 }
 
 fn auth(id: &str) -> serde_json::Value {
