@@ -134,10 +134,14 @@ const LONGEST_WORD: usize = 13;
 
 /// True when `word` is one of [`SENSITIVE_WORDS`], in any ASCII case.
 fn is_sensitive_word(word: &str) -> bool {
-    // The words are lower-case ASCII: compared only with words of the
-    // same length, case-blind, without a lower-cased copy.
-    word.len() <= LONGEST_WORD
-        && SENSITIVE_WORDS.iter().any(|s| s.len() == word.len() && s.as_bytes().eq_ignore_ascii_case(word.as_bytes()))
+    if word.len() > LONGEST_WORD {
+        return false;
+    }
+    let mut lower = [0u8; LONGEST_WORD];
+    let lower = &mut lower[..word.len()];
+    lower.copy_from_slice(word.as_bytes());
+    lower.make_ascii_lowercase();
+    SENSITIVE_WORDS.iter().any(|s| s.as_bytes() == lower)
 }
 
 /// True when one of the key's words names a secret.
