@@ -150,9 +150,9 @@ fn batch_sent_at(sent_at: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiErro
         .transpose()
 }
 
-/// The number of events (`None`: no `events` field), when it is 1 to
-/// [`limits::MAX_EVENTS`].
-fn batch_count(count: Option<usize>) -> Result<usize, ApiError> {
+/// The problem with the number of events (`None`: no `events` field)
+/// unless it is 1 to [`limits::MAX_EVENTS`].
+fn batch_count(count: Option<usize>) -> Result<(), ApiError> {
     match count {
         None => Err(ApiError::validation(
             "the batch has no events",
@@ -166,7 +166,7 @@ fn batch_count(count: Option<usize>) -> Result<usize, ApiError> {
             "the batch has {n} events; at most {} are accepted per request: split the batch",
             limits::MAX_EVENTS
         ))),
-        Some(n) => Ok(n),
+        Some(_) => Ok(()),
     }
 }
 

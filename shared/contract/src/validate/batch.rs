@@ -34,8 +34,7 @@ use crate::time::parse_timestamp;
 /// event is validated as soon as it is read; when it comes after them or
 /// not at all, the events are kept read until the end.
 pub fn read_once(text: &str, received_at: DateTime<Utc>, retention: Retention, each: &mut dyn FnMut(Event)) -> Result<(), usize> {
-    let mut stream =
-        Stream { text, received_at, retention, sent_at: None, last: None, waiting: Vec::new(), count: 0, handed: 0, stand: 0, each };
+    let mut stream = Stream { text, received_at, retention, sent_at: None, last: None, waiting: Vec::new(), handed: 0, stand: 0, each };
     let mut de = serde_json::Deserializer::from_str(text);
     if de.deserialize_map(BatchSeed(&mut stream)).is_err() || de.end().is_err() {
         return Err(stream.stand);
@@ -54,7 +53,6 @@ struct Stream<'a, 'f> {
     last: Option<usize>,
     /// Events read before `sent_at` was known.
     waiting: Vec<Fields<'a>>,
-    count: usize,
     /// Events handed to `each`, and how many of them are known to end
     /// within the limit.
     handed: usize,
@@ -79,8 +77,8 @@ impl<'a> Stream<'a, '_> {
     /// With `sent_at` known it is validated at once (should it turn out
     /// too long when the next one starts, it does not stand).
     fn push(&mut self, fields: Fields<'a>) -> Option<()> {
-        self.count += 1;
-        (self.count <= limits::MAX_EVENTS).then_some(())?;
+        // Every event read so far was handed on or is waiting.
+        (self.handed + self.waiting.len() < limits::MAX_EVENTS).then_some(())?;
         let start = start_of(self.text, &fields)?;
         if let Some(before) = self.last.replace(start) {
             (start - before <= limits::MAX_EVENT_BYTES).then_some(())?;

@@ -61,50 +61,12 @@ pub fn key_words(key: &str) -> impl Iterator<Item = &str> {
 /// Calls `f` on each non-empty word of `key` (as [`key_words`] splits it)
 /// until it returns true; returns whether it did. No allocation: every
 /// metadata key and query parameter of every event goes through it.
-fn each_word<'k>(key: &'k str, f: impl FnMut(&'k str) -> bool) -> bool {
-    if key.is_ascii() { each_ascii_word(key, f) } else { each_word_by_chars(key, f) }
-}
-
-/// [`each_word`] of an ASCII key, byte by byte (a key is most often
-/// ASCII): the same splits as [`each_word_by_chars`], a property test
-/// holds the two alike.
-fn each_ascii_word<'k>(key: &'k str, mut f: impl FnMut(&'k str) -> bool) -> bool {
-    let b = key.as_bytes();
-    let mut emit = |start: usize, end: usize| start < end && f(&key[start..end]);
-    let mut start = 0;
-    // No previous letter: NUL answers every test below as none does.
-    let mut prev = 0u8;
-    for (i, &c) in b.iter().enumerate() {
-        // The separators, and ASCII whitespace as `char::is_whitespace` has it.
-        if matches!(c, b'_' | b'-' | b'.' | b'[' | b']' | b':' | b'/' | b' ' | b'\t'..=b'\r') {
-            if emit(start, i) {
-                return true;
-            }
-            start = i + 1;
-            prev = 0;
-            continue;
-        }
-        if c.is_ascii_uppercase() {
-            let next_lower = b.get(i + 1).is_some_and(u8::is_ascii_lowercase);
-            let camel = prev.is_ascii_lowercase() || prev.is_ascii_digit();
-            let after_acronym = prev.is_ascii_uppercase() && next_lower;
-            if camel || after_acronym {
-                if emit(start, i) {
-                    return true;
-                }
-                start = i;
-            }
-        }
-        prev = c;
-    }
-    emit(start, b.len())
-}
-
-fn each_word_by_chars<'k>(key: &'k str, mut f: impl FnMut(&'k str) -> bool) -> bool {
+fn each_word<'k>(key: &'k str, mut f: impl FnMut(&'k str) -> bool) -> bool {
     let mut emit = |w: &'k str| !w.is_empty() && f(w);
     let mut start = 0;
     let mut prev: Option<char> = None;
-    for (i, ch) in key.char_indices() {
+    let mut chars = key.char_indices().peekable();
+    while let Some((i, ch)) = chars.next() {
         if matches!(ch, '_' | '-' | '.' | '[' | ']' | ':' | '/') || ch.is_whitespace() {
             if emit(&key[start..i]) {
                 return true;
@@ -114,7 +76,7 @@ fn each_word_by_chars<'k>(key: &'k str, mut f: impl FnMut(&'k str) -> bool) -> b
             continue;
         }
         if ch.is_uppercase() {
-            let next_lower = key[i + ch.len_utf8()..].chars().next().is_some_and(char::is_lowercase);
+            let next_lower = chars.peek().is_some_and(|(_, n)| n.is_lowercase());
             let camel = prev.is_some_and(|p| p.is_lowercase() || p.is_ascii_digit());
             let after_acronym = prev.is_some_and(char::is_uppercase) && next_lower;
             if (camel || after_acronym) && emit(&key[start..i]) {
