@@ -73,6 +73,30 @@ pub fn prepare(
     retention: &Retention,
     shards: u16,
 ) -> Result<PreparedBatch, ApiError> {
+    prepare_with(body, tenant, received_at, retention, shards, true)
+}
+
+/// [`prepare`] the usual way alone: the body split into raw events and
+/// each read on its own, without the one-pass read. Its answers are the
+/// rule: the property tests hold [`prepare`] to them.
+pub fn prepare_each_alone(
+    body: &[u8],
+    tenant: &str,
+    received_at: DateTime<Utc>,
+    retention: &Retention,
+    shards: u16,
+) -> Result<PreparedBatch, ApiError> {
+    prepare_with(body, tenant, received_at, retention, shards, false)
+}
+
+fn prepare_with(
+    body: &[u8],
+    tenant: &str,
+    received_at: DateTime<Utc>,
+    retention: &Retention,
+    shards: u16,
+    one_pass: bool,
+) -> Result<PreparedBatch, ApiError> {
     if body.len() > limits::MAX_BODY_BYTES {
         return Err(ApiError::payload_too_large(format!(
             "the body is {} bytes; at most {} bytes (1 MiB) are accepted: split the batch",
@@ -94,6 +118,9 @@ pub fn prepare(
     // from the first event that does not stand, for each event's problems
     // and id, or the batch's own.
     let mut writes = Vec::new();
+    if !one_pass {
+        return prepare_each(text, received_at, retention, build, writes);
+    }
     match validate::read_once(text, received_at, *retention, &mut |event| writes.push((writes.len(), build(event)))) {
         Ok(()) => {
             let repeated = drop_repeats(&mut writes);

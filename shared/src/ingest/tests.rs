@@ -65,8 +65,7 @@ fn rejections_carry_the_sent_event_id_and_paths() {
 
 /// A batch read the usual way only: split raw, each event read alone.
 fn usual(text: &str) -> Result<PreparedBatch, ApiError> {
-    let (retention, received) = (Retention::default(), Received::new(now()));
-    prepare_each(text, now(), &retention, |e| event_write_received("t", e, 8, &retention, Some(&received)), Vec::new())
+    prepare_each_alone(text.as_bytes(), "t", now(), &Retention::default(), 8)
 }
 
 type Answer<'a> = Result<(Vec<(usize, DateTime<Utc>, &'a crate::store::Attrs, &'a crate::store::Attrs)>, &'a [Rejection], usize), String>;
@@ -180,93 +179,4 @@ fn a_well_formed_batch_is_read_in_one_pass_and_a_malformed_one_the_usual_way_fro
     assert_eq!((p.writes.len(), p.rejected.len()), (3, 1), "the refused event sinks only itself");
     assert_eq!(p.rejected[0].problems[0].path, "events[2].kind");
     assert_eq!(p.writes.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 1, 3]);
-}
-
-/// Field names for the extremes below: the envelope's, the kinds', and
-/// odd ones (empty, NUL, non-ASCII, long, an escaped `kind`).
-const ODD_KEYS: [&str; 20] = [
-    "event_id",
-    "kind",
-    "occurred_at",
-    "user_id",
-    "ip_address",
-    "user_agent",
-    "metadata",
-    "status_code",
-    "response_time_ms",
-    "sample_rate",
-    "cost_estimate",
-    "query_params",
-    "report",
-    "success",
-    "method",
-    "",
-    "\\u0000",
-    "\u{fc}",
-    "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk",
-    "\\u006bind",
-];
-
-/// Values as sent: extreme and odd numbers, far and odd dates, strings
-/// with escapes, every JSON type, nesting.
-const ODD_VALUES: [&str; 30] = [
-    "1e308",
-    "-1e308",
-    "5e-324",
-    "1e-400",
-    "1e400",
-    "18446744073709551615",
-    "18446744073709551616",
-    "-9223372036854775808",
-    "-0",
-    "0.1",
-    "123456789012345678901234567890",
-    "\"\"",
-    "\"9999-12-31T23:59:59Z\"",
-    "\"0001-01-01T00:00:00Z\"",
-    "\"+275760-09-13T00:00:00Z\"",
-    "\"2026-11-21T09:59:60Z\"",
-    "\"2026-11-21T09:59:00-23:59\"",
-    "\"\\u0000\"",
-    "\"\\ud800\"",
-    "\"GET\"",
-    "\"auth\"",
-    "null",
-    "true",
-    "[]",
-    "{}",
-    "[1,[2,[3]]]",
-    r#"{"a":{"b":{"c":{"d":1}}}}"#,
-    r#"{"password":"p","":1}"#,
-    "\"Bearer abc.def\"",
-    "\"10.0.0.1\"",
-];
-
-proptest::proptest! {
-    /// Extremes anywhere in a batch (any field, any position in its event,
-    /// any `sent_at`) never panic, never make a 5xx, and `prepare`
-    /// answers as the usual way does.
-    #[test]
-    fn extremes_never_panic_and_answer_as_the_usual_way(
-        events in proptest::collection::vec((0..4u8, 0..4u8, 0..ODD_KEYS.len(), 0..ODD_VALUES.len(), proptest::bool::ANY), 1..6),
-        sent_at in proptest::option::of(0..ODD_VALUES.len()),
-    ) {
-        let list: Vec<String> = events
-            .iter()
-            .map(|(shape, id, key, value, first)| {
-                let event = event_text(*shape, *id, "");
-                let field = format!(r#""{}":{}"#, ODD_KEYS[*key], ODD_VALUES[*value]);
-                if *first { format!("{{{field},{}", &event[1..]) } else { format!("{},{field}}}", &event[..event.len() - 1]) }
-            })
-            .collect();
-        let sent = sent_at.map(|v| format!(r#""sent_at":{},"#, ODD_VALUES[v])).unwrap_or_default();
-        let text = format!(r#"{{{sent}"events":[{}]}}"#, list.join(","));
-        let fast = prepare(text.as_bytes(), "t", now(), &Retention::default(), 8);
-        let each = usual(&text);
-        proptest::prop_assert_eq!(answer(&fast), answer(&each));
-        match &fast {
-            Ok(p) => proptest::prop_assert_eq!(p.writes.len() + p.rejected.len() + p.repeated, events.len()),
-            Err(e) => proptest::prop_assert!(e.code != crate::error::ErrorCode::Internal, "{e:?}"),
-        }
-    }
 }
