@@ -198,7 +198,7 @@ fn prepare_and_write(table: &analytics_shared::store::Table, rt: &tokio::runtime
     let p = prepare(std::hint::black_box(body), "tenant-1", now, &Retention::default(), 8).unwrap();
     let writes: Vec<_> = p.writes.into_iter().map(|(_, w)| w).collect();
     let n = writes.len();
-    let outcomes = rt.block_on(table.events().put("tenant-1", writes, "0123456789abcdef", &Default::default())).unwrap();
+    let outcomes = rt.block_on(table.events().put("tenant-1", writes, "0123456789abcdef", &Default::default(), None)).unwrap();
     assert!(outcomes.len() == n && outcomes.iter().all(|o| *o == PutOutcome::Stored), "every event of the batch is stored");
     n
 }

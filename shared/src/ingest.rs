@@ -262,7 +262,7 @@ pub async fn ingest(
         store.markers().mark(tenant, &hours).await?;
         let (indices, writes): (Vec<usize>, Vec<EventWrite>) = batch.writes.into_iter().unzip();
         let raw_ids: Vec<Option<String>> = writes.iter().map(|w| w.event_id().map(str::to_owned)).collect();
-        let outcomes = store.events().put(tenant, writes, &writer_id(), &hours).await?;
+        let outcomes = store.events().put(tenant, writes, &writer_id(), &hours, Some(received_at)).await?;
         // Again after writing: a roll-up that read these hours mid-write
         // sees the version move and leaves them dirty (store::rollups).
         store.markers().mark(tenant, &hours).await?;

@@ -40,7 +40,7 @@ fn main() {
             let t = Instant::now();
             for chunk in batch.chunks(500) {
                 let hours = chunk.iter().map(|w| analytics_shared::time::hour_label(w.placed_at)).collect();
-                let out = store.events().put("bench", chunk.to_vec(), &writer_id(), &hours).await.unwrap();
+                let out = store.events().put("bench", chunk.to_vec(), &writer_id(), &hours, Some(chrono::Utc::now())).await.unwrap();
                 assert_eq!(out.len(), chunk.len());
             }
             let conditional = t.elapsed();

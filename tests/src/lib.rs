@@ -550,9 +550,16 @@ pub fn bench_event(i: u64, rng: &mut Rng, start: chrono::DateTime<chrono::Utc>, 
     }
 }
 
+/// The key of an event item.
+fn w_key(item: &analytics_shared::store::Item) -> analytics_shared::store::events::ItemKey {
+    let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    analytics_shared::store::events::ItemKey { pk: get("pk"), sk: get("sk") }
+}
+
 /// Writes `n` bench events of a tenant spread over `[start, start + span_s)`,
 /// fast: validated and mapped by the ingest pipeline, then written 25 a call
-/// with 16 calls in flight, and their hours marked dirty. Deterministic.
+/// with 16 calls in flight, their hours marked dirty and the
+/// live hours' deltas recorded. Deterministic.
 pub async fn seed_world(
     client: &aws_sdk_dynamodb::Client,
     cfg: &Config,
@@ -569,16 +576,24 @@ pub async fn seed_world(
         let batch: Vec<_> = (i..(i + 5000).min(n)).map(|k| bench_event(k, &mut rng, start, span_s)).collect();
         i += batch.len() as u64;
         let mut items = Vec::new();
+        let mut stored: std::collections::BTreeMap<String, Vec<_>> = Default::default();
         for chunk in batch.chunks(500) {
             let body = json!({ "events": chunk }).to_string();
             let p = analytics_shared::ingest::prepare(body.as_bytes(), tenant, now, &cfg.retention, cfg.store.shards).unwrap();
             for (_, w) in p.writes {
-                hours.insert(analytics_shared::time::hour_label(w.placed_at));
-                items.push(w.item.into_item());
+                let hour = analytics_shared::time::hour_label(w.placed_at);
+                hours.insert(hour.clone());
+                let item = w.item.into_item();
+                let event = analytics_shared::store::read_event(item.clone()).unwrap();
+                stored.entry(hour).or_default().push((w_key(&item), event));
+                items.push(item);
             }
         }
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(600);
         analytics_shared::store::batch::batch_put(client, &cfg.store.table, items, 16, 10, deadline).await.unwrap();
+        // The live hours' deltas, as ingest keeps them (store::deltas).
+        let store = analytics_shared::store::Table::new(client.clone(), cfg.store.clone());
+        store.deltas().record(tenant, &analytics_shared::store::events::writer_id(), now, &stored).await.unwrap();
     }
     let store = analytics_shared::store::Table::new(client.clone(), cfg.store.clone());
     store.markers().mark(tenant, &hours).await.unwrap();

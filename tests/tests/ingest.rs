@@ -452,15 +452,24 @@ async fn a_write_whose_answer_was_lost_is_stored_not_a_duplicate() {
     // The identity write is the relay's first connection: its answer is held.
     let now = analytics_shared::time::receive_time();
     let first = write(now);
-    assert_eq!(store.events().put("acme", first.clone(), "writer-1", &hours(&first)).await.unwrap(), vec![PutOutcome::Stored]);
+    assert_eq!(
+        store.events().put("acme", first.clone(), "writer-1", &hours(&first), Some(chrono::Utc::now())).await.unwrap(),
+        vec![PutOutcome::Stored]
+    );
     assert!(connections.taken() >= 2, "the held answer made the client retry");
     assert_eq!(count_items(&client, &cfg.store.table).await, 1);
 
     // A resend is another request (another writer), received later.
     let later = write(now + chrono::Duration::milliseconds(1));
-    assert_eq!(store.events().put("acme", later.clone(), "writer-2", &hours(&later)).await.unwrap(), vec![PutOutcome::Duplicate]);
+    assert_eq!(
+        store.events().put("acme", later.clone(), "writer-2", &hours(&later), Some(chrono::Utc::now())).await.unwrap(),
+        vec![PutOutcome::Duplicate]
+    );
     assert_eq!(count_items(&client, &cfg.store.table).await, 1);
     // Two requests received in the same millisecond are still two requests.
     let same_ms = write(now);
-    assert_eq!(store.events().put("acme", same_ms.clone(), "writer-3", &hours(&same_ms)).await.unwrap(), vec![PutOutcome::Duplicate]);
+    assert_eq!(
+        store.events().put("acme", same_ms.clone(), "writer-3", &hours(&same_ms), Some(chrono::Utc::now())).await.unwrap(),
+        vec![PutOutcome::Duplicate]
+    );
 }

@@ -306,10 +306,10 @@ async fn unstorable_values_reject_their_event_alone() {
     let mut refused = write("refused");
     refused.item.insert("metadata", AttributeValue::M([("n".to_string(), AttributeValue::N("1e200".into()))].into()));
     let hours: BTreeSet<String> = [time::hour_label(now - Duration::minutes(1))].into();
-    let out = store.events().put("acme", vec![refused.clone(), write("neighbour")], "w-1", &hours).await.unwrap();
+    let out = store.events().put("acme", vec![refused.clone(), write("neighbour")], "w-1", &hours, Some(chrono::Utc::now())).await.unwrap();
     assert!(matches!(&out[0], PutOutcome::Unstorable(why) if !why.is_empty()), "{out:?}");
     assert_eq!(out[1], PutOutcome::Stored);
-    let out = store.events().put("acme", vec![write("refused")], "w-2", &hours).await.unwrap();
+    let out = store.events().put("acme", vec![write("refused")], "w-2", &hours, Some(chrono::Utc::now())).await.unwrap();
     assert_eq!(out, vec![PutOutcome::Stored], "the corrected resend is stored, not a duplicate");
 }
 

@@ -5,6 +5,7 @@ pub mod alerts;
 mod attrs;
 pub use attrs::Attrs;
 pub mod batch;
+pub mod deltas;
 pub mod documents;
 pub mod events;
 pub mod explorer;

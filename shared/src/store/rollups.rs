@@ -372,6 +372,18 @@ impl crate::query::planner::RollupSource for Table {
         now: DateTime<Utc>,
         retention: &Retention,
     ) -> Result<Vec<Rollup>, StoreError> {
-        Ok(self.rollups().hours_figures(tenant, asks, now, retention, false).await?.into_iter().map(|(d, _)| d.rollup).collect())
+        // A live hour read from its start is made from its deltas where they
+        // can say (`store::deltas`): what that costs does not grow with its
+        // events. The others, and those the deltas cannot answer, raw.
+        let from_deltas = asks.iter().map(|a| async move {
+            if a.from != a.hour || a.stored.is_some_and(|d| d.freezes_any(a.hour, now, retention)) {
+                return Ok(None);
+            }
+            Ok::<_, StoreError>(self.deltas().figures(tenant, a.hour, a.to, now).await?.map(|(r, _)| r))
+        });
+        let mut made = futures::future::try_join_all(from_deltas).await?;
+        let raw: Vec<super::hours::HourAsk<'_>> = asks.iter().zip(&made).filter(|(_, m)| m.is_none()).map(|(a, _)| *a).collect();
+        let mut raw = self.rollups().hours_figures(tenant, &raw, now, retention, false).await?.into_iter().map(|(d, _)| d.rollup);
+        Ok(made.iter_mut().map(|m| m.take().or_else(|| raw.next()).unwrap_or_default()).collect())
     }
 }

@@ -75,6 +75,9 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), aws_sdk_dyn
         .time_to_live_specification(TimeToLiveSpecification::builder().enabled(true).attribute_name(TTL_ATTRIBUTE).build()?)
         .send()
         .await?;
+    // Every write into this table keeps hour deltas (`store::deltas`).
+    let [(pk, pv), (sk, sv), (t, tv)] = super::deltas::since_item(0);
+    client.put_item().table_name(name).item(pk, pv).item(sk, sv).item(t, tv).send().await?;
     Ok(())
 }
 
@@ -240,6 +243,9 @@ impl Table {
     }
     pub fn tenants(&self) -> super::tenants::Tenants<'_> {
         super::tenants::Tenants { t: self }
+    }
+    pub fn deltas(&self) -> super::deltas::HourDeltas<'_> {
+        super::deltas::HourDeltas { t: self }
     }
     pub fn windows(&self) -> super::windows::Windows<'_> {
         super::windows::Windows { t: self }

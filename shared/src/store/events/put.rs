@@ -1,7 +1,7 @@
 //! Writing events: identity first, then the item (and a late event's
 //! journal copy), each conditionally; and what a dry run reads instead.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use futures::StreamExt;
@@ -9,9 +9,12 @@ use tokio::time::Instant;
 
 use super::{EVENT_PK, EVENT_SK, EventWrite, Events, ItemKey, JOURNALED, PutOutcome, WRITER};
 use crate::backoff::Backoff;
+use crate::model::Event;
+use crate::store::deltas::is_live;
 use crate::store::table::{PK, SK, condition_held};
 use crate::store::{Item, ItemExt, Put, StoreError, put_once, s};
 use crate::time;
+use chrono::{DateTime, Utc};
 
 /// Runs `f` unless the deadline passes first (then storage is unavailable).
 async fn within<T>(deadline: Instant, f: impl Future<Output = T>) -> Result<T, StoreError> {
@@ -39,6 +42,9 @@ impl Events<'_> {
     ///
     /// Both writes carry this request's `writer` id, so a retried attempt
     /// that finds its own earlier write knows it (the `w` attribute).
+    /// With `received` (the request's receipt), each live hour it writes
+    /// keeps a delta (`store::deltas`): pending before the items, confirmed
+    /// with what was stored after them.
     /// An item DynamoDB refuses for its content is that event's
     /// `Unstorable`; a resend moved to an earlier place whose hour is not
     /// in `marked` has that hour marked dirty before its item is written and
@@ -52,6 +58,7 @@ impl Events<'_> {
         mut writes: Vec<EventWrite>,
         writer: &str,
         marked: &BTreeSet<String>,
+        received: Option<DateTime<Utc>>,
     ) -> Result<Vec<PutOutcome>, StoreError> {
         let deadline = Instant::now() + self.t.config().deadline;
         for w in &mut writes {
@@ -83,6 +90,18 @@ impl Events<'_> {
         if !extra.is_empty() {
             within(deadline, self.t.markers().mark(tenant, &extra)).await??;
         }
+        // The live hours' pending deltas, with the items' final keys.
+        let mut live: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        if let Some(at) = received {
+            for (i, (w, p)) in writes.iter().zip(&plan).enumerate() {
+                if matches!(p, Placed::Write { .. }) && is_live(time::hour_start(w.placed_at), at) {
+                    live.entry(time::hour_label(w.placed_at)).or_default().push(i);
+                }
+            }
+            let keys: BTreeMap<String, Vec<ItemKey>> =
+                live.iter().map(|(h, ix)| (h.clone(), ix.iter().map(|i| writes[*i].key()).collect())).collect();
+            within(deadline, self.t.deltas().begin(tenant, writer, at, &keys)).await??;
+        }
         let items: Vec<_> = writes.iter().zip(plan).map(|(w, p)| self.place(tenant, w, p)).collect();
         let outcomes: Result<Vec<PutOutcome>, StoreError> =
             within(deadline, futures::stream::iter(items).buffered(self.t.config().write_concurrency).collect::<Vec<_>>())
@@ -93,7 +112,20 @@ impl Events<'_> {
             // And after, as for the caller's own hours (store::rollups).
             within(deadline, self.t.markers().mark(tenant, &extra)).await??;
         }
-        outcomes
+        let outcomes = outcomes?;
+        if let Some(at) = received.filter(|_| !live.is_empty()) {
+            // What this request stored, confirmed before it answers.
+            let mut stored: BTreeMap<String, Vec<(ItemKey, Event)>> = BTreeMap::new();
+            for (hour, ix) in live {
+                let mut events = Vec::with_capacity(ix.len());
+                for i in ix.into_iter().filter(|i| outcomes[*i] == PutOutcome::Stored) {
+                    events.push((writes[i].key(), crate::store::read_event(writes[i].item.to_item())?));
+                }
+                stored.insert(hour, events);
+            }
+            within(deadline, self.t.deltas().confirm(tenant, writer, at, &stored)).await??;
+        }
+        Ok(outcomes)
     }
 
     /// The identity write: `Write { owned: true }` when this request wrote
@@ -189,7 +221,7 @@ impl Events<'_> {
     /// exactly as a real write would.
     pub async fn existing(self, writes: &[EventWrite]) -> Result<HashSet<ItemKey>, StoreError> {
         let identities: Vec<ItemKey> = writes.iter().map(EventWrite::identity_key).collect();
-        let found = self.batch_get(&identities, &format!("{PK}, {SK}, {EVENT_PK}, {EVENT_SK}")).await?;
+        let found = self.batch_get(&identities, Some(&format!("{PK}, {SK}, {EVENT_PK}, {EVENT_SK}"))).await?;
         let mut pointed: Vec<(ItemKey, ItemKey)> = Vec::new();
         for item in found {
             let get = |k: &str| item.str(k).map(str::to_owned).unwrap_or_default();
@@ -197,7 +229,7 @@ impl Events<'_> {
         }
         let targets: Vec<ItemKey> = pointed.iter().map(|(_, e)| e.clone()).collect();
         let present: HashSet<ItemKey> = self
-            .batch_get(&targets, &format!("{PK}, {SK}"))
+            .batch_get(&targets, Some(&format!("{PK}, {SK}")))
             .await?
             .into_iter()
             .map(|i| {
@@ -208,9 +240,9 @@ impl Events<'_> {
         Ok(pointed.into_iter().filter(|(_, e)| present.contains(e)).map(|(id, _)| id).collect())
     }
 
-    /// The items of the keys that exist (projected), strongly consistent,
-    /// 100 keys a call, unprocessed keys retried.
-    async fn batch_get(self, keys: &[ItemKey], projection: &str) -> Result<Vec<Item>, StoreError> {
+    /// The items of the keys that exist (projected, or whole), strongly
+    /// consistent, 100 keys a call, unprocessed keys retried.
+    pub(crate) async fn batch_get(self, keys: &[ItemKey], projection: Option<&str>) -> Result<Vec<Item>, StoreError> {
         let deadline = Instant::now() + self.t.config().deadline;
         let mut found = Vec::new();
         let unique: BTreeSet<&ItemKey> = keys.iter().collect();
@@ -218,7 +250,7 @@ impl Events<'_> {
         for chunk in unique.chunks(100) {
             let mut request = KeysAndAttributes::builder()
                 .set_keys(Some(chunk.iter().map(|k| k.to_item()).collect()))
-                .projection_expression(projection)
+                .set_projection_expression(projection.map(str::to_owned))
                 .consistent_read(true)
                 .build()
                 .map_err(StoreError::corrupt)?;

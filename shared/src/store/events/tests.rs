@@ -175,7 +175,7 @@ mod retries {
 
     async fn put(store: &Table) -> Result<Vec<PutOutcome>, StoreError> {
         let marked: BTreeSet<String> = ["2026-11-30T09".to_string()].into();
-        store.events().put("t", vec![write()], WRITER_ID, &marked).await
+        store.events().put("t", vec![write()], WRITER_ID, &marked, None).await
     }
 
     /// A condition failure carrying the item there (ALL_OLD): written by

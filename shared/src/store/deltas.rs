@@ -1,0 +1,349 @@
+//! Hour deltas: what each ingest request stored in a live hour, kept by
+//! ingest itself, so that a read of the current hour (or of the hour just
+//! ended, before the roll-up stored it) costs a number of items that does
+//! not grow with the events of the hour.
+//!
+//! A request that writes into a live hour (the hour of its receipt, the one
+//! before, or a later one) keeps one delta item per such hour:
+//!
+//! 1. after its identity phase, before any event item, a **pending** delta
+//!    listing the keys of the items it is about to write there;
+//! 2. after its items, the delta is confirmed (**done**, on condition that
+//!    it is still pending) with the rollup of the events it actually stored;
+//!    the response goes out only after, so every acknowledged event is in a
+//!    done delta, and an item is stored by one request only (its
+//!    conditional put), so no event is in two;
+//! 3. a reader that meets a **pending** delta (in flight, or its writer
+//!    failed or died after some of its items) reads its keys back and
+//!    counts the items its writer stored, as a raw read would; one older
+//!    than any request can live ([`STALE`]: its writer is gone) it also
+//!    confirms, as its writer would have;
+//! 4. **compaction** folds up to 99 done deltas into the hour's partial in
+//!    one transaction (the partial's version must not have moved, each
+//!    delta must still be done), run by ingest now and then and by a reader
+//!    that met many deltas;
+//! 5. a reader reads the partial and the deltas, then the partial's version
+//!    again: if it moved, a compaction ran meanwhile and the read is taken
+//!    again; else it counts the partial, the done deltas and the pending
+//!    ones read back.
+//!
+//! Each delta's rollup holds the events placed at or before its writer's
+//! receive time; the few placed later (a sender's time ahead of the
+//! receipt) are listed by key and time, so a read that ends now counts
+//! those of them placed before its end, read by key. A read ending now
+//! skips the deltas of requests received at or after its end, exactly as
+//! their items would be missing from a raw read taken at that instant.
+//!
+//! Hours are read from deltas only when every write into them kept one:
+//! from [`since`](HourDeltas::since), the time from which every ingest
+//! request keeps deltas (a table created by this code has them from its
+//! start; on a table that ingest wrote before, the first request that keeps
+//! deltas records its receipt plus a day and an hour, later than any event
+//! an earlier request could have placed ahead), and while the hour is live
+//! for every request that can still write into it.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::events::{ItemKey, WRITER};
+use super::table::{PK, SK, Table};
+use super::{Item, ItemExt, StoreError, n, s};
+use crate::model::Event;
+use crate::rollup::Rollup;
+use crate::time::hour_start;
+
+/// How old a pending delta must be before a reader resolves it: longer
+/// than any Lambda invocation can run (15 minutes), so its writer is gone.
+pub const STALE: Duration = Duration::minutes(16);
+/// How long before an hour stops being live that readers stop trusting its
+/// deltas: host clocks differ by far less.
+const CLOCK_MARGIN: Duration = Duration::seconds(60);
+/// A reader that met more done deltas than this compacts the hour.
+pub const COMPACT_AFTER: usize = 32;
+/// Ingest compacts an hour it confirmed a delta of once in this many
+/// requests, on average.
+const COMPACT_ODDS: u32 = 16;
+/// Deltas folded per compaction: a transaction holds 100 actions, one is
+/// the partial.
+const PER_COMPACTION: usize = 99;
+/// The largest partial a compaction writes (an item holds 400 KB); beyond,
+/// the hour's deltas stay as they are and readers read the hour raw.
+const MAX_PARTIAL_BYTES: usize = 300 * 1024;
+/// The most events placed ahead a partial lists.
+const MAX_AHEAD: usize = 2_000;
+/// How long deltas are kept: the hour is rolled up long before.
+const KEEP: Duration = Duration::days(2);
+/// Reads taken again when a compaction moved the partial meanwhile.
+const READ_ATTEMPTS: usize = 3;
+
+const PARTIAL_SK: &str = "#P";
+const DELTA_PREFIX: &str = "D#";
+const STATE: &str = "st";
+const PENDING: &str = "p";
+const DONE: &str = "d";
+const AT: &str = "at";
+const KEYS: &str = "k";
+const ROLLUP: &str = "r";
+const AHEAD: &str = "a";
+const VERSION: &str = "v";
+const CUT: &str = "cut";
+const SINCE_PK: &str = "DELTAS";
+const SINCE_SK: &str = "since";
+const SINCE: &str = "t";
+
+/// The partition of an hour's deltas and partial.
+pub fn deltas_pk(tenant: &str, hour: &str) -> String {
+    format!("T#{tenant}#HD#{hour}")
+}
+
+/// Whether a request received at `received` keeps deltas for the hour
+/// starting at `hour`: the hour of its receipt, the one before, or later.
+pub fn is_live(hour: DateTime<Utc>, received: DateTime<Utc>) -> bool {
+    hour + Duration::hours(1) >= hour_start(received)
+}
+
+/// Whether at `now` every request that can still write into the hour
+/// keeps deltas for it (with a margin for clocks).
+fn trusted_at(hour: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now < hour + Duration::hours(2) - CLOCK_MARGIN
+}
+
+/// An event placed after its request's receipt: its time (ms) and key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Ahead(i64, String, String);
+
+/// What a request stored in one hour: the rollup of the events placed at
+/// or before its receipt, and the keys of those placed after.
+#[derive(Debug, Clone, Default)]
+struct Body {
+    rollup: Rollup,
+    ahead: Vec<Ahead>,
+}
+
+impl Body {
+    fn of<'a>(at_ms: i64, events: impl IntoIterator<Item = (&'a ItemKey, &'a Event)>) -> Body {
+        let mut body = Body::default();
+        for (key, e) in events {
+            let ms = e.occurred_at.timestamp_millis();
+            if ms <= at_ms {
+                body.rollup.add(e);
+            } else {
+                body.ahead.push(Ahead(ms, key.pk.clone(), key.sk.clone()));
+            }
+        }
+        body
+    }
+
+    fn attributes(&self, item: &mut Item) -> Result<(), StoreError> {
+        item.insert(ROLLUP.into(), AttributeValue::B(Blob::new(serde_json::to_vec(&self.rollup).map_err(StoreError::corrupt)?)));
+        item.insert(AHEAD.into(), s(serde_json::to_string(&self.ahead).map_err(StoreError::corrupt)?));
+        Ok(())
+    }
+
+    fn read(item: &Item) -> Result<Body, StoreError> {
+        let rollup = match item.get(ROLLUP).and_then(|v| v.as_b().ok()) {
+            Some(b) => serde_json::from_slice(b.as_ref()).map_err(StoreError::corrupt)?,
+            None => Rollup::default(),
+        };
+        let ahead = match item.str(AHEAD) {
+            Some(a) => serde_json::from_str(a).map_err(StoreError::corrupt)?,
+            None => Vec::new(),
+        };
+        Ok(Body { rollup, ahead })
+    }
+}
+
+/// One delta as read.
+#[derive(Debug, Clone)]
+struct Delta {
+    sk: String,
+    done: bool,
+    /// Its writer's receive time (ms).
+    at: i64,
+    writer: String,
+    keys: Vec<(String, String)>,
+    body: Body,
+}
+
+/// The hour's partial: the folded deltas.
+#[derive(Debug, Clone, Default)]
+struct Partial {
+    version: i64,
+    /// Every event of the rollup is placed at or before this (ms).
+    cut: i64,
+    body: Body,
+}
+
+/// What one read of an hour's partition found.
+struct Snapshot {
+    partial: Partial,
+    deltas: Vec<Delta>,
+}
+
+/// The item recording `since` (ms): written once, at table creation
+/// (`store::table::create_table`) or by the first request keeping deltas.
+pub(super) fn since_item(at: i64) -> [(&'static str, AttributeValue); 3] {
+    [(PK, s(SINCE_PK)), (SK, s(SINCE_SK)), (SINCE, n(at))]
+}
+
+/// Each table's `since`, once known (it never changes once written).
+fn since_cache() -> &'static Mutex<HashMap<String, i64>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, i64>>> = OnceLock::new();
+    CACHE.get_or_init(Mutex::default)
+}
+
+/// What a read of an hour from its deltas cost and found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeltaRead {
+    pub deltas: usize,
+    /// Pending deltas read back by key.
+    pub resolved: usize,
+    pub ahead_read: usize,
+}
+
+/// The hour deltas of the table.
+#[derive(Clone, Copy)]
+pub struct HourDeltas<'t> {
+    pub(super) t: &'t Table,
+}
+
+impl HourDeltas<'_> {
+    fn table(&self) -> &str {
+        &self.t.config().table
+    }
+
+    /// The time (ms) from which every ingest request keeps deltas, if
+    /// recorded.
+    pub async fn since(self) -> Result<Option<i64>, StoreError> {
+        if let Some(t) = since_cache().lock().expect("since cache").get(self.table()) {
+            return Ok(Some(*t));
+        }
+        let out = self
+            .t
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(PK, s(SINCE_PK))
+            .key(SK, s(SINCE_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        self.t.count_read(usize::from(out.item.is_some()));
+        let t = out.item.as_ref().and_then(|i| i.num::<i64>(SINCE));
+        if let Some(t) = t {
+            since_cache().lock().expect("since cache").insert(self.table().to_owned(), t);
+        }
+        Ok(t)
+    }
+
+    /// Records `since` unless it is recorded: `at` (ms) for a table
+    /// created by this code (every write keeps deltas), else the caller's
+    /// receipt plus a day and an hour.
+    pub async fn record_since(self, at: i64) -> Result<(), StoreError> {
+        if self.since().await?.is_some() {
+            return Ok(());
+        }
+        let res = self
+            .t
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(since_item(at).map(|(k, v)| (k.to_owned(), v)).into()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        super::table::condition_held(res)?;
+        since_cache().lock().expect("since cache").remove(self.table());
+        self.since().await.map(drop)
+    }
+
+    fn delta_key(&self, tenant: &str, hour: &str, writer: &str) -> Item {
+        [(PK.to_owned(), s(deltas_pk(tenant, hour))), (SK.to_owned(), s(format!("{DELTA_PREFIX}{writer}")))].into()
+    }
+
+    /// The hour's partial and deltas, strongly consistent, the partial
+    /// first (its sort key sorts before the deltas').
+    async fn snapshot(self, tenant: &str, hour: &str) -> Result<Snapshot, StoreError> {
+        let query = self
+            .t
+            .query()
+            .key_condition_expression("pk = :p")
+            .expression_attribute_values(":p", s(deltas_pk(tenant, hour)))
+            .consistent_read(true);
+        let mut snap = Snapshot { partial: Partial::default(), deltas: Vec::new() };
+        let items = self.t.collect(query, |item| Ok(Some(item))).await?;
+        for item in items {
+            let sk = item.str(SK).unwrap_or_default().to_owned();
+            if sk == PARTIAL_SK {
+                snap.partial =
+                    Partial { version: item.num(VERSION).unwrap_or(0), cut: item.num(CUT).unwrap_or(i64::MIN), body: Body::read(&item)? };
+            } else if let Some(writer) = sk.strip_prefix(DELTA_PREFIX) {
+                let keys = match item.get(KEYS).and_then(|v| v.as_b().ok()) {
+                    Some(b) => serde_json::from_slice(b.as_ref()).map_err(StoreError::corrupt)?,
+                    None => Vec::new(),
+                };
+                snap.deltas.push(Delta {
+                    writer: writer.to_owned(),
+                    done: item.str(STATE) == Some(DONE),
+                    at: item.num(AT).unwrap_or(0),
+                    keys,
+                    body: Body::read(&item)?,
+                    sk,
+                });
+            }
+        }
+        Ok(snap)
+    }
+
+    /// The partial's version as it is now.
+    async fn version(self, tenant: &str, hour: &str) -> Result<i64, StoreError> {
+        let out = self
+            .t
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(PK, s(deltas_pk(tenant, hour)))
+            .key(SK, s(PARTIAL_SK))
+            .projection_expression("#v")
+            .expression_attribute_names("#v", VERSION)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        self.t.count_read(usize::from(out.item.is_some()));
+        Ok(out.item.and_then(|i| i.num(VERSION)).unwrap_or(0))
+    }
+
+    /// The stored events of `keys` (those that exist, strongly consistent).
+    async fn events_of(self, keys: &[ItemKey]) -> Result<Vec<(ItemKey, Event, Option<String>)>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let items = self.t.events().batch_get(keys, None).await?;
+        self.t.count_read(items.len());
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let key = ItemKey { pk: item.str(PK).unwrap_or_default().to_owned(), sk: item.str(SK).unwrap_or_default().to_owned() };
+            let writer = item.str(WRITER).map(str::to_owned);
+            out.push((key, super::read_event(item)?, writer));
+        }
+        Ok(out)
+    }
+}
+
+/// When an hour's deltas expire.
+fn expiry(hour: &str) -> i64 {
+    crate::time::parse_hour(hour).map_or(0, |h| (h + KEEP).timestamp())
+}
+
+mod read;
+mod write;
+
+#[cfg(test)]
+mod tests;

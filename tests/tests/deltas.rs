@@ -1,0 +1,306 @@
+//! Hour deltas against DynamoDB Local (`store::deltas`): a live hour made
+//! from them answers exactly what its raw events say, through repeats,
+//! events placed ahead of their receipt, writers that died mid-request,
+//! compactions racing writes and reads; and what a read costs stops
+//! growing with the hour's events.
+
+use std::collections::BTreeMap;
+
+use analytics_shared::ingest::{ingest, prepare};
+use analytics_shared::rollup::Rollup;
+use analytics_shared::store::Table;
+use analytics_shared::store::events::ItemKey;
+use analytics_shared::store::hours::HourAsk;
+use analytics_shared::time::{hour_label, hour_start};
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use integration_tests::*;
+use serde_json::{Value, json};
+
+const TENANT: &str = "acme";
+
+/// The hour's figures over `[hour, to)` as a raw read at `now` makes them.
+async fn raw(store: &Table, hour: DateTime<Utc>, to: DateTime<Utc>, now: DateTime<Utc>, cfg: &analytics_shared::Config) -> Rollup {
+    let ask = HourAsk { hour, from: hour, to, stored: None };
+    store.rollups().hours_figures(TENANT, &[ask], now, &cfg.retention, true).await.unwrap().pop().unwrap().0.rollup
+}
+
+async fn from_deltas(
+    store: &Table,
+    hour: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> (Rollup, analytics_shared::store::deltas::DeltaRead) {
+    store.deltas().figures(TENANT, hour, to, now).await.unwrap().expect("the deltas answer a live hour")
+}
+
+/// Equal rollups, or the fields that differ.
+#[track_caller]
+fn same(made: &Rollup, truth: &Rollup, what: &str) {
+    // Sums of money and milliseconds, added in another order, may differ in
+    // their last bit: compared to nine significant digits.
+    let (a, b) = (rounded(serde_json::to_value(made).unwrap()), rounded(serde_json::to_value(truth).unwrap()));
+    if a != b {
+        let diff: Vec<String> = a
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, v)| b.get(k.as_str()) != Some(v))
+            .map(|(k, v)| format!("{k}: deltas {} / raw {}", clip(v), clip(&b[k.as_str()])))
+            .collect();
+        panic!("{what}: {}", diff.join("\n"));
+    }
+}
+
+fn rounded(v: Value) -> Value {
+    match v {
+        Value::Number(n) if n.is_f64() => json!(format!("{:.9e}", n.as_f64().unwrap()).parse::<f64>().unwrap()),
+        Value::Array(a) => Value::Array(a.into_iter().map(rounded).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, rounded(v))).collect()),
+        v => v,
+    }
+}
+
+fn clip(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 600 { format!("{}...", &s[..600]) } else { s }
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A random event of the world: mostly in `hour` (anywhere in it, so
+/// often ahead of its receipt), some in the hour before, a few older
+/// (never live: no delta), a few sent with a skewed clock.
+fn event(i: u64, rng: &mut Rng, hour: DateTime<Utc>) -> Value {
+    let start = match rng.below(10) {
+        0..=1 => hour - Duration::hours(1),
+        2 => hour - Duration::hours(3),
+        _ => hour,
+    };
+    bench_event(i, rng, start, 3600)
+}
+
+async fn post(store: &Table, cfg: &analytics_shared::Config, events: &[Value], received: DateTime<Utc>) {
+    let body = json!({ "events": events }).to_string();
+    let out = ingest(store, TENANT, body.as_bytes(), false, received, &cfg.retention).await.unwrap();
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+}
+
+/// A request that wrote its pending delta and some of its items, then died.
+async fn die_midway(
+    store: &Table,
+    client: &aws_sdk_dynamodb::Client,
+    cfg: &analytics_shared::Config,
+    events: &[Value],
+    received: DateTime<Utc>,
+) {
+    let body = json!({ "events": events }).to_string();
+    let p = prepare(body.as_bytes(), TENANT, received, &cfg.retention, cfg.store.shards).unwrap();
+    let writer = "dead0000dead0000";
+    let mut by_hour: BTreeMap<String, Vec<ItemKey>> = BTreeMap::new();
+    for (_, w) in &p.writes {
+        if analytics_shared::store::deltas::is_live(hour_start(w.placed_at), received) {
+            by_hour.entry(hour_label(w.placed_at)).or_default().push(w.key());
+        }
+    }
+    store.deltas().begin(TENANT, writer, received, &by_hour).await.unwrap();
+    let hours = p.writes.iter().map(|(_, w)| hour_label(w.placed_at)).collect();
+    store.markers().mark(TENANT, &hours).await.unwrap();
+    for (_, w) in p.writes.into_iter().step_by(2) {
+        let mut item = w.item.into_item();
+        item.insert("w".into(), AttributeValue::S(writer.into()));
+        // Conditionally, as a request writes: an event stored already keeps its writer.
+        let _ = client
+            .put_item()
+            .table_name(&cfg.store.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn a_live_hour_from_its_deltas_answers_as_its_raw_events() {
+    for seed in 1..=3u64 {
+        let (client, cfg) = fresh_table().await;
+        let store = Table::new(client.clone(), cfg.store.clone());
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ seed);
+        let hour = hour_start(Utc::now());
+        let mut sent: Vec<Value> = Vec::new();
+        let mut next = 0;
+        for r in 0..24 {
+            let received = hour + Duration::minutes(1) + Duration::seconds(30 * r);
+            let n = 1 + rng.below(40);
+            let mut batch: Vec<Value> = (0..n)
+                .map(|_| {
+                    next += 1;
+                    event(next, &mut rng, hour)
+                })
+                .collect();
+            // Resends of earlier events, some with their sender's clock.
+            for _ in 0..rng.below(6) {
+                if !sent.is_empty() {
+                    batch.push(sent[rng.below(sent.len() as u64) as usize].clone());
+                }
+            }
+            if r == 7 {
+                die_midway(&store, &client, &cfg, &batch, received).await;
+            } else if rng.below(5) == 0 {
+                let body = json!({ "sent_at": ts(received + Duration::seconds(90)), "events": batch }).to_string();
+                ingest(&store, TENANT, body.as_bytes(), false, received, &cfg.retention).await.unwrap();
+            } else {
+                post(&store, &cfg, &batch, received).await;
+            }
+            sent.extend(batch);
+            if rng.below(4) == 0 {
+                store.deltas().compact(TENANT, &hour_label(hour)).await.unwrap();
+            }
+        }
+        // A read ending now, while the dead writer's delta is pending and
+        // some events sit ahead of the read's end.
+        let now = hour + Duration::minutes(20);
+        let (made, read) = from_deltas(&store, hour, now, now).await;
+        same(&made, &raw(&store, hour, now, now, &cfg).await, &format!("seed {seed}: the current hour up to now"));
+        assert!(made.activities() + made.counters().api_requests as u64 > 0, "seed {seed}: the world is not empty");
+        assert!(read.resolved >= 1, "seed {seed}: the dead writer's delta was read back");
+        let before = hour - Duration::hours(1);
+        assert_eq!(
+            from_deltas(&store, before, hour, now).await.0,
+            raw(&store, before, hour, now, &cfg).await,
+            "seed {seed}: the hour before"
+        );
+        // Once the dead writer's delta is stale a reader confirms it, and
+        // the answer stays the same.
+        let later = hour + Duration::minutes(50);
+        let first = from_deltas(&store, hour, later, later).await;
+        same(&first.0, &raw(&store, hour, later, later, &cfg).await, &format!("seed {seed}: after the stale delta is settled"));
+        assert!(first.1.resolved >= 1);
+        let second = from_deltas(&store, hour, later, later).await;
+        assert_eq!((second.0, second.1.resolved), (first.0, 0), "seed {seed}: settled once, read as done");
+        store.deltas().compact(TENANT, &hour_label(hour)).await.unwrap();
+        // The whole hour, after it ended.
+        let after = hour + Duration::minutes(70);
+        let end = hour + Duration::hours(1);
+        same(
+            &from_deltas(&store, hour, end, after).await.0,
+            &raw(&store, hour, end, after, &cfg).await,
+            &format!("seed {seed}: the whole hour"),
+        );
+    }
+}
+
+#[tokio::test]
+async fn compactions_racing_writes_and_reads_lose_and_double_nothing() {
+    let (client, cfg) = fresh_table().await;
+    let store = Table::new(client.clone(), cfg.store.clone());
+    let hour = hour_start(Utc::now());
+    let label = hour_label(hour);
+    let writers: Vec<_> = (0..6u64)
+        .map(|s| {
+            let (store, cfg) = (store.clone(), cfg.clone());
+            tokio::spawn(async move {
+                let mut rng = Rng(0x9e37_79b9 ^ (s + 1));
+                for r in 0..12u64 {
+                    let batch: Vec<Value> = (0..20).map(|i| bench_event(s * 10_000 + r * 100 + i, &mut rng, hour, 600)).collect();
+                    post(&store, &cfg, &batch, hour + Duration::minutes(11) + Duration::seconds((s * 12 + r) as i64)).await;
+                }
+            })
+        })
+        .collect();
+    let compactors: Vec<_> = (0..3)
+        .map(|_| {
+            let (store, label) = (store.clone(), label.clone());
+            tokio::spawn(async move {
+                let (mut folded, mut seen) = (0, Vec::new());
+                for _ in 0..30 {
+                    folded += usize::from(store.deltas().compact(TENANT, &label).await.unwrap());
+                    // Read while the requests write (their clocks say
+                    // 11 to 12 minutes past): pendings in flight are read back.
+                    let now = hour + Duration::minutes(13);
+                    if let Some((r, _)) = store.deltas().figures(TENANT, hour, now, now).await.unwrap() {
+                        seen.push(total(&r));
+                    }
+                }
+                (folded, seen)
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let (mut folded, mut seen) = (0, Vec::new());
+    for c in compactors {
+        let (f, s) = c.await.unwrap();
+        folded += f;
+        seen.extend(s);
+    }
+    assert!(folded > 0, "compactions ran while requests wrote");
+    let now = hour + Duration::minutes(30);
+    let (made, _) = from_deltas(&store, hour, now, now).await;
+    let truth = raw(&store, hour, now, now, &cfg).await;
+    same(&made, &truth, "after the race");
+    assert_eq!(total(&made), 6 * 12 * 20);
+    // No read taken during the race counted an event twice.
+    assert!(!seen.is_empty() && seen.iter().all(|n| *n <= 6 * 12 * 20), "{seen:?}");
+}
+
+/// Every event a rollup counts, whatever its kind.
+fn total(r: &Rollup) -> u64 {
+    r.counters().api_requests as u64 + r.activities() + r.failed_logins() + r.external.values().map(|e| e.calls).sum::<u64>()
+}
+
+#[tokio::test]
+async fn what_a_read_of_the_current_hour_costs_stops_growing_with_its_events() {
+    let (client, cfg) = fresh_table().await;
+    let store = Table::new(client.clone(), cfg.store.clone());
+    let hour = hour_start(Utc::now());
+    let mut rng = Rng(7);
+    let mut costs = Vec::new();
+    for round in 0..4u64 {
+        for r in 0..40u64 {
+            let batch: Vec<Value> = (0..50).map(|i| bench_event(round * 100_000 + r * 100 + i, &mut rng, hour, 600)).collect();
+            post(&store, &cfg, &batch, hour + Duration::minutes(11) + Duration::seconds((round * 40 + r) as i64)).await;
+        }
+        let now = hour + Duration::minutes(30);
+        // The read that meets many deltas compacts them; the next one pays.
+        from_deltas(&store, hour, now, now).await;
+        let before = store.items_read();
+        let (made, read) = from_deltas(&store, hour, now, now).await;
+        costs.push(store.items_read() - before);
+        assert!(read.deltas <= analytics_shared::store::deltas::COMPACT_AFTER + 1, "deltas left: {}", read.deltas);
+        same(&made, &raw(&store, hour, now, now, &cfg).await, "a bounded read");
+    }
+    // 2,000 to 8,000 events in the hour, every read under 40 items.
+    assert!(costs.iter().all(|c| *c < 40), "items read per read: {costs:?}");
+}
+
+#[tokio::test]
+async fn an_hour_written_before_deltas_were_kept_is_read_raw() {
+    let (client, cfg) = fresh_table().await;
+    // A table ingest wrote before it kept deltas: no `since` recorded.
+    client
+        .delete_item()
+        .table_name(&cfg.store.table)
+        .key("pk", AttributeValue::S("DELTAS".into()))
+        .key("sk", AttributeValue::S("since".into()))
+        .send()
+        .await
+        .unwrap();
+    let store = Table::new(client.clone(), cfg.store.clone());
+    let hour = hour_start(Utc::now());
+    let mut rng = Rng(3);
+    let batch: Vec<Value> = (0..30).map(|i| bench_event(i, &mut rng, hour, 600)).collect();
+    let received = hour + Duration::minutes(11);
+    post(&store, &cfg, &batch, received).await;
+    // From now on deltas are kept, trusted for hours from a day and an hour on.
+    let since = store.deltas().since().await.unwrap().expect("recorded by the first request keeping deltas");
+    assert_eq!(since, (received + Duration::hours(25)).timestamp_millis());
+    let now = hour + Duration::minutes(20);
+    assert!(store.deltas().figures(TENANT, hour, now, now).await.unwrap().is_none(), "not trusted: read raw");
+    let env = QueryEnv::with(client, cfg);
+    let a = env.get("/dashboard", &token("admin-1", Some(TENANT), &["admin"], &[]), &[("period", "7d")]).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
