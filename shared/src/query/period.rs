@@ -1,8 +1,8 @@
 //! Periods, buckets in the caller's time zone, and how a period is read:
-//! stored day and hour rollups, plus rollups built on the spot from the raw
-//! events of hours that are not rolled up yet (dirty) or only partly in the
-//! range. What a period read costs grows with its hours, never with its
-//! events.
+//! stored day and hour rollups, plus rollups built on the spot for hours
+//! that are not rolled up yet (dirty) or only partly in the range: from the
+//! hour deltas of live hours (`store::deltas`), else from raw events. What a
+//! period read costs grows with its hours, never with its events.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Timelike, Utc};
 

@@ -126,8 +126,8 @@ pub async fn read_pieces_of<S: RollupSource>(
     });
     let last_hour = hour_start(range.to - Duration::milliseconds(1));
     let marker_span = (hour_label(hour_start(range.from)), hour_label(last_hour));
-    // The current hour (an edge whenever the range ends now) is made from
-    // its raw events beside the first round, without waiting for its
+    // The current hour (an edge whenever the range ends now) is made (from
+    // its deltas, or its raw events where they cannot say) beside the first round, without waiting for its
     // stored document: none of its kinds is frozen by age. Its document is
     // read in the same round all the same, and should it hold a kind
     // frozen by what an earlier run counted (a retention raised tenfold
@@ -318,7 +318,7 @@ mod tests {
         assert!(pieces.windows(2).all(|w| w[0].end == w[1].start), "contiguous");
     }
 
-    /// The current hour is made from its raw events without waiting for
+    /// The current hour is made without waiting for
     /// its stored document; a document holding a frozen kind (an earlier
     /// run counted it so) has it made again with that document, as the
     /// roll-up makes it, and the hour counted once.

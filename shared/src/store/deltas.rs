@@ -51,6 +51,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::events::{ItemKey, WRITER};
+use super::keys::deltas_pk;
 use super::table::{PK, SK, Table};
 use super::{Item, ItemExt, StoreError, n, s};
 use crate::model::Event;
@@ -66,8 +67,9 @@ const CLOCK_MARGIN: Duration = Duration::seconds(60);
 /// A reader that met more done deltas than this compacts the hour.
 pub const COMPACT_AFTER: usize = 32;
 /// Ingest compacts an hour it confirmed a delta of once in this many
-/// requests, on average.
-const COMPACT_ODDS: u32 = 16;
+/// requests, on average: each compaction then folds about as many deltas,
+/// so its partial's write is shared by them (readers compact too).
+const COMPACT_ODDS: u32 = 64;
 /// Deltas folded per compaction: a transaction holds 100 actions, one is
 /// the partial.
 const PER_COMPACTION: usize = 99;
@@ -95,11 +97,6 @@ const CUT: &str = "cut";
 const SINCE_PK: &str = "DELTAS";
 const SINCE_SK: &str = "since";
 const SINCE: &str = "t";
-
-/// The partition of an hour's deltas and partial.
-pub fn deltas_pk(tenant: &str, hour: &str) -> String {
-    format!("T#{tenant}#HD#{hour}")
-}
 
 /// Whether a request received at `received` keeps deltas for the hour
 /// starting at `hour`: the hour of its receipt, the one before, or later.
@@ -263,10 +260,6 @@ impl HourDeltas<'_> {
         self.since().await.map(drop)
     }
 
-    fn delta_key(&self, tenant: &str, hour: &str, writer: &str) -> Item {
-        [(PK.to_owned(), s(deltas_pk(tenant, hour))), (SK.to_owned(), s(format!("{DELTA_PREFIX}{writer}")))].into()
-    }
-
     /// The hour's partial and deltas, strongly consistent, the partial
     /// first (its sort key sorts before the deltas').
     async fn snapshot(self, tenant: &str, hour: &str) -> Result<Snapshot, StoreError> {
@@ -337,6 +330,11 @@ impl HourDeltas<'_> {
     }
 }
 
+/// The key of a writer's delta in an hour.
+fn delta_key(tenant: &str, hour: &str, writer: &str) -> Item {
+    [(PK.to_owned(), s(deltas_pk(tenant, hour))), (SK.to_owned(), s(format!("{DELTA_PREFIX}{writer}")))].into()
+}
+
 /// When an hour's deltas expire.
 fn expiry(hour: &str) -> i64 {
     crate::time::parse_hour(hour).map_or(0, |h| (h + KEEP).timestamp())
@@ -344,6 +342,7 @@ fn expiry(hour: &str) -> i64 {
 
 mod read;
 mod write;
+pub use write::request_write_units;
 
 #[cfg(test)]
 mod tests;

@@ -103,6 +103,12 @@ pub fn journal_pk(tenant: &str, hour: &str) -> String {
     format!("T#{tenant}#J#{hour}")
 }
 
+/// An hour's deltas and partial (`store::deltas`): sort keys `D#{writer}`
+/// and `#P`.
+pub fn deltas_pk(tenant: &str, hour: &str) -> String {
+    format!("T#{tenant}#HD#{hour}")
+}
+
 /// Every partition holding raw events of the hour starting at `hour`:
 /// its shards of API requests, auth events and external calls, and the
 /// month's activity partitions (each read with the hour's sort-key range).

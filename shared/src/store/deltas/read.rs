@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::*;
 use crate::store::events::ItemKey;
+use crate::store::keys::deltas_pk;
 use crate::store::table::{PK, SK, TTL_ATTRIBUTE};
 use crate::store::{Item, StoreError, n, s};
 use crate::time::{hour_label, hour_start};

@@ -30,13 +30,7 @@ impl HourDeltas<'_> {
             self.record_since((received + Duration::hours(25)).timestamp_millis()).await?;
         }
         let puts = hours.iter().map(|(hour, keys)| async move {
-            let keys: Vec<(&str, &str)> = keys.iter().map(|k| (k.pk.as_str(), k.sk.as_str())).collect();
-            let mut item = self.delta_key(tenant, hour, writer);
-            item.insert(STATE.into(), s(PENDING));
-            item.insert(AT.into(), n(received.timestamp_millis()));
-            item.insert(WRITER.into(), s(writer));
-            item.insert(KEYS.into(), AttributeValue::B(Blob::new(serde_json::to_vec(&keys).map_err(StoreError::corrupt)?)));
-            item.insert(TTL_ATTRIBUTE.into(), n(expiry(hour)));
+            let item = pending_item(tenant, hour, writer, received, keys)?;
             let request =
                 self.t.client().put_item().table_name(self.table()).set_item(Some(item)).condition_expression("attribute_not_exists(pk)");
             match crate::store::put_once(request, WRITER).await? {
@@ -85,15 +79,9 @@ impl HourDeltas<'_> {
         received: DateTime<Utc>,
         stored: &BTreeMap<String, Vec<(ItemKey, Event)>>,
     ) -> Result<(), StoreError> {
-        let at = received.timestamp_millis();
         let live = stored.iter().filter(|(h, _)| crate::time::parse_hour(h).is_some_and(|h| is_live(h, received)));
         let puts = live.map(|(hour, events)| async move {
-            let mut item = self.delta_key(tenant, hour, writer);
-            item.insert(STATE.into(), s(DONE));
-            item.insert(AT.into(), n(at));
-            item.insert(WRITER.into(), s(writer));
-            item.insert(TTL_ATTRIBUTE.into(), n(expiry(hour)));
-            Body::of(at, events.iter().map(|(k, e)| (k, e))).attributes(&mut item)?;
+            let item = done_item(tenant, hour, writer, received, events)?;
             self.t.put(item).await
         });
         futures::future::try_join_all(puts).await.map(drop)
@@ -109,7 +97,7 @@ impl HourDeltas<'_> {
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(self.delta_key(tenant, hour, writer)))
+            .set_key(Some(delta_key(tenant, hour, writer)))
             .update_expression("SET #st = :d, #r = :r, #a = :a REMOVE #k")
             .condition_expression("#st = :p")
             .expression_attribute_names("#st", STATE)
@@ -124,4 +112,48 @@ impl HourDeltas<'_> {
             .await;
         crate::store::table::condition_held(res)
     }
+}
+
+/// A request's pending delta in one hour.
+fn pending_item(tenant: &str, hour: &str, writer: &str, received: DateTime<Utc>, keys: &[ItemKey]) -> Result<Item, StoreError> {
+    let keys: Vec<(&str, &str)> = keys.iter().map(|k| (k.pk.as_str(), k.sk.as_str())).collect();
+    let mut item = delta_key(tenant, hour, writer);
+    item.insert(STATE.into(), s(PENDING));
+    item.insert(AT.into(), n(received.timestamp_millis()));
+    item.insert(WRITER.into(), s(writer));
+    item.insert(KEYS.into(), AttributeValue::B(Blob::new(serde_json::to_vec(&keys).map_err(StoreError::corrupt)?)));
+    item.insert(TTL_ATTRIBUTE.into(), n(expiry(hour)));
+    Ok(item)
+}
+
+/// A done delta: what a request stored in one hour.
+fn done_item(tenant: &str, hour: &str, writer: &str, received: DateTime<Utc>, events: &[(ItemKey, Event)]) -> Result<Item, StoreError> {
+    let at = received.timestamp_millis();
+    let mut item = delta_key(tenant, hour, writer);
+    item.insert(STATE.into(), s(DONE));
+    item.insert(AT.into(), n(at));
+    item.insert(WRITER.into(), s(writer));
+    item.insert(TTL_ATTRIBUTE.into(), n(expiry(hour)));
+    Body::of(at, events.iter().map(|(k, e)| (k, e))).attributes(&mut item)?;
+    Ok(item)
+}
+
+/// Write units one request's delta in one hour costs, as DynamoDB bills
+/// them: its pending put, the update that confirms it (billed at the larger
+/// of the two sizes), its delete inside a compaction's transaction (billed
+/// twice), and its share of that compaction's partial (`partial_bytes`,
+/// billed twice, folded with `folded` deltas).
+pub fn request_write_units(
+    events: &[(ItemKey, Event)],
+    received: DateTime<Utc>,
+    partial_bytes: usize,
+    folded: usize,
+) -> Result<f64, StoreError> {
+    let units = |item: &Item| crate::store::events::item_size(item).div_ceil(1024).max(1);
+    let keys: Vec<ItemKey> = events.iter().map(|(k, _)| k.clone()).collect();
+    let (hour, writer) = ("2026-01-01T00", "0123456789abcdef");
+    let pending = units(&pending_item("tenant", hour, writer, received, &keys)?);
+    let done = units(&done_item("tenant", hour, writer, received, events)?);
+    let partial = 2.0 * partial_bytes.div_ceil(1024).max(1) as f64 / folded.max(1) as f64;
+    Ok((pending + pending.max(done) + 2 * done) as f64 + partial)
 }
