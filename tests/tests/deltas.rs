@@ -304,3 +304,45 @@ async fn an_hour_written_before_deltas_were_kept_is_read_raw() {
     let a = env.get("/dashboard", &token("admin-1", Some(TENANT), &["admin"], &[]), &[("period", "7d")]).await;
     assert_eq!(a.status, 200, "{}", a.body);
 }
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: integration_tests::props::cases(24), ..Default::default() })]
+
+    /// Any bodies at all (the project's hostile inputs: extreme numbers and
+    /// times, odd strings and keys, repeats, any JSON), posted one after
+    /// another: the live hours made from their deltas answer as their raw
+    /// events do.
+    #[test]
+    fn any_bodies_leave_deltas_that_answer_as_the_raw_events(bodies in proptest::collection::vec(integration_tests::props::body(), 1..5)) {
+        static TABLE: std::sync::OnceLock<(aws_sdk_dynamodb::Client, analytics_shared::Config)> = std::sync::OnceLock::new();
+        let (client, cfg) = TABLE.get_or_init(|| runtime().block_on(fresh_table()));
+        let store = Table::new(client.clone(), cfg.store.clone());
+        let tenant = format!("p{}", uuid::Uuid::now_v7().simple());
+        runtime().block_on(async {
+            for body in &bodies {
+                let received = analytics_shared::time::receive_time();
+                // Refused bodies (400) store nothing; anything else is a bug.
+                if let Err(e) = ingest(&store, &tenant, body.as_bytes(), false, received, &cfg.retention).await {
+                    assert!(e.status().as_u16() < 500, "{body}: {e:?}");
+                }
+            }
+            let now = analytics_shared::time::receive_time() + Duration::milliseconds(1);
+            let hour = hour_start(now);
+            for (h, to) in [(hour, now), (hour - Duration::hours(1), hour)] {
+                let ask = HourAsk { hour: h, from: h, to, stored: None };
+                let truth = store.rollups().hours_figures(&tenant, &[ask], now, &cfg.retention, true).await.unwrap().pop().unwrap().0.rollup;
+                if let Some((made, _)) = store.deltas().figures(&tenant, h, to, now).await.unwrap() {
+                    same(&made, &truth, &format!("{} to {}", hour_label(h), ts(to)));
+                } else {
+                    // The hour before is trusted until a minute before it stops being live.
+                    assert!(now - hour > Duration::minutes(58), "the deltas of a live hour of a table created with them answer");
+                }
+            }
+        });
+    }
+}
