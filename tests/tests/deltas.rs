@@ -346,3 +346,49 @@ proptest::proptest! {
         });
     }
 }
+
+#[tokio::test]
+async fn deltas_a_compaction_failed_to_delete_count_once_and_go_with_the_next() {
+    let (client, cfg) = fresh_table().await;
+    let store = Table::new(client.clone(), cfg.store.clone());
+    let hour = hour_start(Utc::now());
+    let pk = analytics_shared::store::keys::deltas_pk(TENANT, &hour_label(hour));
+    let mut rng = Rng(11);
+    let mut post_some = async |round: u64| {
+        for r in 0..3u64 {
+            let batch: Vec<Value> = (0..10).map(|i| bench_event(round * 1000 + r * 100 + i, &mut rng, hour, 600)).collect();
+            post(&store, &cfg, &batch, hour + Duration::minutes(11) + Duration::seconds((round * 3 + r) as i64)).await;
+        }
+    };
+    post_some(0).await;
+    // The deltas as they are before the compaction deletes them.
+    let items = client
+        .query()
+        .table_name(&cfg.store.table)
+        .key_condition_expression("pk = :p")
+        .expression_attribute_values(":p", AttributeValue::S(pk.clone()))
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap();
+    let deltas: Vec<_> = items.into_iter().filter(|i| i["sk"].as_s().unwrap().starts_with("D#")).collect();
+    assert_eq!(deltas.len(), 3);
+    assert!(store.deltas().compact(TENANT, &hour_label(hour)).await.unwrap());
+    // As if the compaction had stopped before its deletes.
+    for d in &deltas {
+        client.put_item().table_name(&cfg.store.table).set_item(Some(d.clone())).send().await.unwrap();
+    }
+    let now = hour + Duration::minutes(20);
+    let (made, read) = from_deltas(&store, hour, now, now).await;
+    same(&made, &raw(&store, hour, now, now, &cfg).await, "the partial's deltas left behind");
+    assert_eq!(read.deltas, 0, "the deltas the partial names are skipped");
+    post_some(1).await;
+    assert!(store.deltas().compact(TENANT, &hour_label(hour)).await.unwrap());
+    for d in &deltas {
+        let key = [("pk".to_owned(), d["pk"].clone()), ("sk".to_owned(), d["sk"].clone())].into();
+        let got = client.get_item().table_name(&cfg.store.table).set_key(Some(key)).consistent_read(true).send().await.unwrap();
+        assert!(got.item.is_none(), "the next compaction deleted what the last one left");
+    }
+    same(&from_deltas(&store, hour, now, now).await.0, &raw(&store, hour, now, now, &cfg).await, "after the next compaction");
+}

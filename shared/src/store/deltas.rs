@@ -18,10 +18,13 @@
 //!    counts the items its writer stored, as a raw read would; one older
 //!    than any request can live ([`STALE`]: its writer is gone) it also
 //!    confirms, as its writer would have;
-//! 4. **compaction** folds up to 99 done deltas into the hour's partial in
-//!    one transaction (the partial's version must not have moved, each
-//!    delta must still be done), run by ingest now and then and by a reader
-//!    that met many deltas;
+//! 4. **compaction** folds up to 99 done deltas into the hour's partial: a
+//!    put on condition that the partial's version did not move, naming the
+//!    deltas it folded, which are deleted after it; readers skip the deltas
+//!    the partial names, and the next compaction deletes any still there
+//!    before it writes (once the partial stops naming them they must be
+//!    gone). Run by ingest once in 64 requests and by a reader that met
+//!    many deltas;
 //! 5. a reader reads the partial and the deltas, then the partial's version
 //!    again: if it moved, a compaction ran meanwhile and the read is taken
 //!    again; else it counts the partial, the done deltas and the pending
@@ -42,7 +45,7 @@
 //! an earlier request could have placed ahead), and while the hour is live
 //! for every request that can still write into it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, OnceLock};
 
 use aws_sdk_dynamodb::primitives::Blob;
@@ -70,8 +73,7 @@ pub const COMPACT_AFTER: usize = 32;
 /// requests, on average: each compaction then folds about as many deltas,
 /// so its partial's write is shared by them (readers compact too).
 const COMPACT_ODDS: u32 = 64;
-/// Deltas folded per compaction: a transaction holds 100 actions, one is
-/// the partial.
+/// Deltas folded per compaction: the partial names them (about 2 KB).
 const PER_COMPACTION: usize = 99;
 /// The largest partial a compaction writes (an item holds 400 KB); beyond,
 /// the hour's deltas stay as they are and readers read the hour raw.
@@ -94,6 +96,7 @@ const ROLLUP: &str = "r";
 const AHEAD: &str = "a";
 const VERSION: &str = "v";
 const CUT: &str = "cut";
+const FOLDED: &str = "f";
 const SINCE_PK: &str = "DELTAS";
 const SINCE_SK: &str = "since";
 const SINCE: &str = "t";
@@ -174,12 +177,19 @@ struct Partial {
     /// Every event of the rollup is placed at or before this (ms).
     cut: i64,
     body: Body,
+    /// The deltas the compaction that wrote this version folded: deleted
+    /// after it, so until then readers skip them, and the next compaction
+    /// deletes any still there before it writes.
+    folded: BTreeSet<String>,
 }
 
 /// What one read of an hour's partition found.
 struct Snapshot {
     partial: Partial,
+    /// The deltas not in the partial.
     deltas: Vec<Delta>,
+    /// Deltas the partial holds already, not deleted yet.
+    leftovers: Vec<String>,
 }
 
 /// The item recording `since` (ms): written once, at table creation
@@ -269,13 +279,21 @@ impl HourDeltas<'_> {
             .key_condition_expression("pk = :p")
             .expression_attribute_values(":p", s(deltas_pk(tenant, hour)))
             .consistent_read(true);
-        let mut snap = Snapshot { partial: Partial::default(), deltas: Vec::new() };
+        let mut snap = Snapshot { partial: Partial::default(), deltas: Vec::new(), leftovers: Vec::new() };
         let items = self.t.collect(query, |item| Ok(Some(item))).await?;
         for item in items {
             let sk = item.str(SK).unwrap_or_default().to_owned();
             if sk == PARTIAL_SK {
-                snap.partial =
-                    Partial { version: item.num(VERSION).unwrap_or(0), cut: item.num(CUT).unwrap_or(i64::MIN), body: Body::read(&item)? };
+                let folded = match item.str(FOLDED) {
+                    Some(f) => serde_json::from_str(f).map_err(StoreError::corrupt)?,
+                    None => BTreeSet::new(),
+                };
+                snap.partial = Partial {
+                    version: item.num(VERSION).unwrap_or(0),
+                    cut: item.num(CUT).unwrap_or(i64::MIN),
+                    body: Body::read(&item)?,
+                    folded,
+                };
             } else if let Some(writer) = sk.strip_prefix(DELTA_PREFIX) {
                 let keys = match item.get(KEYS).and_then(|v| v.as_b().ok()) {
                     Some(b) => serde_json::from_slice(b.as_ref()).map_err(StoreError::corrupt)?,
@@ -291,6 +309,11 @@ impl HourDeltas<'_> {
                 });
             }
         }
+        // The partial sorts first: what it folded is known by now.
+        let folded = &snap.partial.folded;
+        let (left, deltas): (Vec<Delta>, Vec<Delta>) = snap.deltas.into_iter().partition(|d| folded.contains(&d.sk));
+        snap.deltas = deltas;
+        snap.leftovers = left.into_iter().map(|d| d.sk).collect();
         Ok(snap)
     }
 

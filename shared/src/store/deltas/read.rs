@@ -1,7 +1,6 @@
 //! The read side of hour deltas: an hour's figures from them, stale
 //! pendings resolved, and compaction.
 
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use chrono::{DateTime, Duration, Utc};
 
 use super::*;
@@ -108,11 +107,16 @@ impl HourDeltas<'_> {
         Ok(None)
     }
 
-    /// Folds up to 99 done deltas of the hour into its partial, in one
-    /// transaction; false when there was nothing to fold, the partial
-    /// would be too large, or another compaction or a settle won the race.
+    /// Folds up to 99 done deltas of the hour into its partial: first the
+    /// deltas the partial folded already are deleted (what the compaction
+    /// that wrote it left), then the partial is written on condition its
+    /// version did not move, naming the deltas it folds, and those are
+    /// deleted. False when there was nothing to fold, the partial would be
+    /// too large, or another compaction won the race.
     pub async fn compact(self, tenant: &str, hour: &str) -> Result<bool, StoreError> {
         let snap = self.snapshot(tenant, hour).await?;
+        // Gone before the partial stops naming them, or they would count twice.
+        self.delete(tenant, hour, &snap.leftovers).await?;
         let mut done: Vec<&Delta> = snap.deltas.iter().filter(|d| d.done).collect();
         if done.is_empty() {
             return Ok(false);
@@ -145,35 +149,43 @@ impl HourDeltas<'_> {
         ]
         .into();
         partial.body.attributes(&mut item)?;
+        let folded: Vec<String> = done.iter().map(|d| d.sk.clone()).collect();
+        item.insert(FOLDED.into(), s(serde_json::to_string(&folded).map_err(StoreError::corrupt)?));
         if crate::store::events::item_size(&item) > MAX_PARTIAL_BYTES {
             tracing::warn!(hour = %hour, "the hour's partial would be too large: its deltas stay");
             return Ok(false);
         }
-        let put = Put::builder()
+        let res = self
+            .t
+            .client()
+            .put_item()
             .table_name(self.table())
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk) OR #v = :v")
             .expression_attribute_names("#v", VERSION)
             .expression_attribute_values(":v", n(version))
-            .build()
-            .map_err(StoreError::corrupt)?;
-        let mut actions = vec![TransactWriteItem::builder().put(put).build()];
-        for d in &done {
-            let delete = Delete::builder()
-                .table_name(self.table())
-                .key(PK, s(deltas_pk(tenant, hour)))
-                .key(SK, s(&d.sk))
-                .condition_expression("#st = :d")
-                .expression_attribute_names("#st", STATE)
-                .expression_attribute_values(":d", s(DONE))
-                .build()
-                .map_err(StoreError::corrupt)?;
-            actions.push(TransactWriteItem::builder().delete(delete).build());
+            .send()
+            .await;
+        if !crate::store::table::condition_held(res)? {
+            return Ok(false);
         }
-        match self.t.client().transact_write_items().set_transact_items(Some(actions)).send().await {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_transaction_canceled_exception()) => Ok(false),
-            Err(e) => Err(StoreError::sdk(e)),
+        // Best effort: what is left is deleted by the next compaction.
+        if let Err(e) = self.delete(tenant, hour, &folded).await {
+            tracing::warn!(hour = %hour, error = %e, "folded hour deltas left for the next compaction");
         }
+        Ok(true)
+    }
+
+    /// Deletes deltas of the hour by sort key.
+    async fn delete(self, tenant: &str, hour: &str, sks: &[String]) -> Result<(), StoreError> {
+        if sks.is_empty() {
+            return Ok(());
+        }
+        let keys = sks.iter().map(|sk| [(PK.to_owned(), s(deltas_pk(tenant, hour))), (SK.to_owned(), s(sk))].into()).collect();
+        let cfg = self.t.config();
+        let deadline = tokio::time::Instant::now() + cfg.deadline;
+        crate::store::batch::batch_delete(self.t.client(), self.table(), keys, cfg.write_concurrency, cfg.max_attempts, deadline)
+            .await
+            .map(drop)
     }
 }

@@ -140,9 +140,9 @@ fn done_item(tenant: &str, hour: &str, writer: &str, received: DateTime<Utc>, ev
 
 /// Write units one request's delta in one hour costs, as DynamoDB bills
 /// them: its pending put, the update that confirms it (billed at the larger
-/// of the two sizes), its delete inside a compaction's transaction (billed
-/// twice), and its share of that compaction's partial (`partial_bytes`,
-/// billed twice, folded with `folded` deltas).
+/// of the two sizes), its delete after the compaction that folds it, and
+/// its share of that compaction's partial (`partial_bytes`, folded with
+/// `folded` deltas).
 pub fn request_write_units(
     events: &[(ItemKey, Event)],
     received: DateTime<Utc>,
@@ -154,6 +154,6 @@ pub fn request_write_units(
     let (hour, writer) = ("2026-01-01T00", "0123456789abcdef");
     let pending = units(&pending_item("tenant", hour, writer, received, &keys)?);
     let done = units(&done_item("tenant", hour, writer, received, events)?);
-    let partial = 2.0 * partial_bytes.div_ceil(1024).max(1) as f64 / folded.max(1) as f64;
-    Ok((pending + pending.max(done) + 2 * done) as f64 + partial)
+    let partial = partial_bytes.div_ceil(1024).max(1) as f64 / folded.max(1) as f64;
+    Ok((pending + pending.max(done) + done) as f64 + partial)
 }
