@@ -97,10 +97,8 @@ impl HourDeltas<'_> {
             for (_, e, _) in &events {
                 rollup.add(e);
             }
-            if done > COMPACT_AFTER
-                && let Err(e) = self.compact(tenant, &label).await
-            {
-                tracing::warn!(hour = %label, error = %e, "hour deltas not compacted");
+            if done > COMPACT_AFTER {
+                self.compact_quietly(tenant, &label).await;
             }
             return Ok(Some((rollup, read)));
         }
@@ -174,6 +172,13 @@ impl HourDeltas<'_> {
             tracing::warn!(hour = %hour, error = %e, "folded hour deltas left for the next compaction");
         }
         Ok(true)
+    }
+
+    /// A compaction whose failure only costs the next reads: logged.
+    pub(super) async fn compact_quietly(self, tenant: &str, hour: &str) {
+        if let Err(e) = self.compact(tenant, hour).await {
+            tracing::warn!(hour = %hour, error = %e, "hour deltas not compacted");
+        }
     }
 
     /// Deletes deltas of the hour by sort key.

@@ -58,12 +58,8 @@ impl HourDeltas<'_> {
             self.settle(tenant, hour, writer, &body).await.map(drop)
         });
         futures::future::try_join_all(updates).await?;
-        for hour in stored.keys() {
-            if fastrand::u32(..COMPACT_ODDS) == 0
-                && let Err(e) = self.compact(tenant, hour).await
-            {
-                tracing::warn!(hour = %hour, error = %e, "hour deltas not compacted");
-            }
+        for hour in stored.keys().filter(|_| fastrand::u32(..COMPACT_ODDS) == 0) {
+            self.compact_quietly(tenant, hour).await;
         }
         Ok(())
     }
