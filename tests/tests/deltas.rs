@@ -210,12 +210,14 @@ async fn compactions_racing_writes_and_reads_lose_and_double_nothing() {
             })
         })
         .collect();
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let compactors: Vec<_> = (0..3)
         .map(|_| {
-            let (store, label) = (store.clone(), label.clone());
+            let (store, label, writing) = (store.clone(), label.clone(), writing.clone());
             tokio::spawn(async move {
                 let (mut folded, mut seen) = (0, Vec::new());
-                for _ in 0..30 {
+                // As long as the requests write, however slow the machine.
+                while writing.load(std::sync::atomic::Ordering::Relaxed) {
                     folded += usize::from(store.deltas().compact(TENANT, &label).await.unwrap());
                     // Read while the requests write (their clocks say
                     // 11 to 12 minutes past): pendings in flight are read back.
@@ -231,6 +233,7 @@ async fn compactions_racing_writes_and_reads_lose_and_double_nothing() {
     for w in writers {
         w.await.unwrap();
     }
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
     let (mut folded, mut seen) = (0, Vec::new());
     for c in compactors {
         let (f, s) = c.await.unwrap();
