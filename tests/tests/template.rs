@@ -222,6 +222,17 @@ fn every_function_is_watched_and_least_privileged() {
             }
         }
         assert!(actions.iter().all(|a| !a.contains('*')), "{name}: {actions:?}");
+        // Whoever writes events or reads a period keeps or reads hour deltas
+        // (store::deltas): every call those make, DynamoDB Local checking no IAM.
+        if ["ingest", "query", "rollup", "health", "weekly-report"].contains(&binary) {
+            for call in ["GetItem", "Query", "PutItem", "UpdateItem", "BatchGetItem", "BatchWriteItem"] {
+                assert!(actions.iter().any(|a| *a == format!("dynamodb:{call}")), "{name} may not call {call}: {actions:?}");
+            }
+        }
+        if binary == "ingest" {
+            // A refused item's identity is taken back (store::events::put).
+            assert!(actions.iter().any(|a| a == "dynamodb:DeleteItem"), "{name}: {actions:?}");
+        }
         let publishes = actions.iter().any(|a| a == "events:PutEvents");
         assert_eq!(publishes, ["health", "weekly-report"].contains(&binary), "{name} publishes: {publishes}");
     }
