@@ -395,3 +395,58 @@ async fn deltas_a_compaction_failed_to_delete_count_once_and_go_with_the_next() 
     }
     same(&from_deltas(&store, hour, now, now).await.0, &raw(&store, hour, now, now, &cfg).await, "after the next compaction");
 }
+
+/// More distinct users in the hour than the rollups keep: the deltas
+/// bound them as the raw read does (the least active merged into one).
+#[tokio::test]
+async fn more_keys_than_the_rollups_keep_answer_as_raw() {
+    let (client, mut cfg) = fresh_table().await;
+    cfg.store.rollup_max_keys = 5;
+    let store = Table::new(client.clone(), cfg.store.clone());
+    let hour = hour_start(Utc::now());
+    let events: Vec<Value> = (0..20)
+        .map(|i| {
+            json!({"event_id": format!("e-{i}"), "kind": "activity", "occurred_at": ts(hour + Duration::minutes(1)),
+            "user_id": format!("user-{i}"), "action": "view_dashboard"})
+        })
+        .collect();
+    post(&store, &cfg, &events, hour + Duration::minutes(2)).await;
+    let now = hour + Duration::minutes(5);
+    let (made, _) = from_deltas(&store, hour, now, now).await;
+    let truth = raw(&store, hour, now, now, &cfg).await;
+    assert!(truth.users.len() <= 6, "{}", truth.users.len());
+    same(&made, &truth, "capped");
+}
+
+/// A request whose own rollup outgrows an item (300 endpoints of 1.5 KB):
+/// stored and acknowledged as before the deltas, its hour read raw.
+#[tokio::test]
+async fn a_request_whose_rollup_outgrows_an_item_leaves_its_hour_to_raw_reads() {
+    let (client, cfg) = fresh_table().await;
+    let store = Table::new(client.clone(), cfg.store.clone());
+    let hour = hour_start(Utc::now());
+    let events: Vec<Value> = (0..300)
+        .map(|i| {
+            json!({"event_id": format!("e-{i}"), "kind": "api_request", "occurred_at": ts(hour + Duration::minutes(1)),
+            "endpoint": format!("/files/{i}/{}", "x".repeat(1500)), "method": "GET", "status_code": 200, "response_time_ms": 12})
+        })
+        .collect();
+    post(&store, &cfg, &events, hour + Duration::minutes(2)).await;
+    for later in [5, 30] {
+        let now = hour + Duration::minutes(later);
+        assert!(store.deltas().figures(TENANT, hour, now, now).await.unwrap().is_none(), "+{later} min: read raw");
+        // The planner's read answers all the same, from the raw events.
+        let pieces = analytics_shared::query::planner::read_pieces(
+            &store,
+            TENANT,
+            analytics_shared::query::period::DateRange { from: hour, to: now },
+            &[],
+            now,
+            &cfg.retention,
+        )
+        .await
+        .unwrap();
+        let total = analytics_shared::query::period::total(&pieces);
+        assert_eq!(total.counters().api_requests as u64, 300, "+{later} min");
+    }
+}

@@ -97,6 +97,10 @@ const AHEAD: &str = "a";
 const VERSION: &str = "v";
 const CUT: &str = "cut";
 const FOLDED: &str = "f";
+/// Set on a done delta whose rollup outgrew an item: its hour is read raw.
+const RAW: &str = "x";
+/// The largest rollup a delta holds (an item holds 400 KB).
+const MAX_BODY_BYTES: usize = 350 * 1024;
 const SINCE_PK: &str = "DELTAS";
 const SINCE_SK: &str = "since";
 const SINCE: &str = "t";
@@ -168,6 +172,8 @@ struct Delta {
     writer: String,
     keys: Vec<(String, String)>,
     body: Body,
+    /// Its rollup outgrew an item: the hour is read raw.
+    raw: bool,
 }
 
 /// The hour's partial: the folded deltas.
@@ -305,6 +311,7 @@ impl HourDeltas<'_> {
                     at: item.num(AT).unwrap_or(0),
                     keys,
                     body: Body::read(&item)?,
+                    raw: item.flag(RAW).unwrap_or(false),
                     sk,
                 });
             }

@@ -245,6 +245,7 @@ pub fn item_size<'a, K: AsRef<str>>(item: impl IntoIterator<Item = (K, &'a Attri
             AttributeValue::M(m) => 3 + m.iter().map(|(k, v)| k.len() + value_size(v) + 1).sum::<usize>(),
             AttributeValue::L(l) => 3 + l.iter().map(|v| value_size(v) + 1).sum::<usize>(),
             AttributeValue::Ss(ss) => ss.iter().map(String::len).sum(),
+            AttributeValue::B(b) => b.as_ref().len(),
             _ => 8,
         }
     }

@@ -379,7 +379,14 @@ impl crate::query::planner::RollupSource for Table {
             if a.from != a.hour || a.stored.is_some_and(|d| d.freezes_any(a.hour, now, retention)) {
                 return Ok(None);
             }
-            Ok::<_, StoreError>(self.deltas().figures(tenant, a.hour, a.to, now).await?.map(|(r, _)| r))
+            // Whatever goes wrong with the deltas, the raw read still answers.
+            Ok::<_, StoreError>(match self.deltas().figures(tenant, a.hour, a.to, now).await {
+                Ok(made) => made.map(|(r, _)| r),
+                Err(e) => {
+                    tracing::warn!(hour = %a.hour, error = %e, "hour deltas unreadable: the hour is read raw");
+                    None
+                }
+            })
         });
         let mut made = futures::future::try_join_all(from_deltas).await?;
         let raw: Vec<super::hours::HourAsk<'_>> = asks.iter().zip(&made).filter(|(_, m)| m.is_none()).map(|(a, _)| *a).collect();

@@ -70,6 +70,9 @@ impl HourDeltas<'_> {
                     continue;
                 }
                 let body = if d.done {
+                    if d.raw {
+                        return Ok(None);
+                    }
                     done += 1;
                     d.body.clone()
                 } else {
@@ -100,6 +103,8 @@ impl HourDeltas<'_> {
             if done > COMPACT_AFTER {
                 self.compact_quietly(tenant, &label).await;
             }
+            // Bounded as the raw read bounds it (`store::hours`).
+            rollup.compact(self.t.config().rollup_max_keys);
             return Ok(Some((rollup, read)));
         }
         Ok(None)
@@ -116,7 +121,7 @@ impl HourDeltas<'_> {
         // Gone before the partial stops naming them, or they would count twice.
         self.delete(tenant, hour, &snap.leftovers).await?;
         let mut done: Vec<&Delta> = snap.deltas.iter().filter(|d| d.done).collect();
-        if done.is_empty() {
+        if done.is_empty() || done.iter().any(|d| d.raw) {
             return Ok(false);
         }
         done.sort_by_key(|d| d.at);

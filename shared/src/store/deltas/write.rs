@@ -88,18 +88,26 @@ impl HourDeltas<'_> {
     pub(super) async fn settle(self, tenant: &str, hour: &str, writer: &str, body: &Body) -> Result<bool, StoreError> {
         let mut values = Item::new();
         body.attributes(&mut values)?;
+        // A request whose own rollup outgrows an item (thousands of distinct
+        // endpoints or users in one batch) leaves its hour to be read raw.
+        let raw = crate::store::events::item_size(&values) > MAX_BODY_BYTES;
+        if raw {
+            Body::default().attributes(&mut values)?;
+        }
         let res = self
             .t
             .client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(delta_key(tenant, hour, writer)))
-            .update_expression("SET #st = :d, #r = :r, #a = :a REMOVE #k")
+            .update_expression("SET #st = :d, #r = :r, #a = :a, #x = :x REMOVE #k")
             .condition_expression("#st = :p")
             .expression_attribute_names("#st", STATE)
             .expression_attribute_names("#r", ROLLUP)
             .expression_attribute_names("#a", AHEAD)
             .expression_attribute_names("#k", KEYS)
+            .expression_attribute_names("#x", RAW)
+            .expression_attribute_values(":x", AttributeValue::Bool(raw))
             .expression_attribute_values(":d", s(DONE))
             .expression_attribute_values(":p", s(PENDING))
             .expression_attribute_values(":r", values.remove(ROLLUP).expect("set above"))
