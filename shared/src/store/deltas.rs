@@ -39,11 +39,12 @@
 //!
 //! Hours are read from deltas only when every write into them kept one:
 //! from [`since`](HourDeltas::since), the time from which every ingest
-//! request keeps deltas (a table created by this code has them from its
-//! start; on a table that ingest wrote before, the first request that keeps
-//! deltas records its receipt plus a day and an hour, later than any event
-//! an earlier request could have placed ahead), and while the hour is live
-//! for every request that can still write into it.
+//! request keeps deltas (a table created by this code, `create_table`, has
+//! them from its start; on any other table, the SAM template's included, the
+//! first request that keeps deltas records its receipt plus a day and an
+//! hour, later than any event an earlier request could have placed ahead),
+//! and while the hour is live for every request that can still write into
+//! it. An hour with a request whose own rollup outgrew an item is read raw.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, OnceLock};
@@ -302,7 +303,11 @@ impl HourDeltas<'_> {
                 };
             } else if let Some(writer) = sk.strip_prefix(DELTA_PREFIX) {
                 let keys = match item.get(KEYS).and_then(|v| v.as_b().ok()) {
-                    Some(b) => serde_json::from_slice(b.as_ref()).map_err(StoreError::corrupt)?,
+                    Some(b) => {
+                        let by_pk: std::collections::BTreeMap<String, Vec<String>> =
+                            serde_json::from_slice(b.as_ref()).map_err(StoreError::corrupt)?;
+                        by_pk.into_iter().flat_map(|(pk, sks)| sks.into_iter().map(move |sk| (pk.clone(), sk))).collect()
+                    }
                     None => Vec::new(),
                 };
                 snap.deltas.push(Delta {

@@ -120,7 +120,13 @@ impl HourDeltas<'_> {
 
 /// A request's pending delta in one hour.
 fn pending_item(tenant: &str, hour: &str, writer: &str, received: DateTime<Utc>, keys: &[ItemKey]) -> Result<Item, StoreError> {
-    let keys: Vec<(&str, &str)> = keys.iter().map(|k| (k.pk.as_str(), k.sk.as_str())).collect();
+    // By partition: a batch's keys share a few partition keys (its shards
+    // and activity partitions), written once each.
+    let mut by_pk: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for k in keys {
+        by_pk.entry(k.pk.as_str()).or_default().push(k.sk.as_str());
+    }
+    let keys = by_pk;
     let mut item = delta_key(tenant, hour, writer);
     item.insert(STATE.into(), s(PENDING));
     item.insert(AT.into(), n(received.timestamp_millis()));
