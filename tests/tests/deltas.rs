@@ -194,18 +194,37 @@ async fn a_live_hour_from_its_deltas_answers_as_its_raw_events() {
 
 #[tokio::test]
 async fn compactions_racing_writes_and_reads_lose_and_double_nothing() {
+    race(6, 12, false).await;
+}
+
+/// The same race where the partial outgrows an item: compactions write
+/// their parts, lose, and replace the parts readers are reading.
+#[tokio::test]
+async fn compactions_racing_over_a_partial_in_parts_lose_and_double_nothing() {
+    let parts = race(6, 30, true).await;
+    assert!(parts >= 2, "the partial is in parts: {parts}");
+}
+
+/// Requests of `writers` concurrent writers, `requests` each, racing three
+/// compactors that read as they go; the parts of the partial at the end.
+async fn race(n_writers: u64, requests: u64, wide: bool) -> usize {
     let (client, cfg) = fresh_table().await;
     let store = Table::new(client.clone(), cfg.store.clone());
     let hour = hour_start(Utc::now());
     let label = hour_label(hour);
-    let writers: Vec<_> = (0..6u64)
+    let writers: Vec<_> = (0..n_writers)
         .map(|s| {
             let (store, cfg) = (store.clone(), cfg.clone());
             tokio::spawn(async move {
                 let mut rng = Rng(0x9e37_79b9 ^ (s + 1));
-                for r in 0..12u64 {
-                    let batch: Vec<Value> = (0..20).map(|i| bench_event(s * 10_000 + r * 100 + i, &mut rng, hour, 600)).collect();
-                    post(&store, &cfg, &batch, hour + Duration::minutes(11) + Duration::seconds((s * 12 + r) as i64)).await;
+                for r in 0..requests {
+                    let batch: Vec<Value> = (0..20)
+                        .map(|i| {
+                            let i = s * 10_000 + r * 100 + i;
+                            if wide { wide_event(i, hour + Duration::minutes(2)) } else { bench_event(i, &mut rng, hour, 600) }
+                        })
+                        .collect();
+                    post(&store, &cfg, &batch, hour + Duration::minutes(11) + Duration::seconds((s * requests + r) as i64)).await;
                 }
             })
         })
@@ -245,9 +264,145 @@ async fn compactions_racing_writes_and_reads_lose_and_double_nothing() {
     let (made, _) = from_deltas(&store, hour, now, now).await;
     let truth = raw(&store, hour, now, now, &cfg).await;
     same(&made, &truth, "after the race");
-    assert_eq!(total(&made), 6 * 12 * 20);
+    let sent = n_writers * requests * 20;
+    assert_eq!(total(&made), sent);
     // No read taken during the race counted an event twice.
-    assert!(!seen.is_empty() && seen.iter().all(|n| *n <= 6 * 12 * 20), "{seen:?}");
+    assert!(!seen.is_empty() && seen.iter().all(|n| *n <= sent), "{seen:?}");
+    partition(&client, &cfg, hour).await.1.len()
+}
+
+/// An API request of its own endpoint and user: an hour of them has as
+/// many keys as events.
+fn wide_event(i: u64, at: DateTime<Utc>) -> Value {
+    json!({"event_id": format!("w-{i}"), "kind": "api_request", "occurred_at": ts(at), "user_id": format!("wide-user-{i}"),
+        "endpoint": format!("/wide/{i}/{}", "y".repeat(120)), "method": "GET", "status_code": 200, "response_time_ms": 5 + i % 400})
+}
+
+/// The hour's delta partition: its partial (if any), its parts' sort
+/// keys, its deltas' sort keys.
+async fn partition(
+    client: &aws_sdk_dynamodb::Client,
+    cfg: &analytics_shared::Config,
+    hour: DateTime<Utc>,
+) -> (Option<BTreeMap<String, AttributeValue>>, Vec<String>, Vec<String>) {
+    let pk = analytics_shared::store::keys::deltas_pk(TENANT, &hour_label(hour));
+    let mut out = (None, Vec::new(), Vec::new());
+    let mut start = None;
+    loop {
+        let page = client
+            .query()
+            .table_name(&cfg.store.table)
+            .key_condition_expression("pk = :p")
+            .expression_attribute_values(":p", AttributeValue::S(pk.clone()))
+            .projection_expression("pk, sk, np, pp, v")
+            .set_exclusive_start_key(start)
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        for item in page.items.unwrap_or_default() {
+            let sk = item["sk"].as_s().unwrap().clone();
+            if sk == "#P" {
+                out.0 = Some(item.into_iter().collect());
+            } else if sk.starts_with("#P#") {
+                out.1.push(sk);
+            } else {
+                out.2.push(sk);
+            }
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return out;
+        }
+    }
+}
+
+/// An hour with as many distinct endpoints and users as events: its
+/// partial outgrows an item and is kept in parts, read back whole, each
+/// compaction's parts replacing the last's; a read still costs a bounded
+/// number of items, and parts left by a compaction that died are swept
+/// without ever being counted.
+#[tokio::test]
+async fn a_partial_too_large_for_one_item_is_kept_in_parts() {
+    let (client, cfg) = fresh_table().await;
+    let store = Table::new(client.clone(), cfg.store.clone());
+    let hour = hour_start(Utc::now());
+    let label = hour_label(hour);
+    let now = hour + Duration::minutes(40);
+    let mut costs = Vec::new();
+    let mut last_parts: Vec<String> = Vec::new();
+    let mut replaced = 0;
+    for round in 0..3u64 {
+        for r in 0..100u64 {
+            let batch: Vec<Value> = (0..24).map(|i| wide_event(round * 100_000 + r * 100 + i, hour + Duration::minutes(3))).collect();
+            post(&store, &cfg, &batch, hour + Duration::minutes(5) + Duration::seconds((round * 100 + r) as i64)).await;
+        }
+        // Declined when ingest's own compactions left too few deltas to
+        // share the rewrite of a partial of several parts.
+        store.deltas().compact(TENANT, &label).await.unwrap();
+        let (head, parts, _) = partition(&client, &cfg, hour).await;
+        let head = head.expect("a partial");
+        let np: usize = head.get("np").map_or(0, |n| n.as_n().unwrap().parse().unwrap());
+        assert_eq!(parts.len(), np, "round {round}: only the partial's own parts are left");
+        if parts != last_parts {
+            assert!(parts.iter().all(|p| !last_parts.contains(p)), "round {round}: a compaction writes parts of its own");
+            replaced += usize::from(!last_parts.is_empty());
+        }
+        last_parts = parts;
+        let before = store.items_read();
+        let (made, _) = from_deltas(&store, hour, now, now).await;
+        costs.push(store.items_read() - before);
+        let truth = raw(&store, hour, now, now, &cfg).await;
+        assert_eq!(truth.counters().api_requests as u64, (round + 1) * 2400);
+        same(&made, &truth, &format!("round {round}"));
+    }
+    // Each round's 2,400 endpoints and users weigh about 300 KB.
+    assert!(last_parts.len() >= 2, "{} parts for 7,200 events", last_parts.len());
+    assert!(replaced >= 1, "a compaction replaced the parts of the last");
+    // The partial's parts and head, the deltas a compaction declined to fold
+    // yet, and the version read again: not the 7,200 items the raw read takes.
+    assert!(costs.iter().all(|c| *c < 120), "items read per read: {costs:?}");
+
+    // A compaction that died after writing its parts (of the version the
+    // partial has now: it lost), and one still writing (the next version).
+    let (head, parts, _) = partition(&client, &cfg, hour).await;
+    let version: i64 = head.unwrap()["v"].as_n().unwrap().parse().unwrap();
+    let pk = analytics_shared::store::keys::deltas_pk(TENANT, &hour_label(hour));
+    let part = |v: i64| {
+        let sk = format!("#P#{v:012}#deadbeef#000");
+        let item: std::collections::HashMap<String, AttributeValue> = [
+            ("pk".to_owned(), AttributeValue::S(pk.clone())),
+            ("sk".to_owned(), AttributeValue::S(sk.clone())),
+            ("data".to_owned(), AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(b"{\"users\":{}}".to_vec()))),
+        ]
+        .into();
+        (sk, item)
+    };
+    let (dead, dead_item) = part(version);
+    let (writing, writing_item) = part(version + 1);
+    for item in [dead_item, writing_item] {
+        client.put_item().table_name(&cfg.store.table).set_item(Some(item)).send().await.unwrap();
+    }
+    same(&from_deltas(&store, hour, now, now).await.0, &raw(&store, hour, now, now, &cfg).await, "beside parts of no partial");
+    // Requests until a compaction folds them (one can take its turn).
+    let mut compacted = false;
+    for r in 0..200u64 {
+        let batch: Vec<Value> = (0..24).map(|i| wide_event(900_000 + r * 100 + i, hour + Duration::minutes(3))).collect();
+        post(&store, &cfg, &batch, hour + Duration::minutes(9) + Duration::seconds(r as i64)).await;
+        if r % 10 == 9 && store.deltas().compact(TENANT, &label).await.unwrap() {
+            compacted = true;
+            break;
+        }
+    }
+    assert!(compacted, "a compaction ran");
+    let (head, after, _) = partition(&client, &cfg, hour).await;
+    assert!(!after.contains(&dead), "the dead compaction's part is swept");
+    assert!(!parts.iter().any(|p| after.contains(p)), "the replaced parts are gone");
+    // Left alone by the compaction that wrote its version (it might have
+    // been still writing), swept by any after.
+    let now_at: i64 = head.unwrap()["v"].as_n().unwrap().parse().unwrap();
+    assert_eq!(after.contains(&writing), now_at == version + 1, "a later version's part, at version {now_at}");
+    same(&from_deltas(&store, hour, now, now).await.0, &raw(&store, hour, now, now, &cfg).await, "after the sweep");
 }
 
 /// Every event a rollup counts, whatever its kind.

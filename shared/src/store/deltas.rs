@@ -24,7 +24,13 @@
 //!    the partial names, and the next compaction deletes any still there
 //!    before it writes (once the partial stops naming them they must be
 //!    gone). Run by ingest once in 64 requests and by a reader that met
-//!    many deltas;
+//!    many deltas. A partial too large for one item (thousands of distinct
+//!    endpoints, users or IPs in the hour) keeps its rollup in parts, each
+//!    written under a key of its own compaction (the version it writes and
+//!    a random id) before the conditional put that names them: a losing or
+//!    dying compaction never touches the parts the partial names, and a
+//!    reader takes only those. The parts of older versions go after the
+//!    put, or with the next compaction;
 //! 5. a reader reads the partial and the deltas, then the partial's version
 //!    again: if it moved, a compaction ran meanwhile and the read is taken
 //!    again; else it counts the partial, the done deltas and the pending
@@ -76,9 +82,18 @@ pub const COMPACT_AFTER: usize = 32;
 const COMPACT_ODDS: u32 = 64;
 /// Deltas folded per compaction: the partial names them (about 2 KB).
 const PER_COMPACTION: usize = 99;
-/// The largest partial a compaction writes (an item holds 400 KB); beyond,
-/// the hour's deltas stay as they are and readers read the hour raw.
+/// The largest partial kept in one item (an item holds 400 KB); a larger
+/// one keeps its rollup in parts of [`PART_BYTES`].
 const MAX_PARTIAL_BYTES: usize = 300 * 1024;
+const PART_BYTES: usize = 350 * 1024;
+/// The most parts a partial has (11 MB of rollup: past any hour the
+/// rollups keep, `rollup_max_keys` being 1,000 keys a breakdown by
+/// default); beyond, the hour's deltas stay as they are.
+const MAX_PARTS: usize = 32;
+/// A partial of several items is rewritten whole by each compaction, so a
+/// compaction writing `n` parts folds at least `FOLD_PER_PART * n` deltas
+/// (at most [`PER_COMPACTION`]): its write is shared by as many requests.
+const FOLD_PER_PART: usize = 16;
 /// The most events placed ahead a partial lists.
 const MAX_AHEAD: usize = 2_000;
 /// How long deltas are kept: the hour is rolled up long before.
@@ -98,6 +113,11 @@ const AHEAD: &str = "a";
 const VERSION: &str = "v";
 const CUT: &str = "cut";
 const FOLDED: &str = "f";
+/// A partial in parts: their count and the key of their compaction.
+const PARTS: &str = "np";
+const PARTS_OF: &str = "pp";
+const PART_PREFIX: &str = "#P#";
+const DATA: &str = "data";
 /// Set on a done delta whose rollup outgrew an item: its hour is read raw.
 const RAW: &str = "x";
 /// The largest rollup a delta holds (an item holds 400 KB).
@@ -146,6 +166,10 @@ impl Body {
 
     fn attributes(&self, item: &mut Item) -> Result<(), StoreError> {
         item.insert(ROLLUP.into(), AttributeValue::B(Blob::new(serde_json::to_vec(&self.rollup).map_err(StoreError::corrupt)?)));
+        self.ahead_attribute(item)
+    }
+
+    fn ahead_attribute(&self, item: &mut Item) -> Result<(), StoreError> {
         item.insert(AHEAD.into(), s(serde_json::to_string(&self.ahead).map_err(StoreError::corrupt)?));
         Ok(())
     }
@@ -188,15 +212,27 @@ struct Partial {
     /// after it, so until then readers skip them, and the next compaction
     /// deletes any still there before it writes.
     folded: BTreeSet<String>,
+    /// Its rollup in parts: their compaction's key and their count.
+    parts: Option<(String, usize)>,
+}
+
+/// Done deltas a compaction writing a partial of `items` items folds at
+/// least.
+fn fold_at_least(items: usize) -> usize {
+    if items <= 1 { 1 } else { (FOLD_PER_PART * items).min(PER_COMPACTION) }
 }
 
 /// What one read of an hour's partition found.
+#[derive(Clone)]
 struct Snapshot {
     partial: Partial,
     /// The deltas not in the partial.
     deltas: Vec<Delta>,
     /// Deltas the partial holds already, not deleted yet.
     leftovers: Vec<String>,
+    /// Parts no partial will name again: of an older version than the
+    /// partial's, or of a compaction that lost the race to write it.
+    dead_parts: Vec<String>,
 }
 
 /// The item recording `since` (ms): written once, at table creation
@@ -277,58 +313,6 @@ impl HourDeltas<'_> {
         self.since().await.map(drop)
     }
 
-    /// The hour's partial and deltas, strongly consistent, the partial
-    /// first (its sort key sorts before the deltas').
-    async fn snapshot(self, tenant: &str, hour: &str) -> Result<Snapshot, StoreError> {
-        let query = self
-            .t
-            .query()
-            .key_condition_expression("pk = :p")
-            .expression_attribute_values(":p", s(deltas_pk(tenant, hour)))
-            .consistent_read(true);
-        let mut snap = Snapshot { partial: Partial::default(), deltas: Vec::new(), leftovers: Vec::new() };
-        let items = self.t.collect(query, |item| Ok(Some(item))).await?;
-        for item in items {
-            let sk = item.str(SK).unwrap_or_default().to_owned();
-            if sk == PARTIAL_SK {
-                let folded = match item.str(FOLDED) {
-                    Some(f) => serde_json::from_str(f).map_err(StoreError::corrupt)?,
-                    None => BTreeSet::new(),
-                };
-                snap.partial = Partial {
-                    version: item.num(VERSION).unwrap_or(0),
-                    cut: item.num(CUT).unwrap_or(i64::MIN),
-                    body: Body::read(&item)?,
-                    folded,
-                };
-            } else if let Some(writer) = sk.strip_prefix(DELTA_PREFIX) {
-                let keys = match item.get(KEYS).and_then(|v| v.as_b().ok()) {
-                    Some(b) => {
-                        let by_pk: std::collections::BTreeMap<String, Vec<String>> =
-                            serde_json::from_slice(b.as_ref()).map_err(StoreError::corrupt)?;
-                        by_pk.into_iter().flat_map(|(pk, sks)| sks.into_iter().map(move |sk| (pk.clone(), sk))).collect()
-                    }
-                    None => Vec::new(),
-                };
-                snap.deltas.push(Delta {
-                    writer: writer.to_owned(),
-                    done: item.str(STATE) == Some(DONE),
-                    at: item.num(AT).unwrap_or(0),
-                    keys,
-                    body: Body::read(&item)?,
-                    raw: item.flag(RAW).unwrap_or(false),
-                    sk,
-                });
-            }
-        }
-        // The partial sorts first: what it folded is known by now.
-        let folded = &snap.partial.folded;
-        let (left, deltas): (Vec<Delta>, Vec<Delta>) = snap.deltas.into_iter().partition(|d| folded.contains(&d.sk));
-        snap.deltas = deltas;
-        snap.leftovers = left.into_iter().map(|d| d.sk).collect();
-        Ok(snap)
-    }
-
     /// The partial's version as it is now.
     async fn version(self, tenant: &str, hour: &str) -> Result<i64, StoreError> {
         let out = self
@@ -376,6 +360,7 @@ fn expiry(hour: &str) -> i64 {
 }
 
 mod read;
+mod snapshot;
 mod write;
 pub use write::request_write_units;
 

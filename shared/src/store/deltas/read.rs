@@ -1,8 +1,11 @@
 //! The read side of hour deltas: an hour's figures from them, stale
 //! pendings resolved, and compaction.
 
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 
+use super::snapshot::{part_key, parts_of};
 use super::*;
 use crate::store::events::ItemKey;
 use crate::store::keys::deltas_pk;
@@ -51,29 +54,29 @@ impl HourDeltas<'_> {
         let to_ms = to.timestamp_millis();
         let stale_before = (now - STALE).timestamp_millis();
         for _ in 0..READ_ATTEMPTS {
-            let snap = self.snapshot(tenant, &label).await?;
+            let Some(snap) = self.snapshot(tenant, &label).await? else { continue };
             if self.version(tenant, &label).await? != snap.partial.version {
                 continue;
             }
+            // A reader that met many done deltas folds them, from what it read.
+            let done_deltas = snap.deltas.iter().filter(|d| d.done).count();
+            let fold = (done_deltas > COMPACT_AFTER.max(fold_at_least(snap.partial.items()))).then(|| snap.clone());
             if !whole && snap.partial.cut >= to_ms {
                 return Ok(None);
             }
             let mut read = DeltaRead { deltas: snap.deltas.len(), ..DeltaRead::default() };
             let mut rollup = snap.partial.body.rollup;
             let mut ahead: Vec<Ahead> = snap.partial.body.ahead;
-            let mut done = 0;
             let mut raced = false;
             for d in &snap.deltas {
                 if !whole && d.at >= to_ms {
                     // Received at or after the read's end: not in it.
-                    done += usize::from(d.done);
                     continue;
                 }
                 let body = if d.done {
                     if d.raw {
                         return Ok(None);
                     }
-                    done += 1;
                     d.body.clone()
                 } else {
                     // In flight, or its writer failed or died after some of
@@ -100,8 +103,10 @@ impl HourDeltas<'_> {
             for (_, e, _) in &events {
                 rollup.add(e);
             }
-            if done > COMPACT_AFTER {
-                self.compact_quietly(tenant, &label).await;
+            if let Some(snap) = fold
+                && let Err(e) = self.fold(tenant, &label, snap).await
+            {
+                tracing::warn!(hour = %label, error = %e, "hour deltas not compacted");
             }
             // Bounded as the raw read bounds it (`store::hours`).
             rollup.compact(self.t.config().rollup_max_keys);
@@ -112,21 +117,31 @@ impl HourDeltas<'_> {
 
     /// Folds up to 99 done deltas of the hour into its partial: first the
     /// deltas the partial folded already are deleted (what the compaction
-    /// that wrote it left), then the partial is written on condition its
-    /// version did not move, naming the deltas it folds, and those are
-    /// deleted. False when there was nothing to fold, the partial would be
-    /// too large, or another compaction won the race.
+    /// that wrote it left), and the parts no partial names, then the
+    /// partial is written on condition its version did not move, naming
+    /// the deltas it folds (and its own parts, written before it), and
+    /// those deltas and the parts it replaced are deleted. False when there
+    /// was nothing to fold, the partial would be too large, or another
+    /// compaction won the race.
     pub async fn compact(self, tenant: &str, hour: &str) -> Result<bool, StoreError> {
-        let snap = self.snapshot(tenant, hour).await?;
+        match self.snapshot(tenant, hour).await? {
+            Some(snap) => self.fold(tenant, hour, snap).await,
+            None => Ok(false),
+        }
+    }
+
+    /// [`compact`](Self::compact) from a snapshot of the hour.
+    async fn fold(self, tenant: &str, hour: &str, snap: Snapshot) -> Result<bool, StoreError> {
         // Gone before the partial stops naming them, or they would count twice.
         self.delete(tenant, hour, &snap.leftovers).await?;
+        self.delete(tenant, hour, &snap.dead_parts).await?;
         let mut done: Vec<&Delta> = snap.deltas.iter().filter(|d| d.done).collect();
         if done.is_empty() || done.iter().any(|d| d.raw) {
             return Ok(false);
         }
         done.sort_by_key(|d| d.at);
         done.truncate(PER_COMPACTION);
-        let mut partial = snap.partial;
+        let mut partial = snap.partial.clone();
         let version = partial.version;
         for d in &done {
             partial.body.rollup.merge(&d.body.rollup);
@@ -151,12 +166,37 @@ impl HourDeltas<'_> {
             (TTL_ATTRIBUTE.to_owned(), n(expiry(hour))),
         ]
         .into();
-        partial.body.attributes(&mut item)?;
+        partial.body.ahead_attribute(&mut item)?;
         let folded: Vec<String> = done.iter().map(|d| d.sk.clone()).collect();
         item.insert(FOLDED.into(), s(serde_json::to_string(&folded).map_err(StoreError::corrupt)?));
-        if crate::store::events::item_size(&item) > MAX_PARTIAL_BYTES {
-            tracing::warn!(hour = %hour, "the hour's partial would be too large: its deltas stay");
-            return Ok(false);
+        let data = serde_json::to_vec(&partial.body.rollup).map_err(StoreError::corrupt)?;
+        let mut parts = Vec::new();
+        if crate::store::events::item_size(&item) + ROLLUP.len() + data.len() <= MAX_PARTIAL_BYTES {
+            item.insert(ROLLUP.into(), AttributeValue::B(Blob::new(data)));
+        } else {
+            let chunks: Vec<&[u8]> = data.chunks(PART_BYTES).collect();
+            if chunks.len() > MAX_PARTS || crate::store::events::item_size(&item) > MAX_PARTIAL_BYTES {
+                tracing::warn!(hour = %hour, bytes = data.len(), "the hour's partial would be too large: its deltas stay");
+                return Ok(false);
+            }
+            if done.len() < fold_at_least(1 + chunks.len()) {
+                return Ok(false);
+            }
+            let of = parts_of(version + 1);
+            item.insert(PARTS_OF.into(), s(&of));
+            item.insert(PARTS.into(), n(chunks.len()));
+            let puts = chunks.iter().enumerate().map(|(i, chunk)| {
+                let part: Item = [
+                    (PK.to_owned(), s(deltas_pk(tenant, hour))),
+                    (SK.to_owned(), s(part_key(&of, i))),
+                    (DATA.to_owned(), AttributeValue::B(Blob::new(*chunk))),
+                    (TTL_ATTRIBUTE.to_owned(), n(expiry(hour))),
+                ]
+                .into();
+                self.t.put(part)
+            });
+            parts = (0..chunks.len()).map(|i| part_key(&of, i)).collect();
+            futures::future::try_join_all(puts).await?;
         }
         let res = self
             .t
@@ -170,10 +210,15 @@ impl HourDeltas<'_> {
             .send()
             .await;
         if !crate::store::table::condition_held(res)? {
+            // Lost the race: no partial names these (else the next compaction deletes them).
+            if let Err(e) = self.delete(tenant, hour, &parts).await {
+                tracing::warn!(hour = %hour, error = %e, "a losing compaction's parts left for the next");
+            }
             return Ok(false);
         }
         // Best effort: what is left is deleted by the next compaction.
-        if let Err(e) = self.delete(tenant, hour, &folded).await {
+        let gone: Vec<String> = folded.into_iter().chain(snap.partial.part_keys()).collect();
+        if let Err(e) = self.delete(tenant, hour, &gone).await {
             tracing::warn!(hour = %hour, error = %e, "folded hour deltas left for the next compaction");
         }
         Ok(true)
