@@ -8,6 +8,7 @@
 //! Events are placed at their corrected `occurred_at`, the same time their
 //! keys, hours and cursors use.
 
+mod fives;
 mod histogram;
 mod stats;
 mod views;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{AuthEventType, Event, EventBody};
 
+pub use fives::{FIVES, FiveCounters, five_of};
 pub use histogram::Histogram;
 pub use stats::{
     ApiStats, CallKey, ClientStats, ExternalStats, NONE, Outcomes, ReportStats, SlotCounters, UserActivity, api_key, external_key,
@@ -67,6 +69,10 @@ pub struct Rollup {
     /// Quarter-hour counters; only hours built from events have them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slots: Vec<SlotCounters>,
+    /// Five-minute health figures ([`FiveCounters`]), by slice of the
+    /// hour; only hours built from events have them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fives: BTreeMap<u8, FiveCounters>,
 }
 
 /// Adds without wrapping: accepted values are bounded (10^12 per count),
@@ -99,9 +105,11 @@ impl Rollup {
         }
         let slot = slot_of(e.occurred_at);
         let counters = &mut self.slots[slot];
+        let five = five_of(e.occurred_at);
         match &e.body {
             EventBody::Activity(a) => {
                 sat(&mut counters.activities, 1);
+                sat(&mut self.fives.entry(five).or_default().activities, 1);
                 let user = self.users.entry(e.user_id.clone().unwrap_or_default()).or_default();
                 sat(user.actions.entry(a.action.clone()).or_default(), 1);
                 user.slots |= 1 << slot;
@@ -129,6 +137,13 @@ impl Rollup {
                 sat(&mut stats.received, 1);
                 stats.time_ms += weight * r.response_time_ms;
                 stats.latency.record(r.response_time_ms, weight);
+                let f = self.fives.entry(five).or_default();
+                f.api_requests += weight;
+                if r.status_code >= 500 {
+                    f.errors += weight;
+                }
+                f.time_ms += weight * r.response_time_ms;
+                f.latency.record(r.response_time_ms, weight);
             }
             EventBody::Auth(a) => {
                 let o = self.auth.entry(a.event_type.as_str().to_owned()).or_default();
@@ -138,6 +153,7 @@ impl Rollup {
                     sat(&mut o.failure, 1);
                 }
                 if is_failed_login(a.event_type, a.success) {
+                    sat(&mut self.fives.entry(five).or_default().failed_logins, 1);
                     if let Some(ip) = &e.ip_address {
                         sat(self.failed_login_ips.entry(ip.clone()).or_default(), 1);
                     }
@@ -214,6 +230,7 @@ impl Rollup {
             }
         }
         self.slots = slots;
+        fives::merge_fives(&mut self.fives, &o.fives);
     }
 
     /// What the dashboard's routes read of a stored day

@@ -142,7 +142,9 @@ impl Jobs {
     /// (of the 15 minutes before the snapshot, of its silence, of its day's
     /// cost); then checks the tenants quiet for longer for `no_activity`.
     pub async fn health_snapshot(&self, req: &JobRequest, ctx: &RunContext) -> Result<HealthSummary, JobError> {
-        let w = match req.manual_window(ctx.now, Duration::days(1))? {
+        let manual_window = req.manual_window(ctx.now, Duration::days(1))?;
+        let manual = manual_window.is_some();
+        let w = match manual_window {
             Some(w) => w,
             None => {
                 let end = req.at(ctx.now).duration_trunc(Duration::minutes(SNAPSHOT_MINUTES)).unwrap_or(ctx.now);
@@ -150,6 +152,10 @@ impl Jobs {
             }
         };
         let end = w.end;
+        // A scheduled run reads as of its snapshot's time, so the live
+        // hours are read from their deltas (`store::deltas`), what a read
+        // ending now takes; a manual or late one as of now.
+        let as_of = if manual || ctx.now - end > Duration::minutes(ALERT_WINDOW_MINUTES) { ctx.now } else { end };
         let mut summary = HealthSummary { captured_at: end, window_start: w.start, host: ctx.host, ..Default::default() };
         // A tenant whose last events precede the look-back cannot meet `no_activity`.
         let look_back = conditions::look_back_window(conditions::silence_window(end, &self.cfg.jobs)).start;
@@ -168,7 +174,7 @@ impl Jobs {
         (summary.tenants, summary.quiet_tenants) = (active.len(), quiet.len());
         let run = self
             .each_tenant(active.into_iter().collect(), ctx, 1, |tenant| async move {
-                let mut snap = period::app_health_now(&self.store, &tenant, end, &self.cfg.retention).await?;
+                let mut snap = period::app_health_at(&self.store, &tenant, end, as_of, &self.cfg.retention).await?;
                 snap.cpu_percent = ctx.host.cpu_percent;
                 snap.memory_percent = ctx.host.memory_percent;
                 snap.memory_used_mb = ctx.host.memory_used_mb;
@@ -177,14 +183,14 @@ impl Jobs {
                 // The snapshot's "today" is [midnight, end): users active in it
                 // break a silence that reaches back past midnight.
                 let active_since = (snap.active_users_today > 0).then(|| crate::time::day_start(end));
-                let alerts = self.alerts_of(&tenant, w, active_since, ctx.now).await?;
+                let alerts = self.alerts_of(&tenant, w, active_since, as_of).await?;
                 self.raise(&tenant, alerts).await
             })
             .await;
         summary.snapshots = run.done.len();
         let quiet_run = self
             .each_tenant(quiet.into_iter().collect(), ctx, 4, |tenant| async move {
-                let alerts = self.silence(&tenant, end, None, ctx.now).await?;
+                let alerts = self.silence(&tenant, end, None, as_of).await?;
                 self.raise(&tenant, alerts.into_iter().collect()).await
             })
             .await;

@@ -84,6 +84,7 @@ pub async fn rebuild_day(store: &Table, tenant: &str, day: &str, now: DateTime<U
         total.merge(&doc.rollup);
     }
     total.slots.clear();
+    total.fives.clear();
     for u in total.users.values_mut() {
         u.slots = 0;
     }

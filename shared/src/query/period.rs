@@ -9,7 +9,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Timelike, U
 use super::zone::{LocalTime, Zone};
 
 use crate::config::Retention;
-use crate::rollup::{Rollup, SLOTS};
+use crate::rollup::{FiveCounters, Rollup, SLOTS, five_of};
 use crate::store::StoreError;
 use crate::time::hour_start;
 
@@ -163,19 +163,84 @@ pub fn clip(p: &Piece, a: DateTime<Utc>, b: DateTime<Utc>) -> Option<Rollup> {
 
 /// The application figures of system health at `now`: the last 24 hours
 /// read once and split at UTC midnight (which no stored piece straddles)
-/// for the users active today.
+/// for the users active today. The hour the 24 hours start in is read
+/// from its stored five-minute figures from its first whole five minutes
+/// on ([`edge_health`]).
 pub async fn app_health_now<S: super::planner::RollupSource>(
     store: &S,
     tenant: &str,
     now: DateTime<Utc>,
     retention: &Retention,
 ) -> Result<crate::model::HealthSnapshot, StoreError> {
-    let midnight = crate::time::day_start(now);
-    let pieces =
-        super::planner::read_pieces(store, tenant, DateRange { from: now - Duration::hours(24), to: now }, &[midnight], now, retention)
-            .await?;
+    app_health_at(store, tenant, now, now, retention).await
+}
+
+/// [`app_health_now`] of the 24 hours before `at`, read at `now`.
+pub async fn app_health_at<S: super::planner::RollupSource>(
+    store: &S,
+    tenant: &str,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    retention: &Retention,
+) -> Result<crate::model::HealthSnapshot, StoreError> {
+    let midnight = crate::time::day_start(at);
+    let from = at - Duration::hours(24);
+    let edge = hour_start(from);
+    let whole_from = if from > edge { edge + Duration::hours(1) } else { from };
+    let (pieces, edge) = futures::future::try_join(
+        super::planner::read_pieces(store, tenant, DateRange { from: whole_from, to: at }, &[midnight], now, retention),
+        async {
+            match from > edge {
+                // Boxed: a planner read is a large future, and this holds three.
+                true => Box::pin(edge_health(store, tenant, from, now, retention)).await,
+                false => Ok(FiveCounters::default()),
+            }
+        },
+    )
+    .await?;
     let today: Vec<Piece> = pieces.iter().filter(|x| x.start >= midnight).cloned().collect();
-    Ok(super::answers::app_health(&total(&pieces), &total(&today), now))
+    let mut last_24h = total(&pieces).health_totals();
+    last_24h.merge(&edge);
+    Ok(super::answers::app_health(&last_24h, &total(&today), at))
+}
+
+/// The health figures of `[from, the end of its hour)`: from the hour's
+/// stored five-minute figures where it is rolled up and not dirty, the
+/// minutes before its first whole five (at most five) from raw events;
+/// else the whole span as any partial hour is read.
+pub async fn edge_health<S: super::planner::RollupSource>(
+    store: &S,
+    tenant: &str,
+    from: DateTime<Utc>,
+    now: DateTime<Utc>,
+    retention: &Retention,
+) -> Result<FiveCounters, StoreError> {
+    let hour = hour_start(from);
+    let end = hour + Duration::hours(1);
+    // The first five-minute mark at or after `from`.
+    let floor = hour + Duration::minutes(5 * i64::from(five_of(from)));
+    let first = if floor == from { from } else { floor + Duration::minutes(5) };
+    let read = |a: DateTime<Utc>, b: DateTime<Utc>| async move {
+        if a >= b {
+            return Ok(FiveCounters::default());
+        }
+        let pieces = Box::pin(super::planner::read_pieces(store, tenant, DateRange { from: a, to: b }, &[], now, retention)).await?;
+        Ok::<_, StoreError>(total(&pieces).health_totals())
+    };
+    if first >= end {
+        return read(from, end).await;
+    }
+    let label = crate::time::hour_label(hour);
+    let (dirty, stored) =
+        futures::future::try_join(store.dirty_hours(tenant, &label, &label), store.hours(tenant, &label, &label, now)).await?;
+    let fives = stored.get(&label).filter(|_| !dirty.contains(&label)).and_then(|doc| doc.rollup.fives_from(five_of(first)));
+    match fives {
+        Some(mut f) => {
+            f.merge(&read(from, first).await?);
+            Ok(f)
+        }
+        None => read(from, end).await,
+    }
 }
 
 /// Everything in the pieces, merged.

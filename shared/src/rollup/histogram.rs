@@ -33,6 +33,10 @@ impl Histogram {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn total(&self) -> f64 {
         self.0.values().sum()
     }

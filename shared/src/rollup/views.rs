@@ -131,6 +131,7 @@ impl Rollup {
                 EventKind::Auth | EventKind::ExternalCall => SlotCounters::default(),
             })
             .collect();
+        r.fives = self.fives_part(kind);
         r
     }
 
@@ -161,6 +162,7 @@ impl Rollup {
             }
         }
         r.slots = slots;
+        r.fives = self.fives_in_quarters(mask);
         r
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{by_count_desc, pct, round2};
 use crate::model::HealthSnapshot;
 use crate::model::snapshot::{ser_num, ser_opt};
-use crate::rollup::{ApiStats, Histogram, Rollup, shown, split_api_key};
+use crate::rollup::{ApiStats, FiveCounters, Histogram, Rollup, shown, split_api_key};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EndpointStats {
@@ -124,11 +124,9 @@ pub fn auth_events(r: &Rollup, limit: usize) -> AuthEvents {
 
 /// The application figures of a health snapshot: API traffic, errors and
 /// failed logins of the last 24 hours, users active today (UTC).
-pub fn app_health(last_24h: &Rollup, today: &Rollup, captured_at: DateTime<Utc>) -> HealthSnapshot {
-    let mut api = ApiTotals::default();
-    for (key, s) in &last_24h.api {
-        api.add(split_api_key(key).0, s);
-    }
+pub fn app_health(last_24h: &FiveCounters, today: &Rollup, captured_at: DateTime<Utc>) -> HealthSnapshot {
+    let api =
+        ApiTotals { count: last_24h.api_requests, errors: last_24h.errors, time: last_24h.time_ms, latency: last_24h.latency.clone() };
     HealthSnapshot {
         cpu_percent: None,
         memory_percent: None,
@@ -139,7 +137,7 @@ pub fn app_health(last_24h: &Rollup, today: &Rollup, captured_at: DateTime<Utc>)
         avg_response_time_ms: api.avg_ms(),
         p95_response_time_ms: api.latency.quantile(0.95).map(round2),
         active_users_today: today.users.len() as u64,
-        failed_logins_24h: last_24h.failed_logins(),
+        failed_logins_24h: last_24h.failed_logins,
         captured_at,
     }
 }

@@ -1,0 +1,145 @@
+//! The health snapshot's last 24 hours against DynamoDB Local: the hour
+//! they start in is read from its stored five-minute figures, so what a
+//! snapshot costs does not grow with that hour's events, and it answers
+//! exactly what reading that hour's raw events answers: when the window
+//! starts at five minutes (the health job's), at any second (the route's),
+//! once the hour is dirty again, and for a stored hour without fives.
+
+use analytics_shared::model::HealthSnapshot;
+use analytics_shared::query::period::{self, DateRange};
+use analytics_shared::store::Table;
+use analytics_shared::time::hour_label;
+use chrono::{DateTime, Duration, DurationRound, SecondsFormat, Utc};
+use integration_tests::*;
+use serde_json::{Value, json};
+
+const TENANT: &str = "acme";
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// An hour of mixed events, one every `step` seconds from `start`: API
+/// requests of every status class and of many latencies, failed logins,
+/// activities.
+fn hour_of_events(tag: &str, start: DateTime<Utc>, step: i64) -> Vec<Value> {
+    (0..3600 / step)
+        .map(|i| {
+            let at = start + Duration::seconds(i * step);
+            let id = format!("{tag}-{i}");
+            let status = [200, 201, 404, 500, 503][(i % 5) as usize];
+            match i % 7 {
+                0 => json!({"event_id": id, "kind": "auth", "occurred_at": ts(at), "user_id": format!("u-{}", i % 13),
+                    "event_type": "login_failed", "success": false, "ip_address": format!("192.0.2.{}", i % 17)}),
+                1 => json!({"event_id": id, "kind": "activity", "occurred_at": ts(at), "user_id": format!("u-{}", i % 11),
+                    "action": "generate_report", "client_id": "c-1"}),
+                _ => json!({"event_id": id, "kind": "api_request", "occurred_at": ts(at), "endpoint": format!("/e/{}", i % 5),
+                    "method": "GET", "status_code": status, "response_time_ms": 3 + (i * 37) % 2500}),
+            }
+        })
+        .collect()
+}
+
+/// The snapshot as reading the hour the window starts in raw makes it
+/// (the planner reads a partial hour from its events).
+async fn raw_snapshot(store: &Table, at: DateTime<Utc>, now: DateTime<Utc>, cfg: &analytics_shared::Config) -> HealthSnapshot {
+    let midnight = analytics_shared::time::day_start(at);
+    let range = DateRange { from: at - Duration::hours(24), to: at };
+    let pieces = analytics_shared::query::planner::read_pieces(store, TENANT, range, &[midnight], now, &cfg.retention).await.unwrap();
+    let today: Vec<_> = pieces.iter().filter(|p| p.start >= midnight).cloned().collect();
+    let totals = period::total(&pieces).health_totals();
+    analytics_shared::query::answers::app_health(&totals, &period::total(&today), at)
+}
+
+/// The snapshot at `at` and the items its read took.
+async fn snapshot(store: &Table, at: DateTime<Utc>, now: DateTime<Utc>, cfg: &analytics_shared::Config) -> (HealthSnapshot, u64) {
+    let before = store.items_read();
+    let snap = period::app_health_at(store, TENANT, at, now, &cfg.retention).await.unwrap();
+    (snap, store.items_read() - before)
+}
+
+#[tokio::test]
+async fn the_hour_the_last_24_hours_start_in_is_read_from_its_five_minute_figures() {
+    let (client, mut cfg) = fresh_table().await;
+    cfg.store.shards = 1;
+    let store = Table::new(client.clone(), cfg.store.clone());
+    let now = Utc::now();
+    // A snapshot time of the health job: at five minutes, 25 minutes into
+    // its hour, so the window starts 25 minutes into the hour a day ago.
+    let at = now.duration_trunc(Duration::hours(1)).unwrap() - Duration::hours(1) + Duration::minutes(25);
+    let edge = (at - Duration::hours(24)).duration_trunc(Duration::hours(1)).unwrap();
+    // 1,800 events in the edge hour, some in the hours after it.
+    let mut events = hour_of_events("edge", edge, 2);
+    events.extend(hour_of_events("next", edge + Duration::hours(1), 60));
+    events.extend(hour_of_events("today", at - Duration::hours(2), 120));
+    let in_edge = events.iter().filter(|e| e["event_id"].as_str().unwrap().starts_with("edge")).count();
+    assert!(in_edge >= 1_800, "{in_edge}");
+    store_events(&client, &cfg, TENANT, &events).await;
+    analytics_shared::jobs::rollup::roll_up_tenant(&store, TENANT, now, &cfg.retention, 100_000).await.unwrap();
+
+    // The health job's window: equal to the raw read, at a fraction of it.
+    let truth = raw_snapshot(&store, at, now, &cfg).await;
+    let before = store.items_read();
+    let again = raw_snapshot(&store, at, now, &cfg).await;
+    let raw_cost = store.items_read() - before;
+    assert_eq!(truth, again);
+    assert!(truth.requests_24h > 500.0 && truth.failed_logins_24h > 100, "{truth:?}");
+    let (snap, cost) = snapshot(&store, at, now, &cfg).await;
+    assert_eq!(snap, truth, "the job's window from the fives");
+    assert!(raw_cost > 1_000, "the raw read takes the edge hour's events: {raw_cost}");
+    eprintln!("items read: {cost} from the fives, {raw_cost} raw");
+    assert!(cost < 60, "items read from the fives: {cost} (raw: {raw_cost})");
+
+    // The route's window starts at any second: at most five minutes of
+    // the hour are read raw.
+    for offset in [1, 150, 299] {
+        let at = at + Duration::seconds(offset);
+        let (snap, cost) = snapshot(&store, at, now, &cfg).await;
+        assert_eq!(snap, raw_snapshot(&store, at, now, &cfg).await, "{offset} s past five minutes");
+        assert!(cost < 60 + 300, "items read at {offset} s: {cost}");
+    }
+
+    // Made dirty by a late event, the hour is read raw until it is rolled
+    // up again, and answers with the late event.
+    let late = json!({"event_id": "late-1", "kind": "api_request", "occurred_at": ts(edge + Duration::minutes(50)),
+        "endpoint": "/late", "method": "POST", "status_code": 500, "response_time_ms": 9000});
+    store_events(&client, &cfg, TENANT, &[late]).await;
+    let dirty = store.markers().dirty_hours(TENANT).await.unwrap();
+    assert!(dirty.contains_key(&hour_label(edge)), "{dirty:?}");
+    let (snap, _) = snapshot(&store, at, now, &cfg).await;
+    assert_eq!(snap.requests_24h, truth.requests_24h + 1.0, "the late request counts");
+    assert_eq!(snap, raw_snapshot(&store, at, now, &cfg).await, "a dirty hour read raw");
+    analytics_shared::jobs::rollup::roll_up_tenant(&store, TENANT, now, &cfg.retention, 100_000).await.unwrap();
+    let (rolled, cost) = snapshot(&store, at, now, &cfg).await;
+    assert_eq!(rolled, snap, "rolled up again, from the fives");
+    assert!(cost < 60, "{cost}");
+}
+
+#[tokio::test]
+async fn a_stored_hour_without_fives_is_read_raw() {
+    let (client, mut cfg) = fresh_table().await;
+    cfg.store.shards = 1;
+    let store = Table::new(client.clone(), cfg.store.clone());
+    let now = Utc::now();
+    // 50 minutes of the edge hour in the window: 300 events.
+    let at = now.duration_trunc(Duration::hours(1)).unwrap() - Duration::hours(1) + Duration::minutes(10);
+    let edge = (at - Duration::hours(24)).duration_trunc(Duration::hours(1)).unwrap();
+    store_events(&client, &cfg, TENANT, &hour_of_events("edge", edge, 10)).await;
+    analytics_shared::jobs::rollup::roll_up_tenant(&store, TENANT, now, &cfg.retention, 100_000).await.unwrap();
+    let truth = raw_snapshot(&store, at, now, &cfg).await;
+    // The hour as stored before rollups kept fives.
+    let label = hour_label(edge);
+    let stored =
+        store.rollups().stored(TENANT, analytics_shared::store::rollups::Resolution::Hour, &label, &label, now, true).await.unwrap();
+    let mut doc = stored.get(&label).expect("the hour is stored").clone();
+    assert!(!doc.rollup.fives.is_empty(), "rolled up with fives");
+    doc.rollup.fives.clear();
+    store
+        .rollups()
+        .put(TENANT, analytics_shared::store::rollups::Resolution::Hour, &label, &doc, (now + Duration::days(30)).timestamp())
+        .await
+        .unwrap();
+    let (snap, cost) = snapshot(&store, at, now, &cfg).await;
+    assert_eq!(snap, truth, "read raw, the same answer");
+    assert!(cost > 250, "the hour's events were read: {cost}");
+}
