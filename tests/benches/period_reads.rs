@@ -3,7 +3,7 @@
 //! with 10,000 and with 1,000,000 events spread over 90 days, on DynamoDB
 //! Local (in-memory), after the roll-up has run.
 //!
-//! cargo bench -p integration-tests --bench period_reads [-- --events 10000,1000000] [--current-hour-events 1000000]
+//! cargo bench -p integration-tests --bench period_reads [-- --events 10000,1000000] [--current-hour-events 1000000] [--health-hour-events 100000]
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) it does one small
 //! round as a smoke test.
@@ -202,6 +202,46 @@ fn main() {
                     );
                 }
             }
+            client.delete_table().table_name(&cfg.store.table).send().await.unwrap();
+        }
+        // `-- --health-hour-events N`: N events in the hour the health
+        // snapshot's last 24 hours start in (35 minutes of it in them):
+        // what one snapshot reads from its fives, and read raw instead.
+        let health: Option<u64> = std::env::args().skip_while(|a| a != "--health-hour-events").nth(1).map(|n| n.parse().expect("a number"));
+        if let Some(k) = health {
+            let (client, cfg) = fresh_table().await;
+            let store = Table::new(client.clone(), cfg.store.clone());
+            let now = Utc::now();
+            let at = analytics_shared::time::hour_start(now) - chrono::Duration::minutes(35);
+            let edge = analytics_shared::time::hour_start(at - chrono::Duration::hours(24));
+            seed_world(&client, &cfg, "health", k, edge, 3600).await;
+            analytics_shared::jobs::rollup::roll_up_tenant(&store, "health", now, &cfg.retention, usize::MAX).await.unwrap();
+            let range = analytics_shared::query::period::DateRange { from: at - chrono::Duration::hours(24), to: at };
+            let midnight = analytics_shared::time::day_start(at);
+            let (mut fives, mut raw) = (vec![], vec![]);
+            let (mut fives_items, mut raw_items) = (0, 0);
+            for _ in 0..5 {
+                let before = store.items_read();
+                let t = Instant::now();
+                let snap = analytics_shared::query::period::app_health_at(&store, "health", at, now, &cfg.retention).await.unwrap();
+                fives.push(t.elapsed());
+                fives_items = store.items_read() - before;
+                let before = store.items_read();
+                let t = Instant::now();
+                let pieces = analytics_shared::query::planner::read_pieces(&store, "health", range, &[midnight], now, &cfg.retention)
+                    .await
+                    .unwrap();
+                raw.push(t.elapsed());
+                raw_items = store.items_read() - before;
+                let totals = analytics_shared::query::period::total(&pieces).health_totals();
+                assert_eq!(totals.api_requests.round(), snap.requests_24h.round(), "the same requests either way");
+            }
+            println!(
+                "{k} events in the hour the last 24 hours start in: the health snapshot reads {fives_items} items, {:.1} ms; \
+                 that hour read raw instead: {raw_items} items, {:.1} ms (medians of 5)",
+                median(fives).as_secs_f64() * 1e3,
+                median(raw).as_secs_f64() * 1e3
+            );
             client.delete_table().table_name(&cfg.store.table).send().await.unwrap();
         }
         // `-- --current-hour-events N`: N events within the current hour,
