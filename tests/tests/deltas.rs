@@ -34,6 +34,32 @@ async fn from_deltas(
     store.deltas().figures(TENANT, hour, to, now).await.unwrap().expect("the deltas answer a live hour")
 }
 
+/// What the alert window reads of a rollup: all but external calls.
+fn alerting(r: &Rollup) -> Rollup {
+    use analytics_shared::model::EventKind;
+    let mut out = Rollup::default();
+    for k in [EventKind::Activity, EventKind::ApiRequest, EventKind::Auth] {
+        out.merge(&r.part(k));
+    }
+    out
+}
+
+/// `[the hour's five minutes `five`, to)` from the deltas' fives, and as a
+/// raw read makes it.
+async fn recent_and_raw(
+    store: &Table,
+    hour: DateTime<Utc>,
+    five: u8,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+    cfg: &analytics_shared::Config,
+) -> (Option<Rollup>, Rollup) {
+    let made = store.deltas().recent_figures(TENANT, hour, five, to, now).await.unwrap().map(|(r, _)| alerting(&r));
+    let ask = HourAsk { hour, from: hour + Duration::minutes(5 * i64::from(five)), to, stored: None };
+    let raw = store.rollups().hours_figures(TENANT, &[ask], now, &cfg.retention, true).await.unwrap().pop().unwrap().0.rollup;
+    (made, alerting(&raw))
+}
+
 /// Equal rollups, or the fields that differ.
 #[track_caller]
 fn same(made: &Rollup, truth: &Rollup, what: &str) {
@@ -166,6 +192,17 @@ async fn a_live_hour_from_its_deltas_answers_as_its_raw_events() {
         same(&made, &raw(&store, hour, now, now, &cfg).await, &format!("seed {seed}: the current hour up to now"));
         assert!(made.activities() + made.counters().api_requests as u64 > 0, "seed {seed}: the world is not empty");
         assert!(read.resolved >= 1, "seed {seed}: the dead writer's delta was read back");
+        // The alert window's part of the hour, from any five minutes on.
+        for five in [1, 2, 3] {
+            let (made, truth) = recent_and_raw(&store, hour, five, now, now, &cfg).await;
+            same(&made.expect("the fives answer"), &truth, &format!("seed {seed}: from five {five} up to now"));
+        }
+        // To five minutes before now: every delta counts, received before
+        // or after the read's end, as the raw read at now counts it.
+        for (five, to) in [(0, 10), (1, 10), (2, 15)] {
+            let (made, truth) = recent_and_raw(&store, hour, five, hour + Duration::minutes(to), now, &cfg).await;
+            same(&made.expect("the fives answer"), &truth, &format!("seed {seed}: fives {five} to minute {to}"));
+        }
         let before = hour - Duration::hours(1);
         assert_eq!(
             from_deltas(&store, before, hour, now).await.0,
@@ -189,6 +226,18 @@ async fn a_live_hour_from_its_deltas_answers_as_its_raw_events() {
             &raw(&store, hour, end, after, &cfg).await,
             &format!("seed {seed}: the whole hour"),
         );
+        let (made, truth) = recent_and_raw(&store, hour, 2, end, after, &cfg).await;
+        same(&made.expect("the fives answer"), &truth, &format!("seed {seed}: from five 2 to the end"));
+        // A compaction after a request received 55 minutes in drops the
+        // fives no alert window can ask for any more (those ending 35
+        // minutes before it): a read of them is left to the raw read.
+        let late: Vec<Value> = (0..5).map(|i| event(100_000 + i, &mut rng, hour)).collect();
+        post(&store, &cfg, &late, hour + Duration::minutes(55)).await;
+        store.deltas().compact(TENANT, &hour_label(hour)).await.unwrap();
+        let (gone, _) = recent_and_raw(&store, hour, 2, end, after, &cfg).await;
+        assert!(gone.is_none(), "seed {seed}: the fives of minutes 10 to 15 were dropped");
+        let (made, truth) = recent_and_raw(&store, hour, 4, end, after, &cfg).await;
+        same(&made.expect("the fives answer"), &truth, &format!("seed {seed}: from five 4, after the drop"));
     }
 }
 

@@ -143,3 +143,42 @@ async fn a_stored_hour_without_fives_is_read_raw() {
     assert_eq!(snap, truth, "read raw, the same answer");
     assert!(cost > 250, "the hour's events were read: {cost}");
 }
+
+/// The health job's 15-minute alert window starts inside a live hour: it
+/// is read from the deltas' five-minute figures, exact as the raw events
+/// say (every request of the window counts, received before the run or
+/// after the window's end), at a cost that does not grow with them.
+#[tokio::test]
+async fn the_alert_window_is_read_from_the_deltas_fives() {
+    let (client, mut cfg) = fresh_table().await;
+    cfg.store.shards = 1;
+    let now = Utc::now();
+    // 3,000 requests over the 14 minutes before now, every other one a 500.
+    let events: Vec<Value> = (0..3000i64)
+        .map(|i| {
+            let at = now - Duration::minutes(14) + Duration::milliseconds(i * 280);
+            json!({"event_id": format!("w-{i}"), "kind": "api_request", "occurred_at": ts(at), "endpoint": format!("/e/{}", i % 4),
+                "method": "GET", "status_code": if i % 2 == 0 { 500 } else { 200 }, "response_time_ms": 10 + i % 300})
+        })
+        .collect();
+    let end = now.duration_trunc(Duration::minutes(5)).unwrap();
+    let start = end - Duration::minutes(15);
+    let in_window = |e: &&Value| {
+        let at = analytics_shared::time::parse_timestamp(e["occurred_at"].as_str().unwrap()).unwrap();
+        at >= start && at < end
+    };
+    let expected = events.iter().filter(in_window).count();
+    assert!(expected > 1_000, "{expected}");
+    store_events(&client, &cfg, TENANT, &events).await;
+    let (jobs, bus) = jobs_env(cfg.clone(), &client).await;
+    let before = jobs.store.items_read();
+    let out = run_job(&jobs, json!({"job": "health-snapshot", "scheduled_time": ts(now)})).await.unwrap();
+    let cost = jobs.store.items_read() - before;
+    assert_eq!(out["snapshots"], 1, "{out}");
+    let alerts = bus.received().await;
+    let rate =
+        alerts.iter().find(|a| a["detail"]["condition"] == "error_rate").unwrap_or_else(|| panic!("an error-rate alert: {alerts:?}"));
+    assert_eq!(rate["detail"]["requests"].as_f64(), Some(expected as f64), "every request of the window: {rate}");
+    eprintln!("the health run read {cost} items for {expected} requests in its alert window");
+    assert!(cost < 150, "items read by the run: {cost}");
+}

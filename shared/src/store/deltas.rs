@@ -55,7 +55,6 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, OnceLock};
 
-use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -67,6 +66,7 @@ use super::{Item, ItemExt, StoreError, n, s};
 use crate::model::Event;
 use crate::rollup::Rollup;
 use crate::time::hour_start;
+use body::{Body, in_recent};
 
 /// How old a pending delta must be before a reader resolves it: longer
 /// than any Lambda invocation can run (15 minutes), so its writer is gone.
@@ -110,6 +110,14 @@ const AT: &str = "at";
 const KEYS: &str = "k";
 const ROLLUP: &str = "r";
 const AHEAD: &str = "a";
+const RECENT: &str = "r5";
+const RECENT_FROM: &str = "rf";
+/// How long before the newest receipt a partial keeps its fives: an alert
+/// window (15 minutes) read by a run at most 15 minutes late, and margin.
+const RECENT_KEEP: Duration = Duration::minutes(35);
+/// The most a partial's fives weigh; beyond, it drops them (the alert
+/// window of the hour is read raw).
+const MAX_RECENT_BYTES: usize = 96 * 1024;
 const VERSION: &str = "v";
 const CUT: &str = "cut";
 const FOLDED: &str = "f";
@@ -141,51 +149,6 @@ fn trusted_at(hour: DateTime<Utc>, now: DateTime<Utc>) -> bool {
 /// An event placed after its request's receipt: its time (ms) and key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Ahead(i64, String, String);
-
-/// What a request stored in one hour: the rollup of the events placed at
-/// or before its receipt, and the keys of those placed after.
-#[derive(Debug, Clone, Default)]
-struct Body {
-    rollup: Rollup,
-    ahead: Vec<Ahead>,
-}
-
-impl Body {
-    fn of<'a>(at_ms: i64, events: impl IntoIterator<Item = (&'a ItemKey, &'a Event)>) -> Body {
-        let mut body = Body::default();
-        for (key, e) in events {
-            let ms = e.occurred_at.timestamp_millis();
-            if ms <= at_ms {
-                body.rollup.add(e);
-            } else {
-                body.ahead.push(Ahead(ms, key.pk.clone(), key.sk.clone()));
-            }
-        }
-        body
-    }
-
-    fn attributes(&self, item: &mut Item) -> Result<(), StoreError> {
-        item.insert(ROLLUP.into(), AttributeValue::B(Blob::new(serde_json::to_vec(&self.rollup).map_err(StoreError::corrupt)?)));
-        self.ahead_attribute(item)
-    }
-
-    fn ahead_attribute(&self, item: &mut Item) -> Result<(), StoreError> {
-        item.insert(AHEAD.into(), s(serde_json::to_string(&self.ahead).map_err(StoreError::corrupt)?));
-        Ok(())
-    }
-
-    fn read(item: &Item) -> Result<Body, StoreError> {
-        let rollup = match item.get(ROLLUP).and_then(|v| v.as_b().ok()) {
-            Some(b) => serde_json::from_slice(b.as_ref()).map_err(StoreError::corrupt)?,
-            None => Rollup::default(),
-        };
-        let ahead = match item.str(AHEAD) {
-            Some(a) => serde_json::from_str(a).map_err(StoreError::corrupt)?,
-            None => Vec::new(),
-        };
-        Ok(Body { rollup, ahead })
-    }
-}
 
 /// One delta as read.
 #[derive(Debug, Clone)]
@@ -359,6 +322,7 @@ fn expiry(hour: &str) -> i64 {
     crate::time::parse_hour(hour).map_or(0, |h| (h + KEEP).timestamp())
 }
 
+mod body;
 mod read;
 mod snapshot;
 mod write;

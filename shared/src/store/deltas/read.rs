@@ -41,9 +41,60 @@ impl HourDeltas<'_> {
         to: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Option<(Rollup, DeltaRead)>, StoreError> {
+        self.read(tenant, hour, None, to, now).await
+    }
+
+    /// The activity, API requests and auth events of `[the five minutes
+    /// `five` of the hour start, to)`, made from the deltas' fives
+    /// ([`Body::recent`]) as a raw read at `now` would make them: what the
+    /// health job's alert window reads of a live hour it starts inside.
+    /// `None` when the deltas cannot say (as [`figures`](Self::figures),
+    /// or the partial dropped those fives).
+    pub async fn recent_figures(
+        self,
+        tenant: &str,
+        hour: DateTime<Utc>,
+        five: u8,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Rollup, DeltaRead)>, StoreError> {
+        if five >= crate::rollup::FIVES {
+            return Ok(None);
+        }
+        self.read(tenant, hour, Some(five), to, now).await
+    }
+
+    /// Reads the hour from its deltas: whole (`five` `None`) or its fives
+    /// from `five`.
+    async fn read(
+        self,
+        tenant: &str,
+        hour: DateTime<Utc>,
+        five: Option<u8>,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Rollup, DeltaRead)>, StoreError> {
         let end = hour + Duration::hours(1);
+        let from_ms = (hour + Duration::minutes(5 * i64::from(five.unwrap_or(0)))).timestamp_millis();
+        // Fives ending at `to`: they split the events by their time, so every
+        // delta counts, whenever received, as a raw read at `now` counts.
+        let to_five = if to >= end { Some(crate::rollup::FIVES) } else { five_mark(hour, to) };
+        let by_five = five.is_some() && to_five.is_some();
+        let last = to_five.unwrap_or(crate::rollup::FIVES);
+        // The body's figures the read takes: all of them, or its fives from `five`.
+        let take = |b: &Body| -> Option<Rollup> {
+            match five {
+                None => Some(b.rollup.clone()),
+                Some(k) if b.recent_from.is_some_and(|f| f <= k) => {
+                    let mut r = Rollup::default();
+                    b.recent.range(k..last.max(k)).for_each(|(_, x)| r.merge(x));
+                    Some(r)
+                }
+                Some(_) => None,
+            }
+        };
         let whole = to >= end;
-        if !(whole || to >= now) || !is_live(hour, now) || !trusted_at(hour, now) || hour_start(hour) != hour {
+        if !(whole || by_five || to >= now) || !is_live(hour, now) || !trusted_at(hour, now) || hour_start(hour) != hour {
             return Ok(None);
         }
         match self.since().await? {
@@ -61,15 +112,15 @@ impl HourDeltas<'_> {
             // A reader that met many done deltas folds them, from what it read.
             let done_deltas = snap.deltas.iter().filter(|d| d.done).count();
             let fold = (done_deltas > COMPACT_AFTER.max(fold_at_least(snap.partial.items()))).then(|| snap.clone());
-            if !whole && snap.partial.cut >= to_ms {
+            if !whole && !by_five && snap.partial.cut >= to_ms {
                 return Ok(None);
             }
             let mut read = DeltaRead { deltas: snap.deltas.len(), ..DeltaRead::default() };
-            let mut rollup = snap.partial.body.rollup;
+            let Some(mut rollup) = take(&snap.partial.body) else { return Ok(None) };
             let mut ahead: Vec<Ahead> = snap.partial.body.ahead;
             let mut raced = false;
             for d in &snap.deltas {
-                if !whole && d.at >= to_ms {
+                if !whole && !by_five && d.at >= to_ms {
                     // Received at or after the read's end: not in it.
                     continue;
                 }
@@ -90,17 +141,18 @@ impl HourDeltas<'_> {
                         }
                     }
                 };
-                rollup.merge(&body.rollup);
+                let Some(part) = take(&body) else { return Ok(None) };
+                rollup.merge(&part);
                 ahead.extend(body.ahead);
             }
             if raced {
                 continue;
             }
             let keys: Vec<ItemKey> =
-                ahead.into_iter().filter(|a| whole || a.0 < to_ms).map(|Ahead(_, pk, sk)| ItemKey { pk, sk }).collect();
+                ahead.into_iter().filter(|a| (whole || a.0 < to_ms) && a.0 >= from_ms).map(|Ahead(_, pk, sk)| ItemKey { pk, sk }).collect();
             let events = self.events_of(&keys).await?;
             read.ahead_read = events.len();
-            for (_, e, _) in &events {
+            for (_, e, _) in events.iter().filter(|(_, e, _)| five.is_none() || in_recent(e)) {
                 rollup.add(e);
             }
             if let Some(snap) = fold
@@ -147,14 +199,19 @@ impl HourDeltas<'_> {
             partial.body.rollup.merge(&d.body.rollup);
             partial.body.ahead.extend(d.body.ahead.iter().cloned());
             partial.cut = partial.cut.max(d.at);
+            partial.body.recent_from = partial.body.recent_from.zip(d.body.recent_from).map(|(a, b)| a.max(b));
+            for (five, r) in &d.body.recent {
+                partial.body.recent.entry(*five).or_default().merge(r);
+            }
         }
         // Events placed ahead that the cut has reached join the rollup.
         let (reached, left): (Vec<Ahead>, Vec<Ahead>) = partial.body.ahead.drain(..).partition(|a| a.0 <= partial.cut);
         let keys: Vec<ItemKey> = reached.into_iter().map(|Ahead(_, pk, sk)| ItemKey { pk, sk }).collect();
         for (_, e, _) in self.events_of(&keys).await? {
-            partial.body.rollup.add(&e);
+            partial.body.add(&e);
         }
         partial.body.ahead = left;
+        partial.body.keep_recent(hour, partial.cut);
         if partial.body.ahead.len() > MAX_AHEAD {
             return Ok(false);
         }
@@ -167,6 +224,7 @@ impl HourDeltas<'_> {
         ]
         .into();
         partial.body.ahead_attribute(&mut item)?;
+        partial.body.recent_attributes(&mut item)?;
         let folded: Vec<String> = done.iter().map(|d| d.sk.clone()).collect();
         item.insert(FOLDED.into(), s(serde_json::to_string(&folded).map_err(StoreError::corrupt)?));
         let data = serde_json::to_vec(&partial.body.rollup).map_err(StoreError::corrupt)?;
@@ -243,4 +301,10 @@ impl HourDeltas<'_> {
             .await
             .map(drop)
     }
+}
+
+/// The five minutes of `hour` that `t` starts, when it starts one.
+fn five_mark(hour: DateTime<Utc>, t: DateTime<Utc>) -> Option<u8> {
+    let ms = (t - hour).num_milliseconds();
+    (ms > 0 && ms < 3_600_000 && ms % 300_000 == 0).then_some((ms / 300_000) as u8)
 }

@@ -1,0 +1,121 @@
+//! What a delta (or the partial) holds: the rollup of the events its
+//! request stored, those placed ahead of the receipt, and the five-minute
+//! rollups the alert window reads.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::Duration;
+
+use super::*;
+
+/// What a request stored in one hour: the rollup of the events placed at
+/// or before its receipt, and the keys of those placed after; and the same
+/// events but external calls by five minutes of the hour ([`Body::recent`]),
+/// for the health job's 15-minute alert window.
+#[derive(Debug, Clone)]
+pub(super) struct Body {
+    pub(super) rollup: Rollup,
+    pub(super) ahead: Vec<Ahead>,
+    /// The rollup of each five minutes of the hour (its activity, API
+    /// requests and auth events: what the alert conditions read).
+    pub(super) recent: BTreeMap<u8, Rollup>,
+    /// The first five minutes from which `recent` holds every event of the
+    /// body's rollup: a partial drops the fives no alert window can still
+    /// ask for; `None`, it cannot say (written before deltas kept fives).
+    pub(super) recent_from: Option<u8>,
+}
+
+impl Default for Body {
+    fn default() -> Body {
+        Body { rollup: Rollup::default(), ahead: Vec::new(), recent: BTreeMap::new(), recent_from: Some(0) }
+    }
+}
+
+/// Whether an event counts in [`Body::recent`].
+pub(super) fn in_recent(e: &Event) -> bool {
+    e.kind() != crate::model::EventKind::ExternalCall
+}
+
+impl Body {
+    pub(super) fn of<'a>(at_ms: i64, events: impl IntoIterator<Item = (&'a ItemKey, &'a Event)>) -> Body {
+        let mut body = Body::default();
+        for (key, e) in events {
+            let ms = e.occurred_at.timestamp_millis();
+            if ms <= at_ms {
+                body.rollup.add(e);
+                if in_recent(e) {
+                    body.recent.entry(crate::rollup::five_of(e.occurred_at)).or_default().add(e);
+                }
+            } else {
+                body.ahead.push(Ahead(ms, key.pk.clone(), key.sk.clone()));
+            }
+        }
+        body
+    }
+
+    /// Adds an event that joins the body later (placed ahead, reached).
+    pub(super) fn add(&mut self, e: &Event) {
+        self.rollup.add(e);
+        let five = crate::rollup::five_of(e.occurred_at);
+        if in_recent(e) && self.recent_from.is_some_and(|f| five >= f) {
+            self.recent.entry(five).or_default().add(e);
+        }
+    }
+
+    pub(super) fn attributes(&self, item: &mut Item) -> Result<(), StoreError> {
+        item.insert(ROLLUP.into(), AttributeValue::B(Blob::new(serde_json::to_vec(&self.rollup).map_err(StoreError::corrupt)?)));
+        self.recent_attributes(item)?;
+        self.ahead_attribute(item)
+    }
+
+    /// Drops the fives of the hour that end before `cut` (ms, the newest
+    /// receipt folded) less [`RECENT_KEEP`]: no alert window asks for them.
+    /// All of them when they weigh more than [`MAX_RECENT_BYTES`].
+    pub(super) fn keep_recent(&mut self, hour: &str, cut: i64) {
+        let Some(from) = self.recent_from else { return };
+        let Some(start) = crate::time::parse_hour(hour) else { return };
+        let keep_after = cut - RECENT_KEEP.num_milliseconds();
+        let first = (0..crate::rollup::FIVES)
+            .find(|k| (start + Duration::minutes(5 * (i64::from(*k) + 1))).timestamp_millis() > keep_after)
+            .unwrap_or(crate::rollup::FIVES)
+            .max(from);
+        self.recent.retain(|k, _| *k >= first);
+        self.recent_from = Some(first);
+        let bytes = serde_json::to_vec(&self.recent).map_or(usize::MAX, |b| b.len());
+        if bytes > MAX_RECENT_BYTES {
+            self.recent.clear();
+            self.recent_from = None;
+        }
+    }
+
+    pub(super) fn recent_attributes(&self, item: &mut Item) -> Result<(), StoreError> {
+        if let Some(from) = self.recent_from {
+            item.insert(RECENT.into(), AttributeValue::B(Blob::new(serde_json::to_vec(&self.recent).map_err(StoreError::corrupt)?)));
+            item.insert(RECENT_FROM.into(), n(from));
+        }
+        Ok(())
+    }
+
+    pub(super) fn ahead_attribute(&self, item: &mut Item) -> Result<(), StoreError> {
+        item.insert(AHEAD.into(), s(serde_json::to_string(&self.ahead).map_err(StoreError::corrupt)?));
+        Ok(())
+    }
+
+    pub(super) fn read(item: &Item) -> Result<Body, StoreError> {
+        let rollup = match item.get(ROLLUP).and_then(|v| v.as_b().ok()) {
+            Some(b) => serde_json::from_slice(b.as_ref()).map_err(StoreError::corrupt)?,
+            None => Rollup::default(),
+        };
+        let ahead = match item.str(AHEAD) {
+            Some(a) => serde_json::from_str(a).map_err(StoreError::corrupt)?,
+            None => Vec::new(),
+        };
+        let (recent, recent_from) = match item.get(RECENT).and_then(|v| v.as_b().ok()) {
+            Some(b) => (serde_json::from_slice(b.as_ref()).map_err(StoreError::corrupt)?, Some(item.num(RECENT_FROM).unwrap_or(0))),
+            None => (BTreeMap::new(), None),
+        };
+        Ok(Body { rollup, ahead, recent, recent_from })
+    }
+}
