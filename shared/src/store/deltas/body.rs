@@ -66,8 +66,26 @@ impl Body {
 
     pub(super) fn attributes(&self, item: &mut Item) -> Result<(), StoreError> {
         item.insert(ROLLUP.into(), AttributeValue::B(Blob::new(serde_json::to_vec(&self.rollup).map_err(StoreError::corrupt)?)));
-        self.recent_attributes(item)?;
+        match (self.recent_is_rollup(), self.recent_from) {
+            // Most requests' events of an hour fall in one five: the rollup
+            // is not written twice, the five is named instead.
+            (Some(five), Some(from)) => {
+                item.insert(RECENT.into(), n(five));
+                item.insert(RECENT_FROM.into(), n(from));
+            }
+            _ => self.recent_attributes(item)?,
+        }
         self.ahead_attribute(item)
+    }
+
+    /// The five whose rollup is the body's whole rollup, if one is (no
+    /// external call, every event in that five).
+    fn recent_is_rollup(&self) -> Option<u8> {
+        let mut fives = self.recent.iter();
+        match (fives.next(), fives.next()) {
+            (Some((five, r)), None) if *r == self.rollup => Some(*five),
+            _ => None,
+        }
     }
 
     /// Drops the fives of the hour that end before `cut` (ms, the newest
@@ -112,9 +130,15 @@ impl Body {
             Some(a) => serde_json::from_str(a).map_err(StoreError::corrupt)?,
             None => Vec::new(),
         };
-        let (recent, recent_from) = match item.get(RECENT).and_then(|v| v.as_b().ok()) {
-            Some(b) => (serde_json::from_slice(b.as_ref()).map_err(StoreError::corrupt)?, Some(item.num(RECENT_FROM).unwrap_or(0))),
-            None => (BTreeMap::new(), None),
+        let from = || Some(item.num(RECENT_FROM).unwrap_or(0));
+        let (recent, recent_from) = match item.get(RECENT) {
+            Some(AttributeValue::B(b)) => (serde_json::from_slice(b.as_ref()).map_err(StoreError::corrupt)?, from()),
+            // A delta whose fives are its rollup, all in the five named.
+            Some(AttributeValue::N(_)) => match item.num::<u8>(RECENT) {
+                Some(five) if five < crate::rollup::FIVES => (BTreeMap::from([(five, rollup.clone())]), from()),
+                _ => return Err(StoreError::corrupt("a delta names no five of the hour")),
+            },
+            _ => (BTreeMap::new(), None),
         };
         Ok(Body { rollup, ahead, recent, recent_from })
     }
