@@ -3,7 +3,7 @@
 //! with 10,000 and with 1,000,000 events spread over 90 days, on DynamoDB
 //! Local (in-memory), after the roll-up has run.
 //!
-//! cargo bench -p integration-tests --bench period_reads [-- --events 10000,1000000] [--current-hour-events 1000000] [--health-hour-events 100000]
+//! cargo bench -p integration-tests --bench period_reads [-- --events 10000,1000000] [--current-hour-events 1000000] [--health-hour-events 100000] [--alert-window-events 100000]
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) it does one small
 //! round as a smoke test.
@@ -239,6 +239,52 @@ fn main() {
             println!(
                 "{k} events in the hour the last 24 hours start in: the health snapshot reads {fives_items} items, {:.1} ms; \
                  that hour read raw instead: {raw_items} items, {:.1} ms (medians of 5)",
+                median(fives).as_secs_f64() * 1e3,
+                median(raw).as_secs_f64() * 1e3
+            );
+            client.delete_table().table_name(&cfg.store.table).send().await.unwrap();
+        }
+        // `-- --alert-window-events N`: N events in the health job's
+        // 15-minute alert window (ending at the last five minutes before
+        // now): what its read costs from the deltas' fives, and read raw.
+        let alert: Option<u64> = std::env::args().skip_while(|a| a != "--alert-window-events").nth(1).map(|n| n.parse().expect("a number"));
+        if let Some(k) = alert {
+            let (client, cfg) = fresh_table().await;
+            let store = Table::new(client.clone(), cfg.store.clone());
+            let now = Utc::now();
+            let end = chrono::DateTime::from_timestamp(now.timestamp() - now.timestamp() % 300, 0).unwrap();
+            let start = end - chrono::Duration::minutes(15);
+            seed_world(&client, &cfg, "alert", k, start, 900).await;
+            let (mut fives, mut raw) = (vec![], vec![]);
+            let (mut fives_items, mut raw_items) = (0, 0);
+            for _ in 0..5 {
+                let now = Utc::now();
+                let (mut from_fives, mut read_raw) = (analytics_shared::rollup::Rollup::default(), analytics_shared::rollup::Rollup::default());
+                let before = store.items_read();
+                let t = Instant::now();
+                let mut hour = analytics_shared::time::hour_start(start);
+                while hour < end {
+                    let (a, b) = (start.max(hour), end.min(hour + chrono::Duration::hours(1)));
+                    let five = analytics_shared::rollup::five_of(a);
+                    let made = store.deltas().recent_figures("alert", hour, five, b, now).await.unwrap();
+                    from_fives.merge(&made.expect("the deltas' fives answer").0);
+                    hour += chrono::Duration::hours(1);
+                }
+                fives.push(t.elapsed());
+                fives_items = store.items_read() - before;
+                let before = store.items_read();
+                let t = Instant::now();
+                let range = analytics_shared::query::period::DateRange { from: start, to: end };
+                let pieces = analytics_shared::query::planner::read_pieces(&store, "alert", range, &[], now, &cfg.retention).await.unwrap();
+                raw.push(t.elapsed());
+                raw_items = store.items_read() - before;
+                read_raw.merge(&analytics_shared::query::period::total(&pieces));
+                let (x, y) = (from_fives.health_totals(), read_raw.health_totals());
+                assert_eq!((x.api_requests.round(), x.errors.round(), x.failed_logins), (y.api_requests.round(), y.errors.round(), y.failed_logins), "the same window either way");
+            }
+            println!(
+                "{k} events in the alert window: read from the deltas' fives {fives_items} items, {:.1} ms; \
+                 read raw instead: {raw_items} items, {:.1} ms (medians of 5)",
                 median(fives).as_secs_f64() * 1e3,
                 median(raw).as_secs_f64() * 1e3
             );

@@ -33,6 +33,16 @@ impl Default for Body {
     }
 }
 
+/// What of a rollup counts in [`Body::recent`]: all but its external calls.
+fn recent_part(rollup: &Rollup) -> Rollup {
+    use crate::model::EventKind;
+    let mut r = Rollup::default();
+    for kind in [EventKind::Activity, EventKind::ApiRequest, EventKind::Auth] {
+        r.merge(&rollup.part(kind));
+    }
+    r
+}
+
 /// Whether an event counts in [`Body::recent`].
 pub(super) fn in_recent(e: &Event) -> bool {
     e.kind() != crate::model::EventKind::ExternalCall
@@ -67,8 +77,8 @@ impl Body {
     pub(super) fn attributes(&self, item: &mut Item) -> Result<(), StoreError> {
         item.insert(ROLLUP.into(), AttributeValue::B(Blob::new(serde_json::to_vec(&self.rollup).map_err(StoreError::corrupt)?)));
         match (self.recent_is_rollup(), self.recent_from) {
-            // Most requests' events of an hour fall in one five: the rollup
-            // is not written twice, the five is named instead.
+            // Most requests' events of an hour fall in one five: their
+            // rollup is not written twice, the five is named instead.
             (Some(five), Some(from)) => {
                 item.insert(RECENT.into(), n(five));
                 item.insert(RECENT_FROM.into(), n(from));
@@ -78,12 +88,12 @@ impl Body {
         self.ahead_attribute(item)
     }
 
-    /// The five whose rollup is the body's whole rollup, if one is (no
-    /// external call, every event in that five).
+    /// The five whose rollup is the body's rollup less its external calls,
+    /// if one is (every other event of the body in that five).
     fn recent_is_rollup(&self) -> Option<u8> {
         let mut fives = self.recent.iter();
         match (fives.next(), fives.next()) {
-            (Some((five, r)), None) if *r == self.rollup => Some(*five),
+            (Some((five, r)), None) if *r == recent_part(&self.rollup) => Some(*five),
             _ => None,
         }
     }
@@ -133,9 +143,10 @@ impl Body {
         let from = || Some(item.num(RECENT_FROM).unwrap_or(0));
         let (recent, recent_from) = match item.get(RECENT) {
             Some(AttributeValue::B(b)) => (serde_json::from_slice(b.as_ref()).map_err(StoreError::corrupt)?, from()),
-            // A delta whose fives are its rollup, all in the five named.
+            // A delta whose fives are its rollup less its external calls,
+            // all in the five named.
             Some(AttributeValue::N(_)) => match item.num::<u8>(RECENT) {
-                Some(five) if five < crate::rollup::FIVES => (BTreeMap::from([(five, rollup.clone())]), from()),
+                Some(five) if five < crate::rollup::FIVES => (BTreeMap::from([(five, recent_part(&rollup))]), from()),
                 _ => return Err(StoreError::corrupt("a delta names no five of the hour")),
             },
             _ => (BTreeMap::new(), None),
