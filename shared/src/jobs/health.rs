@@ -242,10 +242,10 @@ impl Jobs {
         if active_since.is_some_and(|t| t >= silence.start) {
             return Ok(None);
         }
-        if self.pieces(tenant, silence, now).await?.iter().any(|p| conditions::has_activity(&p.rollup)) {
+        if self.unpriced(tenant, silence, now).await?.iter().any(|p| conditions::has_activity(&p.rollup)) {
             return Ok(None);
         }
-        let look_back = self.pieces(tenant, conditions::look_back_window(silence), now).await?;
+        let look_back = self.unpriced(tenant, conditions::look_back_window(silence), now).await?;
         Ok(conditions::no_activity(tenant, silence, &look_back, &self.cfg.jobs))
     }
 
@@ -281,6 +281,14 @@ impl Jobs {
             hour += Duration::hours(1);
         }
         Ok(r)
+    }
+
+    /// [`pieces`](Self::pieces) for figures that read no external call: a
+    /// live hour the span ends inside at five minutes is read from its
+    /// deltas' fives ([`period::health_pieces`]).
+    async fn unpriced(&self, tenant: &str, w: Window, now: DateTime<Utc>) -> Result<Vec<Piece>, JobError> {
+        let range = DateRange { from: w.start, to: w.end };
+        Ok(period::health_pieces(&self.store, tenant, range, &[], now, &self.cfg.retention).await?)
     }
 
     /// The stored days and hours (and made partial hours) of a span.

@@ -188,7 +188,7 @@ pub async fn app_health_at<S: super::planner::RollupSource>(
     let edge = hour_start(from);
     let whole_from = if from > edge { edge + Duration::hours(1) } else { from };
     let (pieces, edge) = futures::future::try_join(
-        super::planner::read_pieces(store, tenant, DateRange { from: whole_from, to: at }, &[midnight], now, retention),
+        health_pieces(store, tenant, DateRange { from: whole_from, to: at }, &[midnight], now, retention),
         async {
             match from > edge {
                 // Boxed: a planner read is a large future, and this holds three.
@@ -241,6 +241,46 @@ pub async fn edge_health<S: super::planner::RollupSource>(
         }
         None => read(from, end).await,
     }
+}
+
+/// The pieces of `range` for figures that read no external call (system
+/// health, the silence before `no_activity`): when the range ends at five
+/// minutes inside a live hour, that hour's part is made from its deltas'
+/// five-minute rollups, which count every request, received before the
+/// range's end or after, as a raw read at `now` does, whenever a
+/// compaction ran; the rest, and what the deltas cannot say, as any range.
+pub async fn health_pieces<S: super::planner::RollupSource>(
+    store: &S,
+    tenant: &str,
+    range: DateRange,
+    boundaries: &[DateTime<Utc>],
+    now: DateTime<Utc>,
+    retention: &Retention,
+) -> Result<Vec<Piece>, StoreError> {
+    let head = hour_start(range.to);
+    let at_five = range.to > head && (range.to - head).num_milliseconds() % 300_000 == 0;
+    if !at_five || range.from > head {
+        return Box::pin(super::planner::read_pieces(store, tenant, range, boundaries, now, retention)).await;
+    }
+    let before = async {
+        match range.from < head {
+            true => {
+                Box::pin(super::planner::read_pieces(store, tenant, DateRange { from: range.from, to: head }, boundaries, now, retention))
+                    .await
+            }
+            false => Ok(Vec::new()),
+        }
+    };
+    let (mut pieces, made) = futures::future::try_join(before, store.recent(tenant, head, 0, range.to, now)).await?;
+    let rollup = match made {
+        Some(r) => r,
+        None => total(
+            &Box::pin(super::planner::read_pieces(store, tenant, DateRange { from: head, to: range.to }, boundaries, now, retention))
+                .await?,
+        ),
+    };
+    pieces.push(Piece { start: head, end: range.to, rollup });
+    Ok(pieces)
 }
 
 /// Everything in the pieces, merged.

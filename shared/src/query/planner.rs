@@ -53,6 +53,20 @@ pub trait RollupSource: Sync {
     ) -> impl Future<Output = Result<Option<Vec<StoredWindow>>, StoreError>> + Send {
         async { Ok(None) }
     }
+    /// The activity, API requests and auth events of `[the five minutes
+    /// `five` of the live hour `hour`, to)`, from its deltas' five-minute
+    /// rollups (`store::deltas`), as a raw read at `now` makes them; `None`
+    /// when they cannot say.
+    fn recent(
+        &self,
+        _tenant: &str,
+        _hour: DateTime<Utc>,
+        _five: u8,
+        _to: DateTime<Utc>,
+        _now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Rollup>, StoreError>> + Send {
+        async { Ok(None) }
+    }
     /// Each asked hour's figures, made as the roll-up makes them.
     fn figures(
         &self,

@@ -112,9 +112,10 @@ const ROLLUP: &str = "r";
 const AHEAD: &str = "a";
 const RECENT: &str = "r5";
 const RECENT_FROM: &str = "rf";
-/// How long before the newest receipt a partial keeps its fives: an alert
-/// window (15 minutes) read by a run at most 15 minutes late, and margin.
-const RECENT_KEEP: Duration = Duration::minutes(35);
+/// How long before the newest receipt a partial keeps its fives: the hour
+/// (the health snapshot reads its live hour from five 0 on) and a health
+/// run at most 15 minutes late.
+const RECENT_KEEP: Duration = Duration::minutes(75);
 /// The most a partial's fives weigh; beyond, it drops them (the alert
 /// window of the hour is read raw).
 const MAX_RECENT_BYTES: usize = 96 * 1024;

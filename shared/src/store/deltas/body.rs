@@ -4,11 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use super::*;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::Duration;
-
-use super::*;
 
 /// What a request stored in one hour: the rollup of the events placed at
 /// or before its receipt, and the keys of those placed after; and the same
@@ -100,21 +98,29 @@ impl Body {
 
     /// Drops the fives of the hour that end before `cut` (ms, the newest
     /// receipt folded) less [`RECENT_KEEP`]: no alert window asks for them.
-    /// All of them when they weigh more than [`MAX_RECENT_BYTES`].
+    /// All of them when they weigh more than [`MAX_RECENT_BYTES`], or when
+    /// they cannot say: every event of the body is placed at or before
+    /// `cut`, so the fives starting after it are empty and complete, and
+    /// the body keeps its fives from there.
     pub(super) fn keep_recent(&mut self, hour: &str, cut: i64) {
-        let Some(from) = self.recent_from else { return };
         let Some(start) = crate::time::parse_hour(hour) else { return };
-        let keep_after = cut - RECENT_KEEP.num_milliseconds();
-        let first = (0..crate::rollup::FIVES)
-            .find(|k| (start + Duration::minutes(5 * (i64::from(*k) + 1))).timestamp_millis() > keep_after)
-            .unwrap_or(crate::rollup::FIVES)
-            .max(from);
+        // The five holding `ms` (0 before the hour), and the first starting after it.
+        let five_at = |ms: i64| (ms.saturating_sub(start.timestamp_millis()).max(0) / 300_000).min(i64::from(crate::rollup::FIVES)) as u8;
+        let after_cut = if cut < start.timestamp_millis() { 0 } else { (five_at(cut) + 1).min(crate::rollup::FIVES) };
+        let Some(from) = self.recent_from else {
+            self.recent.clear();
+            self.recent_from = Some(after_cut);
+            return;
+        };
+        // The first five ending after `cut - RECENT_KEEP`: the one holding it.
+        let keep_after = cut.saturating_sub(RECENT_KEEP.num_milliseconds());
+        let first = five_at(keep_after).max(from);
         self.recent.retain(|k, _| *k >= first);
         self.recent_from = Some(first);
         let bytes = serde_json::to_vec(&self.recent).map_or(usize::MAX, |b| b.len());
         if bytes > MAX_RECENT_BYTES {
             self.recent.clear();
-            self.recent_from = None;
+            self.recent_from = Some(after_cut.max(first));
         }
     }
 
@@ -140,14 +146,19 @@ impl Body {
             Some(a) => serde_json::from_str(a).map_err(StoreError::corrupt)?,
             None => Vec::new(),
         };
-        let from = || Some(item.num(RECENT_FROM).unwrap_or(0));
-        let (recent, recent_from) = match item.get(RECENT) {
-            Some(AttributeValue::B(b)) => (serde_json::from_slice(b.as_ref()).map_err(StoreError::corrupt)?, from()),
+        // Fives that do not read as written cannot say (the alert window
+        // is then read raw): they never fail the body.
+        let from = item.num::<u8>(RECENT_FROM).filter(|f| *f <= crate::rollup::FIVES);
+        let (recent, recent_from) = match (item.get(RECENT), from) {
+            (Some(AttributeValue::B(b)), Some(from)) => match serde_json::from_slice::<BTreeMap<u8, Rollup>>(b.as_ref()) {
+                Ok(recent) => (recent, Some(from)),
+                Err(_) => (BTreeMap::new(), None),
+            },
             // A delta whose fives are its rollup less its external calls,
             // all in the five named.
-            Some(AttributeValue::N(_)) => match item.num::<u8>(RECENT) {
-                Some(five) if five < crate::rollup::FIVES => (BTreeMap::from([(five, recent_part(&rollup))]), from()),
-                _ => return Err(StoreError::corrupt("a delta names no five of the hour")),
+            (Some(AttributeValue::N(_)), Some(from)) => match item.num::<u8>(RECENT) {
+                Some(five) if five < crate::rollup::FIVES => (BTreeMap::from([(five, recent_part(&rollup))]), Some(from)),
+                _ => (BTreeMap::new(), None),
             },
             _ => (BTreeMap::new(), None),
         };

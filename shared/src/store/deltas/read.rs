@@ -232,6 +232,12 @@ impl HourDeltas<'_> {
         if crate::store::events::item_size(&item) + ROLLUP.len() + data.len() <= MAX_PARTIAL_BYTES {
             item.insert(ROLLUP.into(), AttributeValue::B(Blob::new(data)));
         } else {
+            if crate::store::events::item_size(&item) > MAX_PARTIAL_BYTES {
+                // The fives give way before the partial does (the alert
+                // window of the hour is read raw until they start again).
+                item.remove(RECENT);
+                item.remove(RECENT_FROM);
+            }
             let chunks: Vec<&[u8]> = data.chunks(PART_BYTES).collect();
             if chunks.len() > MAX_PARTS || crate::store::events::item_size(&item) > MAX_PARTIAL_BYTES {
                 tracing::warn!(hour = %hour, bytes = data.len(), "the hour's partial would be too large: its deltas stay");

@@ -86,40 +86,60 @@ impl HourDeltas<'_> {
     /// Sets a pending delta done with its body; false when it was done
     /// already (by its writer or by a reader that resolved it).
     pub(super) async fn settle(self, tenant: &str, hour: &str, writer: &str, body: &Body) -> Result<bool, StoreError> {
-        let mut values = Item::new();
-        body.attributes(&mut values)?;
-        // A request whose own rollup outgrows an item (thousands of distinct
-        // endpoints or users in one batch) leaves its hour to be read raw.
-        let raw = crate::store::events::item_size(&values) > MAX_BODY_BYTES;
-        if raw {
-            Body::default().attributes(&mut values)?;
-        }
-        let res = self
+        let (values, raw) = settled_values(body)?;
+        let mut set = vec!["#st = :d", "#x = :x"];
+        let mut names = vec![("#st", STATE), ("#x", RAW), ("#k", KEYS)];
+        let mut update = self
             .t
             .client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(delta_key(tenant, hour, writer)))
-            .update_expression("SET #st = :d, #r = :r, #a = :a, #x = :x, #r5 = :r5, #rf = :rf REMOVE #k")
             .condition_expression("#st = :p")
-            .expression_attribute_names("#st", STATE)
-            .expression_attribute_names("#r", ROLLUP)
-            .expression_attribute_names("#a", AHEAD)
-            .expression_attribute_names("#k", KEYS)
-            .expression_attribute_names("#x", RAW)
-            .expression_attribute_names("#r5", RECENT)
-            .expression_attribute_names("#rf", RECENT_FROM)
-            .expression_attribute_values(":r5", values.remove(RECENT).expect("set above"))
-            .expression_attribute_values(":rf", values.remove(RECENT_FROM).expect("set above"))
             .expression_attribute_values(":x", AttributeValue::Bool(raw))
             .expression_attribute_values(":d", s(DONE))
-            .expression_attribute_values(":p", s(PENDING))
-            .expression_attribute_values(":r", values.remove(ROLLUP).expect("set above"))
-            .expression_attribute_values(":a", values.remove(AHEAD).expect("set above"))
-            .send()
-            .await;
+            .expression_attribute_values(":p", s(PENDING));
+        // The fives are left out of a body too large with them.
+        let fields = [
+            (ROLLUP, "#r", ":r", "#r = :r"),
+            (AHEAD, "#a", ":a", "#a = :a"),
+            (RECENT, "#r5", ":r5", "#r5 = :r5"),
+            (RECENT_FROM, "#rf", ":rf", "#rf = :rf"),
+        ];
+        for (name, placeholder, value, assign) in fields {
+            if let Some(v) = values.get(name) {
+                set.push(assign);
+                names.push((placeholder, name));
+                update = update.expression_attribute_values(value, v.clone());
+            }
+        }
+        for (placeholder, name) in names {
+            update = update.expression_attribute_names(placeholder, name);
+        }
+        let res = update.update_expression(format!("SET {} REMOVE #k", set.join(", "))).send().await;
         crate::store::table::condition_held(res)
     }
+}
+
+/// What confirming a delta with `body` sets, and whether it is raw. A body
+/// too large for an item first drops its fives (the hour's alert window is
+/// then read raw); one whose rollup alone outgrows an item (thousands of
+/// distinct endpoints or users in one batch) leaves its hour to be read
+/// raw.
+pub(super) fn settled_values(body: &Body) -> Result<(Item, bool), StoreError> {
+    let mut values = Item::new();
+    body.attributes(&mut values)?;
+    if crate::store::events::item_size(&values) <= MAX_BODY_BYTES {
+        return Ok((values, false));
+    }
+    values.remove(RECENT);
+    values.remove(RECENT_FROM);
+    if crate::store::events::item_size(&values) <= MAX_BODY_BYTES {
+        return Ok((values, false));
+    }
+    let mut values = Item::new();
+    Body::default().attributes(&mut values)?;
+    Ok((values, true))
 }
 
 /// A request's pending delta in one hour.
