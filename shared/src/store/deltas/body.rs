@@ -98,7 +98,8 @@ impl Body {
 
     /// Drops the fives of the hour that end before `cut` (ms, the newest
     /// receipt folded) less [`RECENT_KEEP`]: no alert window asks for them.
-    /// All of them when they weigh more than [`MAX_RECENT_BYTES`], or when
+    /// The oldest of them while they weigh more than [`MAX_RECENT_BYTES`]
+    /// (the fives after the last dropped hold every event of theirs). When
     /// they cannot say: every event of the body is placed at or before
     /// `cut`, so the fives starting after it are empty and complete, and
     /// the body keeps its fives from there.
@@ -117,10 +118,18 @@ impl Body {
         let first = five_at(keep_after).max(from);
         self.recent.retain(|k, _| *k >= first);
         self.recent_from = Some(first);
-        let bytes = serde_json::to_vec(&self.recent).map_or(usize::MAX, |b| b.len());
-        if bytes > MAX_RECENT_BYTES {
-            self.recent.clear();
-            self.recent_from = Some(after_cut.max(first));
+        // Past the weight kept, the oldest fives go first: an alert window
+        // asks for the newest.
+        let sizes: Vec<(u8, usize)> =
+            self.recent.iter().map(|(k, r)| (*k, serde_json::to_vec(r).map_or(MAX_RECENT_BYTES + 1, |b| b.len() + 8))).collect();
+        let mut bytes = sizes.iter().fold(0usize, |a, s| a.saturating_add(s.1));
+        for (five, size) in sizes {
+            if bytes <= MAX_RECENT_BYTES {
+                break;
+            }
+            self.recent.remove(&five);
+            bytes = bytes.saturating_sub(size);
+            self.recent_from = Some(five + 1);
         }
     }
 

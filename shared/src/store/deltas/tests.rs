@@ -120,6 +120,18 @@ mod bodies {
         heavy.recent.insert(2, many_users(3000, 600));
         heavy.keep_recent(hour, at("2026-11-21T10:14:00Z"));
         assert_eq!((heavy.recent_from, heavy.recent.len()), (Some(3), 0), "past 96 KB: again from 10:15");
+        // The oldest go first: the newest fives that weigh 96 KB stay.
+        let mut four = Body::default();
+        for five in 0..4u8 {
+            four.recent.insert(five, many_users(650, 300 * u32::from(five)));
+        }
+        let one = serde_json::to_vec(&four.recent[&0]).unwrap().len();
+        assert!(one * 4 > 96 * 1024 && one < 48 * 1024, "{one} bytes a five");
+        four.keep_recent(hour, at("2026-11-21T10:20:00Z"));
+        let kept: Vec<u8> = four.recent.keys().copied().collect();
+        assert_eq!(kept.last(), Some(&3), "the newest kept");
+        assert_eq!(four.recent_from, kept.first().copied(), "from the oldest kept");
+        assert!(kept.len() >= 2 && serde_json::to_vec(&four.recent).unwrap().len() <= 96 * 1024, "{kept:?}");
     }
 
     fn user_event(i: usize, second: u32) -> Event {
