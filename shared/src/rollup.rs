@@ -20,13 +20,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{AuthEventType, Event, EventBody};
 
-pub use fives::{FIVES, FiveCounters, five_of};
+pub use fives::{FIVES, FiveCounters, at_five, five_of};
 pub use histogram::Histogram;
 pub use stats::{
     ApiStats, CallKey, ClientStats, ExternalStats, NONE, Outcomes, ReportStats, SlotCounters, UserActivity, api_key, external_key,
     split_api_key, split_external_key,
 };
-pub use views::{OTHER, shown};
+pub use views::{HEALTH_KINDS, OTHER, shown};
 
 /// Quarter hours per hour: every IANA zone in use today is offset from UTC
 /// by a multiple of 15 minutes, so quarter-hour counters let an hour be cut

@@ -25,10 +25,41 @@ async fn timed(app: &query::App, path: &'static str, tok: String) -> (Duration, 
     (took, app.store.items_read() - read, a)
 }
 
-/// One line of the alert window's figures: from the fives, and raw.
+/// The health snapshot at `at` as the job and the route read it, and its
+/// 24 hours as the planner alone reads them, five times each: the times and
+/// items read of each (the same requests either way, asserted).
+async fn snapshot_both(
+    store: &Table,
+    tenant: &str,
+    at: chrono::DateTime<Utc>,
+    now: chrono::DateTime<Utc>,
+    cfg: &analytics_shared::Config,
+) -> (Vec<Duration>, u64, Vec<Duration>, u64) {
+    let range = analytics_shared::query::period::DateRange { from: at - chrono::Duration::hours(24), to: at };
+    let midnight = analytics_shared::time::day_start(at);
+    let (mut fives, mut raw) = (vec![], vec![]);
+    let (mut fives_items, mut raw_items) = (0, 0);
+    for _ in 0..5 {
+        let before = store.items_read();
+        let t = Instant::now();
+        let snap = analytics_shared::query::period::app_health_at(store, tenant, at, now, &cfg.retention).await.unwrap();
+        fives.push(t.elapsed());
+        fives_items = store.items_read() - before;
+        let before = store.items_read();
+        let t = Instant::now();
+        let pieces = analytics_shared::query::planner::read_pieces(store, tenant, range, &[midnight], now, &cfg.retention).await.unwrap();
+        raw.push(t.elapsed());
+        raw_items = store.items_read() - before;
+        let totals = analytics_shared::query::period::total(&pieces).health_totals();
+        assert_eq!(totals.api_requests.round(), snap.requests_24h.round(), "the same requests either way");
+    }
+    (fives, fives_items, raw, raw_items)
+}
+
+/// One line of a health read's figures: from the fives, and raw.
 fn report(what: &str, k: u64, fives: &[Duration], fives_items: u64, raw: &[Duration], raw_items: u64) {
     println!(
-        "{k} events in the {what}: from the deltas' fives {fives_items} items, {:.1} ms; read raw instead: {raw_items} items, {:.1} ms (medians of 5)",
+        "{k} events in the {what}: from the fives {fives_items} items, {:.1} ms; read raw instead: {raw_items} items, {:.1} ms (medians of 5)",
         median(fives.to_vec()).as_secs_f64() * 1e3,
         median(raw.to_vec()).as_secs_f64() * 1e3
     );
@@ -165,24 +196,8 @@ fn main() {
             // raw instead (as before them).
             let now = Utc::now();
             let at = now.duration_trunc(chrono::Duration::minutes(5)).unwrap();
-            let before = app.store.items_read();
-            let t = Instant::now();
-            let snap = analytics_shared::query::period::app_health_at(&app.store, "bench", at, now, &cfg.retention).await.unwrap();
-            let (fives_items, fives_ms) = (app.store.items_read() - before, t.elapsed().as_secs_f64() * 1e3);
-            let range = analytics_shared::query::period::DateRange { from: at - chrono::Duration::hours(24), to: at };
-            let midnight = analytics_shared::time::day_start(at);
-            let before = app.store.items_read();
-            let t = Instant::now();
-            let pieces =
-                analytics_shared::query::planner::read_pieces(&app.store, "bench", range, &[midnight], now, &cfg.retention).await.unwrap();
-            let raw_ms = t.elapsed().as_secs_f64() * 1e3;
-            let totals = analytics_shared::query::period::total(&pieces).health_totals();
-            assert_eq!(totals.api_requests.round(), snap.requests_24h.round(), "the same requests either way");
-            println!(
-                "{n} events: health snapshot at {}: {fives_items} items, {fives_ms:.1} ms; its first hour read raw instead: {} items, {raw_ms:.1} ms",
-                at.format("%H:%M"),
-                app.store.items_read() - before
-            );
+            let (fives, fives_items, raw, raw_items) = snapshot_both(&app.store, "bench", at, now, &cfg).await;
+            report(&format!("world, the health snapshot at {}", at.format("%H:%M")), n, &fives, fives_items, &raw, raw_items);
             // Every period, computed, reading the stored windows; then again
             // with the windows gone, so each day's dashboard part is read;
             // then with the parts gone, so each day is read whole (as before
@@ -225,32 +240,8 @@ fn main() {
             let edge = analytics_shared::time::hour_start(at - chrono::Duration::hours(24));
             seed_world(&client, &cfg, "health", k, edge, 3600).await;
             analytics_shared::jobs::rollup::roll_up_tenant(&store, "health", now, &cfg.retention, usize::MAX).await.unwrap();
-            let range = analytics_shared::query::period::DateRange { from: at - chrono::Duration::hours(24), to: at };
-            let midnight = analytics_shared::time::day_start(at);
-            let (mut fives, mut raw) = (vec![], vec![]);
-            let (mut fives_items, mut raw_items) = (0, 0);
-            for _ in 0..5 {
-                let before = store.items_read();
-                let t = Instant::now();
-                let snap = analytics_shared::query::period::app_health_at(&store, "health", at, now, &cfg.retention).await.unwrap();
-                fives.push(t.elapsed());
-                fives_items = store.items_read() - before;
-                let before = store.items_read();
-                let t = Instant::now();
-                let pieces = analytics_shared::query::planner::read_pieces(&store, "health", range, &[midnight], now, &cfg.retention)
-                    .await
-                    .unwrap();
-                raw.push(t.elapsed());
-                raw_items = store.items_read() - before;
-                let totals = analytics_shared::query::period::total(&pieces).health_totals();
-                assert_eq!(totals.api_requests.round(), snap.requests_24h.round(), "the same requests either way");
-            }
-            println!(
-                "{k} events in the hour the last 24 hours start in: the health snapshot reads {fives_items} items, {:.1} ms; \
-                 that hour read raw instead: {raw_items} items, {:.1} ms (medians of 5)",
-                median(fives).as_secs_f64() * 1e3,
-                median(raw).as_secs_f64() * 1e3
-            );
+            let (fives, fives_items, raw, raw_items) = snapshot_both(&store, "health", at, now, &cfg).await;
+            report("hour the last 24 hours start in, the health snapshot", k, &fives, fives_items, &raw, raw_items);
             client.delete_table().table_name(&cfg.store.table).send().await.unwrap();
         }
         // `-- --alert-window-events N`: N events in the health job's
@@ -280,7 +271,8 @@ fn main() {
                     }
                 }
                 let now = Utc::now();
-                let (mut from_fives, mut read_raw) = (analytics_shared::rollup::Rollup::default(), analytics_shared::rollup::Rollup::default());
+                let (mut from_fives, mut read_raw) =
+                    (analytics_shared::rollup::Rollup::default(), analytics_shared::rollup::Rollup::default());
                 let before = store.items_read();
                 let t = Instant::now();
                 let mut hour = analytics_shared::time::hour_start(start);
@@ -291,7 +283,9 @@ fn main() {
                         Some((made, _)) => from_fives.merge(&made),
                         None => {
                             let range = analytics_shared::query::period::DateRange { from: a, to: b };
-                            let pieces = analytics_shared::query::planner::read_pieces(&store, "alert", range, &[], now, &cfg.retention).await.unwrap();
+                            let pieces = analytics_shared::query::planner::read_pieces(&store, "alert", range, &[], now, &cfg.retention)
+                                .await
+                                .unwrap();
                             println!("{k} events in the alert window: the fives of {a} to {b} cannot say (read raw)");
                             from_fives.merge(&analytics_shared::query::period::total(&pieces));
                         }
@@ -308,30 +302,16 @@ fn main() {
                 raw_items = store.items_read() - before;
                 read_raw.merge(&analytics_shared::query::period::total(&pieces));
                 let (x, y) = (from_fives.health_totals(), read_raw.health_totals());
-                assert_eq!((x.api_requests.round(), x.errors.round(), x.failed_logins), (y.api_requests.round(), y.errors.round(), y.failed_logins), "the same window either way");
+                assert_eq!(
+                    (x.api_requests.round(), x.errors.round(), x.failed_logins),
+                    (y.api_requests.round(), y.errors.round(), y.failed_logins),
+                    "the same window either way"
+                );
             }
             report("alert window, compacted", k, &fives, fives_items, &raw, raw_items);
             // The health snapshot at the window's end, compacted after it:
             // its live hour from the fives, and read raw.
-            let (mut fives, mut raw) = (vec![], vec![]);
-            let (mut fives_items, mut raw_items) = (0, 0);
-            for _ in 0..5 {
-                let before = store.items_read();
-                let t = Instant::now();
-                let snap = analytics_shared::query::period::app_health_at(&store, "alert", end, end, &cfg.retention).await.unwrap();
-                fives.push(t.elapsed());
-                fives_items = store.items_read() - before;
-                let before = store.items_read();
-                let t = Instant::now();
-                let range = analytics_shared::query::period::DateRange { from: end - chrono::Duration::hours(24), to: end };
-                let midnight = analytics_shared::time::day_start(end);
-                let pieces =
-                    analytics_shared::query::planner::read_pieces(&store, "alert", range, &[midnight], end, &cfg.retention).await.unwrap();
-                raw.push(t.elapsed());
-                raw_items = store.items_read() - before;
-                let totals = analytics_shared::query::period::total(&pieces).health_totals();
-                assert_eq!(totals.api_requests.round(), snap.requests_24h.round(), "the same requests either way");
-            }
+            let (fives, fives_items, raw, raw_items) = snapshot_both(&store, "alert", end, end, &cfg).await;
             report("health snapshot, compacted", k, &fives, fives_items, &raw, raw_items);
             client.delete_table().table_name(&cfg.store.table).send().await.unwrap();
         }

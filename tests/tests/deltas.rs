@@ -34,16 +34,6 @@ async fn from_deltas(
     store.deltas().figures(TENANT, hour, to, now).await.unwrap().expect("the deltas answer a live hour")
 }
 
-/// What the alert window reads of a rollup: all but external calls.
-fn alerting(r: &Rollup) -> Rollup {
-    use analytics_shared::model::EventKind;
-    let mut out = Rollup::default();
-    for k in [EventKind::Activity, EventKind::ApiRequest, EventKind::Auth] {
-        out.merge(&r.part(k));
-    }
-    out
-}
-
 /// `[the hour's five minutes `five`, to)` from the deltas' fives, and as a
 /// raw read makes it.
 async fn recent_and_raw(
@@ -54,10 +44,10 @@ async fn recent_and_raw(
     now: DateTime<Utc>,
     cfg: &analytics_shared::Config,
 ) -> (Option<Rollup>, Rollup) {
-    let made = store.deltas().recent_figures(TENANT, hour, five, to, now).await.unwrap().map(|(r, _)| alerting(&r));
+    let made = store.deltas().recent_figures(TENANT, hour, five, to, now).await.unwrap().map(|(r, _)| r.health_part());
     let ask = HourAsk { hour, from: hour + Duration::minutes(5 * i64::from(five)), to, stored: None };
     let raw = store.rollups().hours_figures(TENANT, &[ask], now, &cfg.retention, true).await.unwrap().pop().unwrap().0.rollup;
-    (made, alerting(&raw))
+    (made, raw.health_part())
 }
 
 /// Equal rollups, or the fields that differ.

@@ -264,7 +264,7 @@ impl Jobs {
         let mut hour = crate::time::hour_start(w.start);
         while hour < w.end {
             let (a, b) = (w.start.max(hour), w.end.min(hour + Duration::hours(1)));
-            let made = match a.timestamp() % 300 == 0 && a.timestamp_subsec_nanos() == 0 {
+            let made = match crate::rollup::at_five(a) {
                 true => match self.store.deltas().recent_figures(tenant, hour, crate::rollup::five_of(a), b, now).await {
                     Ok(made) => made.map(|(r, _)| r),
                     Err(e) => {

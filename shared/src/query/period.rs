@@ -258,8 +258,7 @@ pub async fn health_pieces<S: super::planner::RollupSource>(
     retention: &Retention,
 ) -> Result<Vec<Piece>, StoreError> {
     let head = hour_start(range.to);
-    let at_five = range.to > head && (range.to - head).num_milliseconds() % 300_000 == 0;
-    if !at_five || range.from > head {
+    if range.to == head || !crate::rollup::at_five(range.to) || range.from > head {
         return Box::pin(super::planner::read_pieces(store, tenant, range, boundaries, now, retention)).await;
     }
     let before = async {

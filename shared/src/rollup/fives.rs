@@ -79,6 +79,11 @@ pub fn five_of(t: DateTime<Utc>) -> u8 {
     (t.minute() / 5) as u8
 }
 
+/// Whether `t` starts five minutes of its hour (to the nanosecond).
+pub fn at_five(t: DateTime<Utc>) -> bool {
+    t.timestamp().rem_euclid(300) == 0 && t.timestamp_subsec_nanos() == 0
+}
+
 /// The fives of the parts of one hour, added.
 pub(super) fn merge_fives(into: &mut BTreeMap<u8, FiveCounters>, from: &BTreeMap<u8, FiveCounters>) {
     for (k, f) in from {
@@ -165,6 +170,14 @@ mod tests {
         };
         let now = parse_timestamp("2026-11-21T12:00:00Z").unwrap();
         validate_event(&v.to_string(), &Context { received_at: now, sent_at: None, retention: Retention::default() }).unwrap()
+    }
+
+    #[test]
+    fn five_minute_marks_are_to_the_nanosecond() {
+        let t = |s: &str| parse_timestamp(s).unwrap();
+        assert!(at_five(t("2026-11-21T10:05:00Z")) && at_five(t("2026-11-21T10:00:00Z")));
+        assert!(!at_five(t("2026-11-21T10:05:01Z")) && !at_five(t("2026-11-21T10:05:00.000000001Z")));
+        assert!(at_five(t("1969-12-31T23:55:00Z")) && !at_five(t("1969-12-31T23:55:30Z")), "before the epoch too");
     }
 
     proptest! {

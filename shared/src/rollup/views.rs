@@ -11,6 +11,9 @@ use crate::model::EventKind;
 /// or endpoint may contain, so it never meets a real key.
 pub const OTHER: &str = "\u{1f}other";
 
+/// The kinds of event system health reads (external calls are costs).
+pub const HEALTH_KINDS: [EventKind; 3] = [EventKind::Activity, EventKind::ApiRequest, EventKind::Auth];
+
 /// How a key is shown in an answer: [`OTHER`] as `other`.
 pub fn shown(key: &str) -> &str {
     if key == OTHER { "other" } else { key }
@@ -93,6 +96,16 @@ impl Rollup {
         for map in [&mut self.external, &mut self.external_models, &mut self.external_users, &mut self.external_endpoints] {
             cap(map, max, |s| s.calls as f64, ExternalStats::merge);
         }
+    }
+
+    /// What the health snapshot and alert conditions read of the span: all
+    /// but its external calls ([`HEALTH_KINDS`]).
+    pub fn health_part(&self) -> Rollup {
+        let mut r = Rollup::default();
+        for kind in HEALTH_KINDS {
+            r.merge(&self.part(kind));
+        }
+        r
     }
 
     /// The figures of one kind of event only (its maps and its quarter-hour

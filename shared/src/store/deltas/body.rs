@@ -31,19 +31,10 @@ impl Default for Body {
     }
 }
 
-/// What of a rollup counts in [`Body::recent`]: all but its external calls.
-fn recent_part(rollup: &Rollup) -> Rollup {
-    use crate::model::EventKind;
-    let mut r = Rollup::default();
-    for kind in [EventKind::Activity, EventKind::ApiRequest, EventKind::Auth] {
-        r.merge(&rollup.part(kind));
-    }
-    r
-}
-
-/// Whether an event counts in [`Body::recent`].
+/// Whether an event counts in [`Body::recent`]: what health reads
+/// ([`Rollup::health_part`]).
 pub(super) fn in_recent(e: &Event) -> bool {
-    e.kind() != crate::model::EventKind::ExternalCall
+    crate::rollup::HEALTH_KINDS.contains(&e.kind())
 }
 
 impl Body {
@@ -91,7 +82,7 @@ impl Body {
     fn recent_is_rollup(&self) -> Option<u8> {
         let mut fives = self.recent.iter();
         match (fives.next(), fives.next()) {
-            (Some((five, r)), None) if *r == recent_part(&self.rollup) => Some(*five),
+            (Some((five, r)), None) if *r == self.rollup.health_part() => Some(*five),
             _ => None,
         }
     }
@@ -164,9 +155,10 @@ impl Body {
                 Err(_) => (BTreeMap::new(), None),
             },
             // A delta whose fives are its rollup less its external calls,
-            // all in the five named.
-            (Some(AttributeValue::N(_)), Some(from)) => match item.num::<u8>(RECENT) {
-                Some(five) if five < crate::rollup::FIVES => (BTreeMap::from([(five, recent_part(&rollup))]), Some(from)),
+            // all in the five named: only beside that rollup (a partial's
+            // may be in parts, not read here).
+            (Some(AttributeValue::N(_)), Some(from)) if item.contains_key(ROLLUP) => match item.num::<u8>(RECENT) {
+                Some(five) if five < crate::rollup::FIVES => (BTreeMap::from([(five, rollup.health_part())]), Some(from)),
                 _ => (BTreeMap::new(), None),
             },
             _ => (BTreeMap::new(), None),

@@ -309,8 +309,8 @@ impl HourDeltas<'_> {
     }
 }
 
-/// The five minutes of `hour` that `t` starts, when it starts one.
+/// The five minutes of `hour` that `t` starts, when it starts one after
+/// the hour's start.
 fn five_mark(hour: DateTime<Utc>, t: DateTime<Utc>) -> Option<u8> {
-    let ms = (t - hour).num_milliseconds();
-    (ms > 0 && ms < 3_600_000 && ms % 300_000 == 0).then_some((ms / 300_000) as u8)
+    (t > hour && t < hour + Duration::hours(1) && crate::rollup::at_five(t)).then(|| crate::rollup::five_of(t))
 }

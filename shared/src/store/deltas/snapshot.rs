@@ -63,15 +63,13 @@ impl HourDeltas<'_> {
                     (Some(of), Some(n)) if n > 0 => Some((of.to_owned(), n)),
                     _ => None,
                 };
-                let mut body = Body::read(&item)?;
-                if item.get(RECENT).is_some_and(AttributeValue::is_n) {
-                    // Compactions write a partial's fives out: its rollup may
-                    // be in parts, not read yet, so a five named cannot stand.
-                    body.recent.clear();
-                    body.recent_from = None;
-                }
-                snap.partial =
-                    Partial { version: item.num(VERSION).unwrap_or(0), cut: item.num(CUT).unwrap_or(i64::MIN), body, folded, parts };
+                snap.partial = Partial {
+                    version: item.num(VERSION).unwrap_or(0),
+                    cut: item.num(CUT).unwrap_or(i64::MIN),
+                    body: Body::read(&item)?,
+                    folded,
+                    parts,
+                };
             } else if sk.starts_with(PART_PREFIX) {
                 parts.push(item);
             } else if let Some(writer) = sk.strip_prefix(DELTA_PREFIX) {

@@ -87,8 +87,7 @@ impl HourDeltas<'_> {
     /// already (by its writer or by a reader that resolved it).
     pub(super) async fn settle(self, tenant: &str, hour: &str, writer: &str, body: &Body) -> Result<bool, StoreError> {
         let (values, raw) = settled_values(body)?;
-        let mut set = vec!["#st = :d", "#x = :x"];
-        let mut names = vec![("#st", STATE), ("#x", RAW), ("#k", KEYS)];
+        let mut set = vec!["#st = :d".to_owned(), "#x = :x".to_owned()];
         let mut update = self
             .t
             .client()
@@ -98,23 +97,14 @@ impl HourDeltas<'_> {
             .condition_expression("#st = :p")
             .expression_attribute_values(":x", AttributeValue::Bool(raw))
             .expression_attribute_values(":d", s(DONE))
-            .expression_attribute_values(":p", s(PENDING));
-        // The fives are left out of a body too large with them.
-        let fields = [
-            (ROLLUP, "#r", ":r", "#r = :r"),
-            (AHEAD, "#a", ":a", "#a = :a"),
-            (RECENT, "#r5", ":r5", "#r5 = :r5"),
-            (RECENT_FROM, "#rf", ":rf", "#rf = :rf"),
-        ];
-        for (name, placeholder, value, assign) in fields {
-            if let Some(v) = values.get(name) {
-                set.push(assign);
-                names.push((placeholder, name));
-                update = update.expression_attribute_values(value, v.clone());
-            }
-        }
-        for (placeholder, name) in names {
-            update = update.expression_attribute_names(placeholder, name);
+            .expression_attribute_values(":p", s(PENDING))
+            .expression_attribute_names("#st", STATE)
+            .expression_attribute_names("#x", RAW)
+            .expression_attribute_names("#k", KEYS);
+        // Whatever the body sets (its fives are left out when too large).
+        for (i, (name, value)) in values.into_iter().enumerate() {
+            set.push(format!("#b{i} = :b{i}"));
+            update = update.expression_attribute_names(format!("#b{i}"), name).expression_attribute_values(format!(":b{i}"), value);
         }
         let res = update.update_expression(format!("SET {} REMOVE #k", set.join(", "))).send().await;
         crate::store::table::condition_held(res)
