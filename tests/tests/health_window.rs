@@ -200,3 +200,77 @@ async fn the_alert_window_is_read_from_the_deltas_fives() {
     eprintln!("the health run read {cost} items for {expected} requests in its alert window");
     assert!(cost < 150, "items read by the run: {cost}");
 }
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+}
+
+/// One table with an hour of events up to now, shared by the cases.
+fn seeded() -> &'static (aws_sdk_dynamodb::Client, analytics_shared::Config) {
+    static WORLD: std::sync::OnceLock<(aws_sdk_dynamodb::Client, analytics_shared::Config)> = std::sync::OnceLock::new();
+    WORLD.get_or_init(|| {
+        runtime().block_on(async {
+            let (client, cfg) = fresh_table().await;
+            let start = Utc::now() - Duration::minutes(50);
+            store_events(&client, &cfg, TENANT, &hour_of_events("p", start, 20)[..150]).await;
+            (client, cfg)
+        })
+    })
+}
+
+/// A scheduled time: any instant RFC 3339 can write (years 1 to 9999, to
+/// the nanosecond, any offset), or what no schedule sends.
+fn scheduled_time() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let instant = (-62_135_596_800i64..253_402_300_799, 0u32..1_000_000_000, -86_399i32..86_399).prop_map(|(s, ns, off)| {
+        let t = DateTime::from_timestamp(s, ns).unwrap();
+        match chrono::FixedOffset::east_opt(off) {
+            Some(o) => json!(t.with_timezone(&o).to_rfc3339_opts(SecondsFormat::AutoSi, false)),
+            None => json!(ts(t)),
+        }
+    });
+    let near =
+        (-7_200i64..7_200).prop_map(|s| json!(ts((Utc::now() + Duration::seconds(s)).duration_trunc(Duration::minutes(5)).unwrap())));
+    let odd = prop::sample::select(vec![
+        json!(""),
+        json!("2026-13-40T25:61:61Z"),
+        json!("9999-12-31T23:59:59.999999999Z"),
+        json!("0001-01-01T00:00:00Z"),
+        json!(i64::MAX),
+        json!(-1.0e308),
+        json!(null),
+        json!([]),
+        json!({"at": "now"}),
+        json!(true),
+    ]);
+    prop_oneof![instant, near, odd]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: integration_tests::props::cases(24), ..Default::default() })]
+
+    /// A health run at any scheduled time, for the tenant or all of them,
+    /// answers or refuses the payload with a message: it never panics and
+    /// never fails on storage.
+    #[test]
+    fn a_health_run_at_any_scheduled_time_answers_or_refuses(
+        at in scheduled_time(),
+        tenant in proptest::option::of(proptest::sample::select(vec!["acme", "", "☃", "a#b", "T#acme#H"])),
+    ) {
+        let (client, cfg) = seeded();
+        let out = runtime().block_on(async {
+            let (jobs, _bus) = jobs_env(cfg.clone(), client).await;
+            let mut payload = json!({"job": "health-snapshot", "scheduled_time": at});
+            if let Some(t) = tenant {
+                payload["tenant"] = json!(t);
+            }
+            run_job(&jobs, payload).await
+        });
+        match out {
+            Ok(summary) => proptest::prop_assert!(summary.get("snapshots").is_some(), "{summary}"),
+            Err(analytics_shared::jobs::JobError::BadRequest(why)) => proptest::prop_assert!(!why.is_empty()),
+            Err(e) => proptest::prop_assert!(false, "{at} {tenant:?}: {e}"),
+        }
+    }
+}
